@@ -1,0 +1,400 @@
+"""Benchmark cases: the Case value and loading JSONL / YAML / JSON case files.
+
+Loading never stops at the first problem: every case that can be read is
+returned, and every problem becomes a ``CaseError`` naming its file and line,
+so one bad line costs one case, not the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
+CHAT_ROLES = frozenset({"system", "user", "assistant"})
+CASE_KEYS = frozenset(
+    {
+        "id",
+        "input",
+        "messages",
+        "expected",
+        "category",
+        "difficulty",
+        "scorer",
+        "tags",
+        "rationale",
+        "critical",
+        "metadata",
+    }
+)
+CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+CASE_FILE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
+
+ScorerSpec = str | Mapping[str, Any]
+
+
+class CaseError(Exception):
+    """A problem with one case (or a whole file), located by file and line."""
+
+    def __init__(self, path: str | Path, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = str(path)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: a request, what the model should answer, and how to judge it."""
+
+    id: str
+    category: str
+    difficulty: str
+    expected: Any
+    input: str | None = None
+    messages: tuple[Mapping[str, str], ...] | None = None
+    scorer: ScorerSpec | None = None
+    tags: tuple[str, ...] = ()
+    rationale: str = ""
+    critical: bool = False
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    path: str = ""
+    line: int = 0
+
+    @property
+    def request_text(self) -> str:
+        """The user's request: ``input``, or the last user message of ``messages``."""
+        if self.input is not None:
+            return self.input
+        for message in reversed(self.messages or ()):
+            if message.get("role") == "user":
+                return message.get("content", "")
+        return ""
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class CaseFileContents:
+    """Everything read from one case file: the good cases and located errors."""
+
+    path: str
+    cases: list[Case] = field(default_factory=list)
+    errors: list[CaseError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RawCase:
+    line: int
+    data: Any
+
+
+def load_case_file(
+    path: str | Path,
+    *,
+    categories: Sequence[str] | None = None,
+    difficulties: Sequence[str] = DIFFICULTIES,
+    display_path: str | None = None,
+) -> CaseFileContents:
+    """Read a JSONL, YAML or JSON case file.
+
+    Args:
+        path: the case file.
+        categories: the suite's categories; a case naming another is an error.
+            The file's stem is the default category when it names one of them.
+        difficulties: the allowed difficulty levels.
+        display_path: how errors name the file (defaults to ``path``).
+
+    Returns:
+        The valid cases in file order and one ``CaseError`` per problem.
+    """
+    file_path = Path(path)
+    shown = display_path or str(path)
+    contents = CaseFileContents(path=shown)
+    try:
+        text = file_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        contents.errors.append(CaseError(shown, 1, f"cannot read case file: {exc}"))
+        return contents
+
+    try:
+        defaults, raw_cases, parse_errors = _parse(text, file_path.suffix.lower(), shown)
+    except CaseError as exc:
+        contents.errors.append(exc)
+        return contents
+    contents.errors.extend(parse_errors)
+
+    inferred: dict[str, Any] = {}
+    if categories and file_path.stem in categories:
+        inferred["category"] = file_path.stem
+    base = {**inferred, **defaults}
+
+    first_line_of: dict[str, int] = {}
+    for raw in raw_cases:
+        try:
+            case = _build_case(raw, base, shown, categories, difficulties)
+        except CaseError as exc:
+            contents.errors.append(exc)
+            continue
+        if case.id in first_line_of:
+            contents.errors.append(
+                CaseError(
+                    shown,
+                    raw.line,
+                    f"duplicate case id {case.id!r}: already defined at {shown}:{first_line_of[case.id]}",
+                )
+            )
+            continue
+        first_line_of[case.id] = raw.line
+        contents.cases.append(case)
+    return contents
+
+
+def _parse(text: str, suffix: str, shown: str) -> tuple[dict[str, Any], list[RawCase], list[CaseError]]:
+    if suffix == ".jsonl":
+        return _parse_jsonl(text, shown)
+    if suffix in (".yaml", ".yml"):
+        return _parse_yaml(text, shown)
+    if suffix == ".json":
+        return _parse_json(text, shown)
+    raise CaseError(shown, 1, f"unknown case file type {suffix!r}; use one of {', '.join(CASE_FILE_SUFFIXES)}")
+
+
+def _parse_jsonl(text: str, shown: str) -> tuple[dict[str, Any], list[RawCase], list[CaseError]]:
+    defaults: dict[str, Any] = {}
+    raw_cases: list[RawCase] = []
+    errors: list[CaseError] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            errors.append(CaseError(shown, number, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        if isinstance(data, dict) and set(data) == {"defaults"}:
+            if raw_cases:
+                errors.append(CaseError(shown, number, "a defaults line must come before the first case"))
+            elif not isinstance(data["defaults"], dict):
+                errors.append(CaseError(shown, number, "defaults must be an object"))
+            else:
+                defaults = dict(data["defaults"])
+            continue
+        raw_cases.append(RawCase(number, data))
+    return defaults, raw_cases, errors
+
+
+def _yaml_error(shown: str, exc: yaml.YAMLError) -> CaseError:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else 1
+    problem = getattr(exc, "problem", None) or str(exc)
+    return CaseError(shown, line, f"invalid YAML: {problem}")
+
+
+def _parse_yaml(text: str, shown: str) -> tuple[dict[str, Any], list[RawCase], list[CaseError]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        raise _yaml_error(shown, exc) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        return {}, [], []
+    if isinstance(data, list):
+        assert isinstance(node, yaml.SequenceNode)
+        return {}, _zip_lines(data, node.value), []
+    if isinstance(data, dict) and "cases" in data:
+        _check_document_keys(data, shown, node.start_mark.line + 1)
+        cases_node = next(value for key, value in node.value if key.value == "cases")
+        if not isinstance(data["cases"], list):
+            raise CaseError(shown, cases_node.start_mark.line + 1, "'cases' must be a list of cases")
+        return _defaults_of(data, shown), _zip_lines(data["cases"], cases_node.value), []
+    raise CaseError(shown, node.start_mark.line + 1, "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
+
+
+def _zip_lines(items: list[Any], nodes: list[yaml.Node]) -> list[RawCase]:
+    return [RawCase(item_node.start_mark.line + 1, item) for item, item_node in zip(items, nodes)]
+
+
+def _check_document_keys(data: dict[str, Any], shown: str, line: int) -> None:
+    unknown = set(data) - {"defaults", "cases"}
+    if unknown:
+        raise CaseError(shown, line, f"unknown top-level keys {sorted(unknown)}; a case document has 'defaults' and 'cases'")
+
+
+def _defaults_of(data: dict[str, Any], shown: str) -> dict[str, Any]:
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise CaseError(shown, 1, "'defaults' must be a mapping")
+    return dict(defaults)
+
+
+def _parse_json(text: str, shown: str) -> tuple[dict[str, Any], list[RawCase], list[CaseError]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CaseError(shown, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    if isinstance(data, list):
+        return {}, _json_array_items(text, text.index("["), data), []
+    if isinstance(data, dict) and "cases" in data:
+        _check_document_keys(data, shown, 1)
+        if not isinstance(data["cases"], list):
+            raise CaseError(shown, 1, "'cases' must be an array of cases")
+        start = _json_value_offset(text, "cases")
+        return _defaults_of(data, shown), _json_array_items(text, start, data["cases"]), []
+    raise CaseError(shown, 1, "a JSON case file holds an array of cases or an object with 'cases' (and optional 'defaults')")
+
+
+def _json_value_offset(text: str, key: str) -> int:
+    """Offset of the value of a top-level key, found by decoding the object's members in turn."""
+    decoder = json.JSONDecoder()
+    index = text.index("{") + 1
+    while True:
+        index = _skip(text, index, ",")
+        name, index = decoder.raw_decode(text, index)
+        index = _skip(text, index, ":")
+        if name == key:
+            return index
+        _, index = decoder.raw_decode(text, index)
+
+
+def _json_array_items(text: str, start: int, values: list[Any]) -> list[RawCase]:
+    decoder = json.JSONDecoder()
+    index = start + 1
+    items: list[RawCase] = []
+    for value in values:
+        index = _skip(text, index, ",")
+        items.append(RawCase(text.count("\n", 0, index) + 1, value))
+        _, index = decoder.raw_decode(text, index)
+    return items
+
+
+def _skip(text: str, index: int, separators: str) -> int:
+    while index < len(text) and (text[index].isspace() or text[index] in separators):
+        index += 1
+    return index
+
+
+def _build_case(
+    raw: RawCase,
+    base: Mapping[str, Any],
+    shown: str,
+    categories: Sequence[str] | None,
+    difficulties: Sequence[str],
+) -> Case:
+    def fail(message: str) -> CaseError:
+        return CaseError(shown, raw.line, message)
+
+    if not isinstance(raw.data, dict):
+        raise fail(f"a case must be an object/mapping, got {type(raw.data).__name__}")
+    data = {**base, **raw.data}
+    unknown = sorted(set(data) - CASE_KEYS)
+    if unknown:
+        raise fail(f"unknown case field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CASE_KEYS))}")
+
+    case_id = data.get("id")
+    if isinstance(case_id, int) and not isinstance(case_id, bool):
+        case_id = str(case_id)
+    if not isinstance(case_id, str) or not case_id:
+        raise fail("missing 'id' (a non-empty string, unique in the file)")
+    if not CASE_ID_PATTERN.match(case_id):
+        raise fail(f"case id {case_id!r} may hold only letters, digits, '_', '.' and '-'")
+
+    has_input, has_messages = "input" in data, "messages" in data
+    if has_input == has_messages:
+        raise fail(f"case {case_id!r} needs exactly one of 'input' (a string) or 'messages' (a chat list)")
+    text_input = data.get("input")
+    if has_input and not isinstance(text_input, str):
+        raise fail(f"case {case_id!r}: 'input' must be a string")
+    messages = _messages(data.get("messages"), fail) if has_messages else None
+
+    if "expected" not in data:
+        raise fail(f"case {case_id!r}: missing 'expected' (the answer the model should give)")
+
+    category = data.get("category")
+    if not isinstance(category, str) or not category:
+        raise fail(f"case {case_id!r}: missing 'category'")
+    if categories is not None and category not in categories:
+        raise fail(f"case {case_id!r}: unknown category {category!r}; the suite defines {', '.join(categories)}")
+
+    difficulty = data.get("difficulty")
+    if difficulty not in difficulties:
+        raise fail(f"case {case_id!r}: difficulty must be one of {', '.join(difficulties)}, got {difficulty!r}")
+
+    scorer = data.get("scorer")
+    if scorer is not None and not (isinstance(scorer, str) or (isinstance(scorer, dict) and isinstance(scorer.get("name"), str))):
+        raise fail(f"case {case_id!r}: 'scorer' must be a name or a mapping with 'name' and parameters")
+
+    tags = data.get("tags", ())
+    if isinstance(tags, str):
+        tags = (tags,)
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(tag, str) for tag in tags):
+        raise fail(f"case {case_id!r}: 'tags' must be a list of strings")
+
+    rationale = data.get("rationale", "")
+    if not isinstance(rationale, str):
+        raise fail(f"case {case_id!r}: 'rationale' must be a string")
+    critical = data.get("critical", False)
+    if not isinstance(critical, bool):
+        raise fail(f"case {case_id!r}: 'critical' must be true or false")
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise fail(f"case {case_id!r}: 'metadata' must be a mapping")
+
+    return Case(
+        id=case_id,
+        category=category,
+        difficulty=str(difficulty),
+        expected=data["expected"],
+        input=text_input,
+        messages=messages,
+        scorer=scorer,
+        tags=tuple(tags),
+        rationale=rationale,
+        critical=critical,
+        metadata=metadata,
+        path=shown,
+        line=raw.line,
+    )
+
+
+def _messages(value: Any, fail: Any) -> tuple[Mapping[str, str], ...]:
+    if not isinstance(value, list) or not value:
+        raise fail("'messages' must be a non-empty list of {role, content}")
+    messages = []
+    for position, message in enumerate(value, start=1):
+        if not isinstance(message, dict) or set(message) != {"role", "content"}:
+            raise fail(f"message {position} must have exactly 'role' and 'content'")
+        if message["role"] not in CHAT_ROLES or not isinstance(message["content"], str):
+            raise fail(f"message {position}: role must be one of {sorted(CHAT_ROLES)} and content a string")
+        messages.append({"role": message["role"], "content": message["content"]})
+    return tuple(messages)
+
+
+def iter_case_files(root: Path, patterns: Sequence[str], exclude: Sequence[Path] = ()) -> Iterator[Path]:
+    """Case files below a suite root, in sorted order (the same rule collection uses)."""
+    excluded = {p.resolve() for p in exclude}
+    for candidate in sorted(root.rglob("*")):
+        if candidate.is_file() and is_case_file_name(candidate, root, patterns) and candidate.resolve() not in excluded:
+            yield candidate
+
+
+def is_case_file_name(path: Path, root: Path, patterns: Sequence[str]) -> bool:
+    """True when ``path`` (below ``root``) has a case-file suffix, matches a pattern, and no part starts with '.' or '_'."""
+    relative = path.relative_to(root)
+    if any(part.startswith((".", "_")) for part in relative.parts):
+        return False
+    if path.suffix.lower() not in CASE_FILE_SUFFIXES:
+        return False
+    return any(relative.match(pattern) or path.match(pattern) for pattern in patterns)

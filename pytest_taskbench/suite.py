@@ -1,0 +1,357 @@
+"""The suite file (``taskbench.yaml``): categories, weights, scorers, prompt, generation, schema, gates.
+
+A directory holding ``taskbench.yaml`` is a *suite root*; case files are only
+ever collected below one, so no other YAML or JSON in a repository is read as cases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_taskbench.cases import DIFFICULTIES, Case, ScorerSpec, iter_case_files, load_case_file
+from pytest_taskbench.generation.base import GenerationParams, Prompt
+
+SUITE_FILE_NAME = "taskbench.yaml"
+DEFAULT_CASE_PATTERNS = ("*.jsonl", "*.yaml", "*.yml", "*.json")
+DEFAULT_BANDS: tuple[tuple[float, str], ...] = (
+    (0.90, "excellent"),
+    (0.80, "good"),
+    (0.70, "needs work"),
+    (0.0, "significant issues"),
+)
+SUITE_KEYS = frozenset(
+    {
+        "name",
+        "description",
+        "categories",
+        "difficulties",
+        "pass_threshold",
+        "prompt",
+        "generation",
+        "schema",
+        "reference_date",
+        "scoring",
+        "gates",
+        "bands",
+        "case_files",
+        "min_cases",
+        "default_scorer",
+    }
+)
+GATE_KEYS = frozenset({"min_aggregate", "min_category", "min_pass_rate", "max_errors", "strict"})
+
+
+class SuiteError(Exception):
+    """The suite file is missing, unreadable or invalid."""
+
+
+class WeightsNormalisedWarning(UserWarning):
+    """Category weights did not sum to 1 and were normalised."""
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    weight: float
+    scorer: ScorerSpec
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Thresholds that decide the CI verdict. ``None`` means the gate is off."""
+
+    min_aggregate: float | None = None
+    min_category: Mapping[str, float] = field(default_factory=dict)
+    min_pass_rate: float | None = None
+    max_errors: int | None = 0
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded, validated suite file."""
+
+    path: Path
+    name: str
+    categories: Mapping[str, Category]
+    difficulties: tuple[str, ...] = DIFFICULTIES
+    pass_threshold: float = 0.8
+    system_prompt: str = ""
+    prompt_template: str = "{input}"
+    generation: GenerationParams = GenerationParams()
+    schema: Mapping[str, Any] | None = None
+    schema_path: Path | None = None
+    reference_date: dt.date | None = None
+    scoring: Mapping[str, Any] = field(default_factory=dict)
+    gates: GateConfig = GateConfig()
+    bands: tuple[tuple[float, str], ...] = DEFAULT_BANDS
+    case_patterns: tuple[str, ...] = DEFAULT_CASE_PATTERNS
+    min_cases: int | None = None
+    weights_note: str = ""
+    description: str = ""
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {name: category.weight for name, category in self.categories.items()}
+
+    def scorer_spec_for(self, case: Case) -> ScorerSpec:
+        return case.scorer if case.scorer is not None else self.categories[case.category].scorer
+
+    def scoring_context(self) -> dict[str, Any]:
+        """Suite-wide values offered to scorer factories that declare a parameter of the same name."""
+        context: dict[str, Any] = {"suite_dir": str(self.root), **self.scoring}
+        if self.schema is not None:
+            context["schema"] = self.schema
+        if self.reference_date is not None:
+            context["reference_date"] = self.reference_date
+        return context
+
+    def prompt_for(self, case: Case) -> Prompt:
+        """Build the chat messages and the plain-text prompt for one case."""
+        system = _fill(self.system_prompt, self, case.request_text)
+        if case.messages is not None:
+            messages = list(case.messages)
+            if system and not any(m["role"] == "system" for m in messages):
+                messages.insert(0, {"role": "system", "content": system})
+            text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+            return Prompt(tuple(messages), text)
+        user = _fill(self.prompt_template, self, case.input or "")
+        chat = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+        text = f"{system}\n\n{user}" if system else user
+        return Prompt(tuple(chat), text)
+
+    def band_for(self, value: float) -> str:
+        for lower, label in self.bands:
+            if value >= lower:
+                return label
+        return self.bands[-1][1]
+
+    def case_files(self) -> list[Path]:
+        exclude = [self.path] + ([self.schema_path] if self.schema_path else [])
+        return list(iter_case_files(self.root, self.case_patterns, exclude))
+
+    def content_hash(self) -> str:
+        """A hash of the suite file and every case file, to recognise the same suite later."""
+        digest = hashlib.sha256()
+        for file in [self.path, *self.case_files()]:
+            digest.update(file.relative_to(self.root).as_posix().encode())
+            digest.update(file.read_bytes())
+        return digest.hexdigest()
+
+    def count_cases(self) -> int:
+        """How many valid cases the whole suite holds (to tell a subset run from a full one)."""
+        categories = list(self.categories)
+        return sum(len(load_case_file(f, categories=categories, difficulties=self.difficulties).cases) for f in self.case_files())
+
+
+def _fill(template: str, suite: Suite, request: str) -> str:
+    filled = template.replace("{input}", request)
+    if suite.reference_date is not None:
+        filled = filled.replace("{reference_date}", suite.reference_date.isoformat())
+    return filled
+
+
+def find_suite_file(path: Path) -> Path | None:
+    """The nearest ``taskbench.yaml`` in ``path``'s directory or above it."""
+    directory = path if path.is_dir() else path.parent
+    for candidate_dir in (directory, *directory.parents):
+        candidate = candidate_dir / SUITE_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite file. Raises SuiteError naming the file and the problem."""
+    suite_path = Path(path)
+    try:
+        data = yaml.safe_load(suite_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SuiteError(f"{suite_path}: cannot read suite file: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise SuiteError(f"{suite_path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_suite(data or {}, suite_path)
+
+
+def parse_suite(data: Any, suite_path: Path) -> Suite:
+    def fail(message: str) -> SuiteError:
+        return SuiteError(f"{suite_path}: {message}")
+
+    if not isinstance(data, dict):
+        raise fail("the suite file must be a mapping")
+    unknown = sorted(set(data) - SUITE_KEYS)
+    if unknown:
+        raise fail(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SUITE_KEYS))}")
+
+    default_scorer = data.get("default_scorer", "exact_match")
+    categories, weights_note = _categories(data.get("categories"), default_scorer, fail)
+    difficulties = tuple(data.get("difficulties", DIFFICULTIES))
+    if not difficulties or not all(isinstance(d, str) for d in difficulties):
+        raise fail("'difficulties' must be a list of names")
+
+    prompt = data.get("prompt") or {}
+    if not isinstance(prompt, dict) or set(prompt) - {"system", "template", "chat_template"}:
+        raise fail("'prompt' takes 'system', 'template' and 'chat_template'")
+    generation = _generation(data.get("generation") or {}, prompt.get("chat_template", True), fail)
+
+    schema, schema_path = _schema(data.get("schema"), suite_path, fail)
+    reference_date = data.get("reference_date")
+    if isinstance(reference_date, str):
+        try:
+            reference_date = dt.date.fromisoformat(reference_date)
+        except ValueError:
+            raise fail(f"reference_date must be an ISO date (YYYY-MM-DD), got {reference_date!r}") from None
+    if reference_date is not None and not isinstance(reference_date, dt.date):
+        raise fail("reference_date must be an ISO date (YYYY-MM-DD)")
+
+    scoring = data.get("scoring") or {}
+    if not isinstance(scoring, dict):
+        raise fail("'scoring' must be a mapping of parameters offered to every scorer")
+
+    patterns = data.get("case_files", DEFAULT_CASE_PATTERNS)
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    min_cases = data.get("min_cases")
+    if min_cases is not None and (not isinstance(min_cases, int) or min_cases < 1):
+        raise fail("'min_cases' must be a positive integer")
+
+    return Suite(
+        path=suite_path,
+        name=str(data.get("name") or suite_path.parent.name),
+        description=str(data.get("description") or ""),
+        categories=categories,
+        difficulties=difficulties,
+        pass_threshold=_unit_float(data.get("pass_threshold", 0.8), "pass_threshold", fail),
+        system_prompt=str(prompt.get("system") or ""),
+        prompt_template=str(prompt.get("template") or "{input}"),
+        generation=generation,
+        schema=schema,
+        schema_path=schema_path,
+        reference_date=reference_date,
+        scoring=scoring,
+        gates=_gates(data.get("gates") or {}, categories, fail),
+        bands=_bands(data.get("bands"), fail),
+        case_patterns=tuple(patterns),
+        min_cases=min_cases,
+        weights_note=weights_note,
+    )
+
+
+def _categories(value: Any, default_scorer: ScorerSpec, fail: Any) -> tuple[dict[str, Category], str]:
+    if not isinstance(value, dict) or not value:
+        raise fail("'categories' must map each category name to {weight, scorer}")
+    categories: dict[str, Category] = {}
+    for name, spec in value.items():
+        spec = spec if isinstance(spec, dict) else {"weight": spec}
+        extra = set(spec) - {"weight", "scorer", "description"}
+        if extra:
+            raise fail(f"category {name!r}: unknown key(s) {sorted(extra)}; use weight, scorer, description")
+        weight = spec.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise fail(f"category {name!r}: weight must be a number >= 0, got {weight!r}")
+        categories[str(name)] = Category(str(name), float(weight), spec.get("scorer", default_scorer), str(spec.get("description", "")))
+    total = sum(c.weight for c in categories.values())
+    if total <= 0:
+        raise fail("category weights must not all be 0")
+    note = ""
+    if abs(total - 1.0) > 1e-6:
+        note = f"category weights sum to {total:g}, not 1; normalised to {', '.join(f'{n}={c.weight / total:.3f}' for n, c in categories.items())}"
+        warnings.warn(WeightsNormalisedWarning(note), stacklevel=3)
+        categories = {n: Category(c.name, c.weight / total, c.scorer, c.description) for n, c in categories.items()}
+    return categories, note
+
+
+def _generation(value: Any, chat_template: Any, fail: Any) -> GenerationParams:
+    if not isinstance(value, dict) or set(value) - {"max_new_tokens", "stop", "temperature"}:
+        raise fail("'generation' takes max_new_tokens, stop and temperature")
+    max_new_tokens = value.get("max_new_tokens", 128)
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise fail(f"generation.max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    stop = value.get("stop", [])
+    stop = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise fail("generation.stop must be a string or a list of strings")
+    temperature = value.get("temperature", 0.0)
+    if not isinstance(temperature, (int, float)) or temperature < 0:
+        raise fail("generation.temperature must be >= 0 (0 is greedy)")
+    return GenerationParams(max_new_tokens=max_new_tokens, stop=tuple(stop), temperature=float(temperature), use_chat_template=bool(chat_template))
+
+
+def _schema(value: Any, suite_path: Path, fail: Any) -> tuple[dict[str, Any] | None, Path | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, dict):
+        return value, None
+    schema_path = suite_path.parent / str(value)
+    try:
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise fail(f"schema {str(value)!r}: cannot read JSON Schema: {exc}") from None
+    if not isinstance(schema, dict):
+        raise fail(f"schema {str(value)!r} must hold a JSON object")
+    return schema, schema_path
+
+
+def _unit_float(value: Any, key: str, fail: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise fail(f"{key} must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _gates(value: Any, categories: Mapping[str, Category], fail: Any) -> GateConfig:
+    if not isinstance(value, dict):
+        raise fail("'gates' must be a mapping")
+    unknown = sorted(set(value) - GATE_KEYS)
+    if unknown:
+        raise fail(f"unknown gate(s) {', '.join(unknown)}; known: {', '.join(sorted(GATE_KEYS))}")
+    min_category = value.get("min_category") or {}
+    if isinstance(min_category, (int, float)) and not isinstance(min_category, bool):
+        min_category = {name: min_category for name in categories}
+    if not isinstance(min_category, dict):
+        raise fail("gates.min_category must be a number (every category) or a mapping of category to minimum")
+    for name, threshold in min_category.items():
+        if name not in categories:
+            raise fail(f"gates.min_category names unknown category {name!r}")
+        _unit_float(threshold, f"gates.min_category.{name}", fail)
+    max_errors = value.get("max_errors", 0)
+    if max_errors is not None and (isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0):
+        raise fail("gates.max_errors must be a non-negative integer or null")
+    return GateConfig(
+        min_aggregate=None if value.get("min_aggregate") is None else _unit_float(value["min_aggregate"], "gates.min_aggregate", fail),
+        min_category={str(k): float(v) for k, v in min_category.items()},
+        min_pass_rate=None if value.get("min_pass_rate") is None else _unit_float(value["min_pass_rate"], "gates.min_pass_rate", fail),
+        max_errors=max_errors,
+        strict=bool(value.get("strict", False)),
+    )
+
+
+def _bands(value: Any, fail: Any) -> tuple[tuple[float, str], ...]:
+    if value is None:
+        return DEFAULT_BANDS
+    if not isinstance(value, dict) or not value:
+        raise fail("'bands' must map each label to its lower bound, e.g. {excellent: 0.9, good: 0.8}")
+    bands = sorted(((float(lower), str(label)) for label, lower in value.items()), reverse=True)
+    return tuple(bands)
+
+
+def suite_matches(suites: Sequence[Suite], path: Path) -> Suite | None:
+    for suite in suites:
+        if suite.root in path.parents:
+            return suite
+    return None
