@@ -1,0 +1,151 @@
+"""Case files as pytest collectors and cases as pytest items (pytest's non-python-tests pattern)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_taskbench.cases import Case, CaseError, load_case_file
+from pytest_taskbench.results import CaseResult
+from pytest_taskbench.scoring.base import ScorerError
+from pytest_taskbench.suite import Suite, SuiteError
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from pytest_taskbench.run import TaskbenchRun
+
+
+class CaseFailed(Exception):
+    """A case scored below the pass threshold, or the model failed on it."""
+
+    def __init__(self, result: CaseResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+class CaseDefinitionError(Exception):
+    """A case (or whole case file) that cannot be run as written."""
+
+    def __init__(self, error: CaseError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def get_run(config: pytest.Config) -> TaskbenchRun:
+    from pytest_taskbench.plugin import RUN_KEY
+
+    return config.stash[RUN_KEY]
+
+
+class CaseFile(pytest.File):
+    """A JSONL / YAML / JSON file of cases below a suite root."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        run = get_run(self.config)
+        suite_file = run.suite_file_for(self.path)
+        assert suite_file is not None  # pytest_collect_file only makes CaseFiles below a suite
+        try:
+            suite = run.suite_at(suite_file)
+        except SuiteError as exc:
+            raise self.CollectError(str(exc)) from None
+        shown = run.display_path(self.path)
+        contents = load_case_file(self.path, categories=list(suite.categories), difficulties=suite.difficulties, display_path=shown)
+        for case in contents.cases:
+            try:
+                run.scorer_for(suite, case)
+            except ScorerError as exc:
+                yield BrokenCaseItem.from_parent(self, name=case.id, error=CaseError(shown, case.line, f"case {case.id!r}: {exc}"), suite=suite)
+            else:
+                yield CaseItem.from_parent(self, name=case.id, case=case, suite=suite)
+        taken = {case.id for case in contents.cases}
+        for error in contents.errors:
+            name = f"line{error.line}"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            yield BrokenCaseItem.from_parent(self, name=name, error=error, suite=suite)
+
+
+class CaseItem(pytest.Item):
+    """One benchmark case: generate, score, record properties, fail below the threshold."""
+
+    def __init__(self, *, case: Case, suite: Suite, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.suite = suite
+        self.extra_keyword_matches.update({case.category, case.difficulty, *case.tags})
+        self.add_marker(pytest.mark.taskbench)
+
+    def runtest(self) -> None:
+        result = get_run(self.config).evaluate(self.suite, self.case, self.nodeid)
+        self.user_properties.extend(result.to_properties())
+        if not result.passed:
+            raise CaseFailed(result)
+
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, CaseFailed):
+            return format_failure(excinfo.value.result, self.case)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, self.case.line - 1, f"{self.case.category}: {self.case.id}"
+
+
+class BrokenCaseItem(pytest.Item):
+    """Stands in for a case that could not be read, so the problem fails one item, not the run."""
+
+    def __init__(self, *, error: CaseError, suite: Suite, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        self.suite = suite
+
+    def runtest(self) -> None:
+        run = get_run(self.config)
+        result = CaseResult(
+            case_id=self.name,
+            nodeid=self.nodeid,
+            suite=run.display_path(self.suite.path),
+            category="",
+            difficulty="",
+            score=0.0,
+            passed=False,
+            status="broken",
+            reason=self.error.message,
+            path=self.error.path,
+            line=self.error.line,
+        )
+        self.user_properties.extend(result.to_properties())
+        raise CaseDefinitionError(self.error)
+
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, CaseDefinitionError):
+            return f"broken case definition: {excinfo.value.error}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, self.error.line - 1, f"broken case: {self.name}"
+
+
+def _show(value: Any, limit: int = 500) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def format_failure(result: CaseResult, case: Case) -> str:
+    """Short, readable failure: where, input, expected, output, score and reason."""
+    if result.status == "error":
+        headline = f"model error: {result.details.get('model_error', result.reason)}"
+    else:
+        headline = f"score {result.score:.3f} < {result.threshold:g}: {result.reason}"
+    lines = [headline, f"case:     {case.location} ({case.category}, {case.difficulty})"]
+    lines.append(f"input:    {_show(case.request_text)}")
+    lines.append(f"expected: {_show(case.expected)}")
+    if result.output is not None:
+        lines.append(f"output:   {_show(result.output)}")
+    if case.rationale:
+        lines.append(f"rationale: {case.rationale}")
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""The pytest plugin: thin hooks that translate pytest events into calls on the domain modules."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_taskbench import hookspecs
+from pytest_taskbench.cases import CASE_FILE_SUFFIXES, is_case_file_name
+from pytest_taskbench.gates import decide_exit_status
+from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind
+from pytest_taskbench.items import CaseFile, CaseItem
+from pytest_taskbench.report import SuiteReport, flat_properties
+from pytest_taskbench.results import CaseResult
+from pytest_taskbench.run import ModelHandle, TaskbenchRun
+from pytest_taskbench.settings import OPTIONS, OptionSpec, Settings, SettingsError
+from pytest_taskbench.suite import DEFAULT_CASE_PATTERNS, SuiteError
+
+MODEL_OPTION = "--taskbench-model"
+RUN_KEY = pytest.StashKey[TaskbenchRun]()
+SESSION_KEY = pytest.StashKey["TaskbenchSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register every taskbench option as a --taskbench-* flag and an ini key."""
+    group = parser.getgroup("taskbench", "taskbench: benchmark a language model on your own cases")
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": option.ini_name, "default": None, "help": option.help}
+        if option.kind == "bool":
+            kwargs["action"] = "store_true"
+        elif option.kind == "list":
+            kwargs.update(action="append", metavar=option.metavar)
+        else:
+            kwargs["metavar"] = option.metavar
+        group.addoption(option.flag, **kwargs)
+        parser.addini(option.ini_name, help=option.help, type=option.ini_type, default=None)  # type: ignore[arg-type]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Add the pytest_taskbench_* hooks."""
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def _lookup(config: pytest.Config, option: OptionSpec) -> Any:
+    value = config.getoption(option.ini_name)
+    return value if value is not None else config.getini(option.ini_name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Resolve settings, check the model spec cheaply, and create the run and its hook object."""
+    config.addinivalue_line("markers", "taskbench: a benchmark case collected from a taskbench case file")
+    try:
+        settings = Settings.from_lookup(lambda option: _lookup(config, option))
+    except SettingsError as exc:
+        raise pytest.UsageError(f"taskbench: {exc}") from None
+    if settings.model and not config.option.help:
+        _check_model(settings.model, config.rootpath)
+    run = TaskbenchRun(settings, config.rootpath)
+    config.stash[RUN_KEY] = run
+    session = TaskbenchSession(config, run)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "taskbench-session")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(session), "taskbench-xdist")
+
+
+def _check_model(spec: str, rootdir: Path) -> None:
+    if model_kind(spec) == "callable" and str(rootdir) not in sys.path:
+        sys.path.append(str(rootdir))  # so `module:function` resolves from the project root like conftest.py does
+    try:
+        check_model_spec(spec)
+    except ModelLoadError as exc:
+        raise pytest.UsageError(f"taskbench: {exc}") from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Release the model and drop the stash entries."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        run.close()
+        del config.stash[RUN_KEY]
+    if SESSION_KEY in config.stash:
+        del config.stash[SESSION_KEY]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
+    """Collect a file as cases when it lies below a directory holding taskbench.yaml and matches its case_files."""
+    run = parent.config.stash.get(RUN_KEY, None)
+    if run is None or file_path.suffix.lower() not in CASE_FILE_SUFFIXES:
+        return None
+    suite_file = run.suite_file_for(file_path)
+    if suite_file is None or file_path.resolve() == suite_file.resolve():
+        return None
+    try:
+        suite = run.suite_at(suite_file)
+        patterns, schema_path = suite.case_patterns, suite.schema_path
+    except SuiteError:
+        patterns, schema_path = DEFAULT_CASE_PATTERNS, None  # CaseFile.collect reports the suite error
+    if not is_case_file_name(file_path, suite_file.parent, patterns):
+        return None
+    if schema_path is not None and file_path.resolve() == schema_path.resolve():
+        return None
+    return CaseFile.from_parent(parent, path=file_path)
+
+
+@pytest.fixture(scope="session")
+def taskbench_model(pytestconfig: pytest.Config) -> ModelHandle:
+    """The session's model (loaded once, shared with the case items): ``taskbench_model.generate([...])``."""
+    run = pytestconfig.stash[RUN_KEY]
+    if not run.settings.model:
+        pytest.fail(f"the taskbench_model fixture needs a model: pass {MODEL_OPTION}=PATH or module:function", pytrace=False)
+    return ModelHandle(run)
+
+
+class TaskbenchSession:
+    """Collects case results from test reports and turns them into the summary and the verdict."""
+
+    def __init__(self, config: pytest.Config, run: TaskbenchRun) -> None:
+        self.config = config
+        self.run = run
+        self.results: list[CaseResult] = []
+        self.other_failures = 0
+        self.worker_counters: list[dict[str, Any]] = []
+        self.reports: list[SuiteReport] = []
+        self.summaries: list[dict[str, Any]] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Load the model once, before any case runs, and plan generation for the cases about to run."""
+        items = [item for item in session.items if isinstance(item, CaseItem)]
+        if session.config.option.collectonly or not items:
+            return
+        if not self.run.settings.model:
+            raise pytest.UsageError(f"taskbench: {len(items)} benchmark cases collected but no model; pass {MODEL_OPTION}=PATH or module:function")
+        try:
+            self.run.backend  # noqa: B018 - loading now makes a broken model one usage error, not a failure per item
+        except ModelLoadError as exc:
+            raise pytest.UsageError(f"taskbench: {exc}") from None
+        self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=hasattr(session.config, "workerinput"))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Take each case's result from its call-phase report; count other failures."""
+        result = CaseResult.from_properties(report.nodeid, report.user_properties) if report.when == "call" else None
+        if result is not None:
+            self.results.append(result)
+        elif report.failed:
+            self.other_failures += 1
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Compute summaries and gates (on the controller) and set the exit status from the verdict."""
+        if hasattr(self.config, "workerinput"):
+            self.config.workeroutput["taskbench"] = self.run.counters()  # type: ignore[attr-defined]
+            return
+        if not self.results:
+            return
+        self.reports = self.run.finish(self.results, self.worker_counters)
+        self.summaries = [report.to_dict() for report in self.reports]
+        for summary in self.summaries:
+            self.config.hook.pytest_taskbench_summary(config=self.config, summary=summary)
+        _add_junit_properties(self.config, self.reports)
+        session.exitstatus = decide_exit_status(int(session.exitstatus), all(r.verdict.passed for r in self.reports), self.other_failures)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Print each suite's summary, gates and verdict."""
+        for report in self.reports:
+            terminalreporter.write_sep("=", f"taskbench: {report.summary.suite_name}")
+            for line in report.lines(self.config.option.verbose):
+                terminalreporter.write_line(line, red=line.startswith(("verdict: FAIL", "  FAIL")), green=line.startswith("verdict: PASS"))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
+        """Put the per-suite summaries in pytest-json-report's top-level data."""
+        if self.summaries:
+            json_report["taskbench"] = {
+                "verdict": "pass" if all(r.verdict.passed for r in self.reports) else "fail",
+                "suites": {summary["suite"]: summary for summary in self.summaries},
+            }
+
+
+def _add_junit_properties(config: pytest.Config, reports: list[SuiteReport]) -> None:
+    from _pytest.junitxml import xml_key  # LogXML's stash key; its add_global_property is the public route
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    for report in reports:
+        for name, value in flat_properties(report, with_suite_prefix=len(reports) > 1):
+            xml.add_global_property(name, value)
+
+
+class XdistHooks:
+    """Registered only when pytest-xdist is active: merge worker counters on the controller."""
+
+    def __init__(self, session: TaskbenchSession) -> None:
+        self.session = session
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Keep the generation counters a worker reports when it finishes."""
+        counters = getattr(node, "workeroutput", {}).get("taskbench")
+        if counters:
+            self.session.worker_counters.append(counters)

@@ -1,0 +1,187 @@
+"""The run object: one per pytest process. It loads suites and the model once and evaluates cases.
+
+Domain code: it takes plain values (Settings, paths, Cases) and never imports pytest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pytest_taskbench.cases import Case
+from pytest_taskbench.generation import Backend, GenerationParams, Prompt, load_backend
+from pytest_taskbench.gates import effective_gates, evaluate_gates
+from pytest_taskbench.generation.engine import GenerationEngine, Job
+from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.results import CaseResult
+from pytest_taskbench.scoring.base import Scorer, build_scorer, safe_score, split_spec
+from pytest_taskbench.settings import Settings
+from pytest_taskbench.suite import Suite, find_suite_file, load_suite
+from pytest_taskbench.summary import summarize
+
+
+class TaskbenchRun:
+    def __init__(self, settings: Settings, rootdir: Path) -> None:
+        self.settings = settings
+        self.rootdir = rootdir
+        self._suites: dict[Path, Suite] = {}
+        self._suite_file_of_dir: dict[Path, Path | None] = {}
+        self._scorers: dict[tuple[Path, str], Scorer] = {}
+        self.engine = GenerationEngine(self._load_backend)
+
+    # suites -----------------------------------------------------------------
+    def suite_file_for(self, path: Path) -> Path | None:
+        directory = path.parent
+        if directory not in self._suite_file_of_dir:
+            self._suite_file_of_dir[directory] = find_suite_file(path)
+        return self._suite_file_of_dir[directory]
+
+    def suite_at(self, suite_file: Path) -> Suite:
+        """Load (once) and return the suite; raises SuiteError."""
+        key = suite_file.resolve()
+        if key not in self._suites:
+            self._suites[key] = load_suite(suite_file)
+        return self._suites[key]
+
+    def display_path(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.rootdir.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def pass_threshold(self, suite: Suite) -> float:
+        return self.settings.pass_threshold if self.settings.pass_threshold is not None else suite.pass_threshold
+
+    # scoring ----------------------------------------------------------------
+    def scorer_for(self, suite: Suite, case: Case) -> Scorer:
+        """The scorer a case uses, built once per suite and spec; raises ScorerError."""
+        spec = suite.scorer_spec_for(case)
+        split_spec(spec)
+        key = (suite.path, json.dumps(spec, sort_keys=True, default=str))
+        if key not in self._scorers:
+            self._scorers[key] = build_scorer(spec, suite.scoring_context())
+        return self._scorers[key]
+
+    # generation -------------------------------------------------------------
+    def _load_backend(self) -> Backend:
+        if not self.settings.model:
+            raise RuntimeError("no model configured")
+        return load_backend(self.settings.model, batch_size=self.settings.batch_size, device=self.settings.device, dtype=self.settings.dtype)
+
+    @property
+    def backend(self) -> Backend:
+        """The model, loaded on first use (raises ModelLoadError)."""
+        return self.engine.backend
+
+    def generation_params(self, suite: Suite) -> GenerationParams:
+        params = suite.generation
+        if self.settings.no_chat_template:
+            params = replace(params, use_chat_template=False)
+        return params
+
+    def job_for(self, suite: Suite, case: Case, key: str) -> Job:
+        return Job(key, suite.prompt_for(case), self.generation_params(suite))
+
+    def plan(self, planned: Sequence[tuple[Suite, Case, str]], *, distributed: bool = False) -> None:
+        """Plan generation in run order. Under xdist a worker runs only its share of the items it
+        collected, so it generates one batch ahead instead of everything that follows."""
+        lookahead = self.settings.batch_size if distributed else None
+        self.engine.plan([self.job_for(suite, case, key) for suite, case, key in planned], lookahead=lookahead)
+
+    def counters(self) -> dict[str, float | int]:
+        return self.engine.counters.as_dict()
+
+    def evaluate(self, suite: Suite, case: Case, nodeid: str) -> CaseResult:
+        """Generate (or fetch) the output for a case and score it."""
+        generation = self.engine.get(self.job_for(suite, case, nodeid))
+        threshold = self.pass_threshold(suite)
+        base = CaseResult(
+            case_id=case.id,
+            nodeid=nodeid,
+            suite=self.display_path(suite.path),
+            category=case.category,
+            difficulty=case.difficulty,
+            score=0.0,
+            passed=False,
+            input=case.request_text,
+            expected=case.expected,
+            tags=case.tags,
+            critical=case.critical,
+            path=case.path,
+            line=case.line,
+            threshold=threshold,
+        )
+        if generation.text is None:
+            return replace(base, status="error", reason=f"model error: {generation.error}", details={"model_error": generation.error})
+        score = safe_score(self.scorer_for(suite, case), generation.text, case)
+        return replace(
+            base,
+            score=score.value,
+            passed=score.value >= threshold,
+            reason=score.reason,
+            output=generation.text,
+            details=dict(score.details),
+        )
+
+    def generate_texts(self, prompts: Sequence[str | Prompt], params: GenerationParams | None = None) -> list[str]:
+        """Generate for ad-hoc prompts (the ``taskbench_model`` fixture); raises on a failed prompt."""
+        as_prompts = [p if isinstance(p, Prompt) else Prompt(({"role": "user", "content": p},), p) for p in prompts]
+        generations = self.backend.generate(as_prompts, params or GenerationParams())
+        failed = [g.error for g in generations if g.text is None]
+        if failed:
+            raise RuntimeError(f"model failed on {len(failed)} prompt(s): {failed[0]}")
+        return [g.text or "" for g in generations]
+
+    def finish(self, results: Sequence[CaseResult], worker_counters: Sequence[Mapping[str, Any]] = ()) -> list[SuiteReport]:
+        """Summaries, gates and verdicts, one report per suite that had results."""
+        counters = merge_counters([self.counters(), *worker_counters])
+        by_suite: dict[str, list[CaseResult]] = {}
+        for result in results:
+            by_suite.setdefault(result.suite, []).append(result)
+        reports = []
+        for suite_path, suite_results in by_suite.items():
+            suite = self.suite_at(self.rootdir / suite_path)
+            summary = summarize(
+                suite_results,
+                suite_name=suite.name,
+                suite_path=suite_path,
+                weights=suite.weights,
+                difficulties=suite.difficulties,
+                pass_threshold=self.pass_threshold(suite),
+                band_for=suite.band_for,
+                total_in_suite=suite.count_cases(),
+                notes=[suite.weights_note] if suite.weights_note else [],
+            )
+            verdict = evaluate_gates(summary, effective_gates(suite.gates, self.settings, list(suite.categories)))
+            failing = tuple(sorted((r for r in suite_results if not r.passed), key=lambda r: r.nodeid))
+            reports.append(SuiteReport(summary, verdict, failing, counters if any(counters.values()) else {}))
+        return reports
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def merge_counters(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+class ModelHandle:
+    """The session's model for ordinary Python tests (the ``taskbench_model`` fixture)."""
+
+    def __init__(self, run: TaskbenchRun) -> None:
+        self._run = run
+
+    @property
+    def backend(self) -> Backend:
+        return self._run.backend
+
+    def generate(self, prompts: Sequence[str | Prompt], params: GenerationParams | None = None) -> list[str]:
+        """Generate for each prompt (plain strings are sent as one user message); greedy by default."""
+        return self._run.generate_texts(prompts, params)

@@ -1,0 +1,128 @@
+"""Run settings: the option table (one place for flags, ini keys, types, defaults, help) and parsing.
+
+Every option is a ``--taskbench-*`` flag and an ini key named after its ``dest``
+(``taskbench_min_aggregate``). The command line wins over the ini file, which
+wins over the default. Values that shape the suite itself (categories, prompt,
+schema) live in the suite file instead; gate options here override its gates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A bad option value; the message names the flag, the ini key, the value and what was expected."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    dest: str
+    kind: str  # "str" | "float" | "int" | "bool" | "list"
+    help: str
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--taskbench-" + self.dest.replace("_", "-")
+
+    @property
+    def ini_name(self) -> str:
+        return "taskbench_" + self.dest
+
+    @property
+    def ini_type(self) -> str:
+        return {"bool": "bool", "list": "linelist"}.get(self.kind, "string")
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("model", "str", "the model: a local transformers checkpoint directory, or package.module:function (prompts in, outputs out)", "PATH|MODULE:FUNC"),
+    OptionSpec("pass_threshold", "float", "score at which a case passes (overrides the suite's pass_threshold; default 0.8)", "SCORE"),
+    OptionSpec("min_aggregate", "float", "gate: fail the run when the weighted aggregate is below this", "SCORE"),
+    OptionSpec("min_category", "list", "gate: CATEGORY=SCORE minimum mean for a category (repeatable; '*=SCORE' for every category)", "CAT=SCORE"),
+    OptionSpec("min_pass_rate", "float", "gate: fail the run when the share of passing cases is below this", "RATE"),
+    OptionSpec("max_errors", "int", "gate: most cases the model may fail to answer (default 0)", "N"),
+    OptionSpec("strict", "bool", "any case below the pass threshold fails the run, not only the gates"),
+    OptionSpec("no_chat_template", "bool", "do not apply the tokenizer's chat template, even when it has one"),
+    OptionSpec("batch_size", "int", "prompts per generation batch (default 8)", "N"),
+    OptionSpec("device", "str", "device for a transformers model: cpu, cuda, mps or auto (default cpu)", "DEVICE"),
+    OptionSpec("dtype", "str", "torch dtype for a transformers model: auto, float32, float16, bfloat16 (default auto)", "DTYPE"),
+)
+OPTIONS_BY_DEST: Mapping[str, OptionSpec] = {option.dest: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved run options. ``None`` means "not set here: use the suite's value"."""
+
+    model: str | None = None
+    pass_threshold: float | None = None
+    min_aggregate: float | None = None
+    min_category: Mapping[str, float] = field(default_factory=dict)
+    min_pass_rate: float | None = None
+    max_errors: int | None = None
+    strict: bool = False
+    no_chat_template: bool = False
+    batch_size: int = 8
+    device: str = "cpu"
+    dtype: str = "auto"
+
+    @classmethod
+    def from_lookup(cls, lookup: Callable[[OptionSpec], Any]) -> Settings:
+        """Build settings from ``lookup(option)``, which returns the raw CLI-or-ini value or None."""
+        values: dict[str, Any] = {}
+        for option in OPTIONS:
+            raw = lookup(option)
+            if raw is None or raw == "" or raw == []:
+                continue
+            values[option.dest] = _convert(option, raw)
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def _convert(option: OptionSpec, raw: Any) -> Any:
+    where = f"{option.flag} / ini {option.ini_name}"
+    if option.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{where}: expected true or false, got {raw!r}")
+    if option.kind == "float":
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{where}: expected a number between 0 and 1, got {raw!r}") from None
+        if not 0.0 <= value <= 1.0:
+            raise SettingsError(f"{where}: expected a number between 0 and 1, got {raw!r}")
+        return value
+    if option.kind == "int":
+        try:
+            number = int(str(raw))
+        except ValueError:
+            raise SettingsError(f"{where}: expected a whole number, got {raw!r}") from None
+        if number < 0 or (option.dest == "batch_size" and number < 1):
+            raise SettingsError(f"{where}: expected a {'positive' if option.dest == 'batch_size' else 'non-negative'} whole number, got {raw!r}")
+        return number
+    if option.kind == "list":
+        return _category_thresholds(option, raw if isinstance(raw, (list, tuple)) else [raw])
+    if option.dest == "device" and raw not in ("cpu", "cuda", "mps", "auto") and not str(raw).startswith("cuda:"):
+        raise SettingsError(f"{where}: expected cpu, cuda, cuda:N, mps or auto, got {raw!r}")
+    if option.dest == "dtype" and raw not in ("auto", "float32", "float16", "bfloat16"):
+        raise SettingsError(f"{where}: expected auto, float32, float16 or bfloat16, got {raw!r}")
+    return str(raw)
+
+
+def _category_thresholds(option: OptionSpec, items: Sequence[Any]) -> dict[str, float]:
+    thresholds: dict[str, float] = {}
+    for item in items:
+        name, separator, value = str(item).partition("=")
+        if not separator or not name.strip():
+            raise SettingsError(f"{option.flag} / ini {option.ini_name}: expected CATEGORY=SCORE, got {item!r}")
+        thresholds[name.strip()] = _convert(OptionSpec(option.dest, "float", ""), value.strip())
+    return thresholds
