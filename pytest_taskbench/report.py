@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_taskbench.analysis import FailureAnalysis
 from pytest_taskbench.gates import Verdict
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.summary import GroupSummary, RunSummary
@@ -24,6 +25,8 @@ class SuiteReport:
     verdict: Verdict
     failing: tuple[CaseResult, ...] = ()
     counters: Mapping[str, Any] = field(default_factory=dict)
+    analysis: FailureAnalysis | None = None
+    cases: tuple[CaseResult, ...] = ()  # every result of the suite, for the HTML report and the samples log
 
     def lines(self, verbose: int = 0) -> list[str]:
         return terminal_lines(self, verbose)
@@ -79,6 +82,8 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
         lines.append(f"cases below the pass threshold or failed: {len(report.failing)}" + (f" (first {len(shown)}; -v shows all)" if len(shown) < len(report.failing) else ""))
         for result in shown:
             lines.append(f"  {result.nodeid}  {result.score:.2f}  {_one_line(result.reason)}")
+    if report.analysis is not None:
+        lines.extend(report.analysis.lines())
     lines.append(verdict_line(report))
     return lines
 
@@ -138,6 +143,7 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
         "verdict": "pass" if report.verdict.passed else "fail",
         "failing_cases": [r.nodeid for r in report.failing],
         "generation": dict(report.counters),
+        "analysis": None if report.analysis is None else report.analysis.to_dict(),
     }
 
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pytest_taskbench.analysis import analyze
 from pytest_taskbench.cases import Case
 from pytest_taskbench.generation import Backend, GenerationParams, Prompt, load_backend
 from pytest_taskbench.gates import effective_gates, evaluate_gates
@@ -157,7 +158,8 @@ class TaskbenchRun:
             )
             verdict = evaluate_gates(summary, effective_gates(suite.gates, self.settings, list(suite.categories)))
             failing = tuple(sorted((r for r in suite_results if not r.passed), key=lambda r: r.nodeid))
-            reports.append(SuiteReport(summary, verdict, failing, counters if any(counters.values()) else {}))
+            analysis = analyze(suite_results, summary, suite.analysis)
+            reports.append(SuiteReport(summary, verdict, failing, counters if any(counters.values()) else {}, analysis, tuple(suite_results)))
         return reports
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from pytest_taskbench.analysis import AnalysisConfig, analysis_config
 from pytest_taskbench.cases import DIFFICULTIES, Case, ScorerSpec, iter_case_files, load_case_file
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 
@@ -45,6 +46,7 @@ SUITE_KEYS = frozenset(
         "case_files",
         "min_cases",
         "default_scorer",
+        "analysis",
     }
 )
 GATE_KEYS = frozenset({"min_aggregate", "min_category", "min_pass_rate", "max_errors", "strict"})
@@ -99,6 +101,7 @@ class Suite:
     min_cases: int | None = None
     weights_note: str = ""
     description: str = ""
+    analysis: AnalysisConfig = AnalysisConfig()
 
     @property
     def root(self) -> Path:
@@ -250,6 +253,7 @@ def parse_suite(data: Any, suite_path: Path) -> Suite:
         case_patterns=tuple(patterns),
         min_cases=min_cases,
         weights_note=weights_note,
+        analysis=analysis_config(data.get("analysis"), fail),
     )
 
 

@@ -1,0 +1,386 @@
+"""Failure analysis: why a run scored what it scored.
+
+Everything here reads what a run already produced: the ``RunSummary`` for
+category and difficulty figures (never recomputed) and each ``CaseResult``'s
+scorer details for the patterns behind the failures:
+
+* strengths and weaknesses: categories at or above ``strength`` (0.90) and below
+  ``weakness`` (0.80), each with a recommendation that names the category's most
+  common failure;
+* invalid JSON: which cases the scorer could not parse (``details["parse_error"]``);
+* a confusion matrix on one field (``action`` by default) over every scored case
+  whose expected object has that field: expected value by the output's value;
+* fields most often missing, wrong, partly right or invented in failing cases
+  (``details["fields"]``, nested fields as ``filter.status``);
+* failure rate by difficulty, and mean score by category and difficulty.
+
+Configure it in ``taskbench.yaml``::
+
+    analysis:
+      strength: 0.9          # categories at or above this are strengths
+      weakness: 0.8          # categories below this are weaknesses
+      confusion_field: action  # null turns the confusion matrix off
+
+Domain code: no pytest import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_taskbench.results import CaseResult
+from pytest_taskbench.scoring.extract import parse_output
+from pytest_taskbench.summary import GroupSummary, RunSummary
+
+ANALYSIS_KEYS = frozenset({"strength", "weakness", "confusion_field"})
+INVALID = "(invalid JSON)"
+MISSING = "(missing)"
+SHOWN_IN_LINE = 5
+FIELD_STATUSES = ("missing", "wrong", "partial", "invented")
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Thresholds for strengths and weaknesses, and the field the confusion matrix is drawn on."""
+
+    strength: float = 0.90
+    weakness: float = 0.80
+    confusion_field: str | None = "action"
+
+
+def analysis_config(value: Any, fail: Callable[[str], Exception]) -> AnalysisConfig:
+    """Parse the suite file's ``analysis:`` mapping; ``fail(message)`` builds the error to raise."""
+    if value is None:
+        return AnalysisConfig()
+    if not isinstance(value, dict):
+        raise fail("'analysis' must be a mapping with strength, weakness and confusion_field")
+    unknown = sorted(set(value) - ANALYSIS_KEYS)
+    if unknown:
+        raise fail(f"unknown analysis key(s) {', '.join(unknown)}; known: {', '.join(sorted(ANALYSIS_KEYS))}")
+    bounds: dict[str, float] = {}
+    for key, default in (("strength", 0.90), ("weakness", 0.80)):
+        number = value.get(key, default)
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number <= 1:
+            raise fail(f"analysis.{key} must be a number between 0 and 1, got {number!r}")
+        bounds[key] = float(number)
+    if bounds["weakness"] > bounds["strength"]:
+        raise fail(f"analysis.weakness ({bounds['weakness']:g}) must not be above analysis.strength ({bounds['strength']:g})")
+    confusion_field = value.get("confusion_field", "action")
+    if confusion_field is not None and (not isinstance(confusion_field, str) or not confusion_field.strip()):
+        raise fail(f"analysis.confusion_field must be a field name or null, got {confusion_field!r}")
+    return AnalysisConfig(bounds["strength"], bounds["weakness"], confusion_field)
+
+
+@dataclass(frozen=True)
+class CategoryNote:
+    """A strength or a weakness: one category, its mean score and what to do about it."""
+
+    category: str
+    mean: float
+    cases: int
+    recommendation: str
+
+
+@dataclass(frozen=True)
+class FieldProblems:
+    """How often one field was not right in the failing cases."""
+
+    name: str
+    missing: int = 0
+    wrong: int = 0
+    partial: int = 0
+    invented: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.missing + self.wrong + self.partial + self.invented
+
+    def describe(self) -> str:
+        parts = [f"{getattr(self, status)} {status}" for status in FIELD_STATUSES if getattr(self, status)]
+        return f"{self.name} {self.total} ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class ConfusionMatrix:
+    """Expected value (rows) by the output's value (columns) of one field, with the cases in each cell."""
+
+    field: str
+    expected_labels: tuple[str, ...]
+    got_labels: tuple[str, ...]
+    cells: Mapping[tuple[str, str], tuple[str, ...]]
+
+    def count(self, expected: str, got: str) -> int:
+        return len(self.cells.get((expected, got), ()))
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.cells.values())
+
+    @property
+    def correct(self) -> int:
+        return sum(len(ids) for (expected, got), ids in self.cells.items() if expected == got)
+
+    def confusions(self) -> list[tuple[str, str, int]]:
+        """Off-diagonal cells, most frequent first: (expected, got, count)."""
+        pairs = [(e, g, len(ids)) for (e, g), ids in self.cells.items() if e != g]
+        return sorted(pairs, key=lambda pair: (-pair[2], pair[0], pair[1]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "expected": list(self.expected_labels),
+            "got": list(self.got_labels),
+            "counts": [[self.count(e, g) for g in self.got_labels] for e in self.expected_labels],
+            "confusions": [{"expected": e, "got": g, "count": n, "cases": list(self.cells[(e, g)])} for e, g, n in self.confusions()],
+        }
+
+
+@dataclass(frozen=True)
+class CrossCell:
+    """Cases of one category at one difficulty."""
+
+    category: str
+    difficulty: str
+    cases: int
+    mean: float
+    passed: int
+
+
+@dataclass(frozen=True)
+class FailureAnalysis:
+    """The patterns behind a run's failures; render it, never recompute it."""
+
+    config: AnalysisConfig
+    failing: int
+    strengths: tuple[CategoryNote, ...] = ()
+    weaknesses: tuple[CategoryNote, ...] = ()
+    parse_errors: tuple[str, ...] = ()
+    model_errors: tuple[str, ...] = ()
+    confusion: ConfusionMatrix | None = None
+    fields: tuple[FieldProblems, ...] = ()
+    by_difficulty: tuple[GroupSummary, ...] = ()
+    categories: tuple[str, ...] = ()
+    cross: tuple[CrossCell, ...] = field(default_factory=tuple)
+
+    def cell(self, category: str, difficulty: str) -> CrossCell | None:
+        return next((c for c in self.cross if c.category == category and c.difficulty == difficulty), None)
+
+    @property
+    def difficulty_trend(self) -> str:
+        """A sentence on how the failure rate moves with difficulty (in the suite's order)."""
+        groups = [g for g in self.by_difficulty if g.cases]
+        if len(groups) < 2:
+            return ""
+        rates = [1 - g.pass_rate for g in groups]
+        if all(b >= a for a, b in zip(rates, rates[1:])):
+            return "rises with difficulty" if rates[-1] > rates[0] else "flat across difficulty"
+        if all(b <= a for a, b in zip(rates, rates[1:])):
+            return "falls with difficulty"
+        worst = max(range(len(groups)), key=lambda i: rates[i])
+        return f"not monotonic: {groups[worst].name} fails most"
+
+    def lines(self) -> list[str]:
+        """A concise block for the end of the terminal summary."""
+        lines = ["failure analysis:"]
+        c = self.config
+        if self.strengths:
+            lines.append(f"  strengths (>= {c.strength:.2f}): " + ", ".join(f"{n.category} {_pct(n.mean)}" for n in self.strengths))
+        if self.weaknesses:
+            lines.append(f"  weaknesses (< {c.weakness:.2f}):")
+            lines.extend(f"    {n.category}: {n.recommendation}" for n in self.weaknesses)
+        if self.parse_errors:
+            lines.append(f"  invalid JSON: {_count(len(self.parse_errors), 'case')} ({_first(self.parse_errors)})")
+        if self.model_errors:
+            lines.append(f"  model errors: {_count(len(self.model_errors), 'case')} ({_first(self.model_errors)})")
+        if self.confusion is not None:
+            confusions = self.confusion.confusions()
+            shown = ", ".join(f"{e} -> {g}: {n}" for e, g, n in confusions[:SHOWN_IN_LINE]) or "none"
+            lines.append(f"  {self.confusion.field} confusions ({self.confusion.correct}/{self.confusion.total} right): {shown}")
+        if self.fields:
+            lines.append("  fields most often missing or wrong: " + "; ".join(f.describe() for f in self.fields[:SHOWN_IN_LINE]))
+        if len([g for g in self.by_difficulty if g.cases]) > 1:
+            rates = ", ".join(f"{g.name} {_pct(1 - g.pass_rate)} ({g.cases - g.passed}/{g.cases})" for g in self.by_difficulty if g.cases)
+            lines.append(f"  failure rate by difficulty: {rates}; {self.difficulty_trend}")
+        return lines if len(lines) > 1 else []
+
+    def to_dict(self) -> dict[str, Any]:
+        def notes(items: Sequence[CategoryNote]) -> list[dict[str, Any]]:
+            return [{"category": n.category, "mean": n.mean, "cases": n.cases, "recommendation": n.recommendation} for n in items]
+
+        return {
+            "thresholds": {"strength": self.config.strength, "weakness": self.config.weakness},
+            "failing": self.failing,
+            "strengths": notes(self.strengths),
+            "weaknesses": notes(self.weaknesses),
+            "parse_errors": list(self.parse_errors),
+            "model_errors": list(self.model_errors),
+            "confusion": None if self.confusion is None else self.confusion.to_dict(),
+            "fields": [{"field": f.name, "missing": f.missing, "wrong": f.wrong, "partial": f.partial, "invented": f.invented} for f in self.fields],
+            "failure_rate_by_difficulty": {g.name: {"cases": g.cases, "failed": g.cases - g.passed, "rate": 1 - g.pass_rate} for g in self.by_difficulty},
+            "difficulty_trend": self.difficulty_trend,
+            "category_by_difficulty": [{"category": c.category, "difficulty": c.difficulty, "cases": c.cases, "mean": c.mean, "passed": c.passed} for c in self.cross],
+        }
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _first(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:SHOWN_IN_LINE])
+    return shown + (f", +{len(ids) - SHOWN_IN_LINE} more" if len(ids) > SHOWN_IN_LINE else "")
+
+
+def analyze(results: Iterable[CaseResult], summary: RunSummary, config: AnalysisConfig = AnalysisConfig()) -> FailureAnalysis:
+    """Analyse one suite's results.
+
+    Args:
+        results: the suite's case results (broken case definitions are ignored).
+        summary: the suite's summary, the source of every category and difficulty figure.
+        config: thresholds and the confusion field.
+
+    Returns:
+        The analysis, ready for the terminal, HTML and Markdown renderers.
+    """
+    scored = [r for r in results if r.status != "broken"]
+    failing = [r for r in scored if not r.passed]
+    confusion = confusion_matrix(scored, config.confusion_field) if config.confusion_field else None
+    strengths = tuple(CategoryNote(g.name, g.mean, g.cases, f"reliable: keep its {_count(g.cases, 'case')} as a regression guard") for g in summary.categories if g.mean >= config.strength)
+    weaknesses = tuple(
+        CategoryNote(g.name, g.mean, g.cases, recommend(g, [r for r in failing if r.category == g.name], config.confusion_field))
+        for g in sorted(summary.categories, key=lambda g: g.mean)
+        if g.mean < config.weakness
+    )
+    return FailureAnalysis(
+        config=config,
+        failing=len(failing),
+        strengths=strengths,
+        weaknesses=weaknesses,
+        parse_errors=tuple(r.case_id for r in failing if r.status == "scored" and r.details.get("parse_error")),
+        model_errors=tuple(r.case_id for r in failing if r.status == "error"),
+        confusion=confusion,
+        fields=field_problems(failing),
+        by_difficulty=summary.difficulties,
+        categories=tuple(g.name for g in summary.categories),
+        cross=cross_table(scored, [g.name for g in summary.categories], [g.name for g in summary.difficulties]),
+    )
+
+
+def recommend(category: GroupSummary, failing: Sequence[CaseResult], confusion_field: str | None) -> str:
+    """A recommendation for a weak category that names its most common failure."""
+    current = f"(current {_pct(category.mean)})"
+    name = category.name
+    if not failing:
+        return f"add training data for {name}: its cases pass but score low {current}"
+    parse_errors = sum(bool(r.details.get("parse_error")) for r in failing if r.status == "scored")
+    if 2 * parse_errors >= len(failing):
+        return f"make {name} outputs valid JSON: {parse_errors} of {len(failing)} failures are parse errors; add format examples or constrained decoding {current}"
+    matrix = confusion_matrix(failing, confusion_field) if confusion_field else None
+    top = matrix.confusions()[:1] if matrix is not None else []
+    if top and top[0][1] not in (INVALID, MISSING) and 2 * top[0][2] >= len(failing):
+        expected, got, n = top[0]
+        return f"add training data that tells {expected} from {got} in {name}: {n} of {len(failing)} failures answer {got} for {expected} {current}"
+    fields = field_problems(failing)
+    if fields:
+        return f"add training data for {name} covering {fields[0].name} (not right in {_count(fields[0].total, 'failing case')}) {current}"
+    return f"add training data for {name} {current}"
+
+
+def _as_object(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _label(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def field_values(result: CaseResult, name: str) -> tuple[str, str] | None:
+    """(expected, got) labels of one field for a scored case whose expected object has it; else None.
+
+    The output's value comes from the scorer's details when it recorded one
+    (``got_<name>``, or ``fields[<name>]["got"]``), otherwise from parsing the output.
+    """
+    expected = _as_object(result.expected)
+    if result.status != "scored" or result.output is None or not isinstance(expected, Mapping) or name not in expected:
+        return None
+    details = result.details
+    got: Any
+    if details.get("parse_error"):
+        return _label(expected[name]), INVALID
+    fields = details.get("fields")
+    if f"got_{name}" in details:
+        got = details[f"got_{name}"]
+    elif isinstance(fields, Mapping) and isinstance(fields.get(name), Mapping) and "got" in fields[name]:
+        got = fields[name]["got"]
+    else:
+        parsed = parse_output(result.output, extract=bool(details.get("extracted")))
+        if not parsed.ok or not isinstance(parsed.value, Mapping):
+            return _label(expected[name]), INVALID
+        got = parsed.value.get(name)
+    return _label(expected[name]), MISSING if got is None else _label(got)
+
+
+def confusion_matrix(results: Iterable[CaseResult], name: str | None) -> ConfusionMatrix | None:
+    """The confusion matrix of field ``name``, or None when no case expects that field."""
+    if not name:
+        return None
+    cells: dict[tuple[str, str], list[str]] = {}
+    for result in results:
+        pair = field_values(result, name)
+        if pair is not None:
+            cells.setdefault(pair, []).append(result.case_id)
+    if not cells:
+        return None
+    expected_labels = sorted({e for e, _ in cells})
+    special = [label for label in (MISSING, INVALID) if any(g == label for _, g in cells)]
+    got_labels = expected_labels + sorted({g for _, g in cells} - set(expected_labels) - set(special)) + special
+    return ConfusionMatrix(name, tuple(expected_labels), tuple(got_labels), {pair: tuple(ids) for pair, ids in sorted(cells.items())})
+
+
+def _walk_fields(fields: Any, prefix: str = "") -> Iterable[tuple[str, str]]:
+    if not isinstance(fields, Mapping):
+        return
+    for name, detail in fields.items():
+        if not isinstance(detail, Mapping):
+            continue
+        if isinstance(detail.get("fields"), Mapping):
+            yield from _walk_fields(detail["fields"], f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", str(detail.get("status", ""))
+
+
+def field_problems(failing: Iterable[CaseResult]) -> tuple[FieldProblems, ...]:
+    """Per field, how many failing cases had it missing, wrong, partly right or invented; worst first."""
+    counts: dict[str, Counter[str]] = {}
+    for result in failing:
+        for name, status in _walk_fields(result.details.get("fields")):
+            if status in FIELD_STATUSES:
+                counts.setdefault(name, Counter())[status] += 1
+    problems = [FieldProblems(name, **{s: c[s] for s in FIELD_STATUSES}) for name, c in counts.items()]
+    return tuple(sorted(problems, key=lambda p: (-(p.missing + p.wrong), -p.total, p.name)))
+
+
+def cross_table(results: Sequence[CaseResult], categories: Sequence[str], difficulties: Sequence[str]) -> tuple[CrossCell, ...]:
+    """Mean score and passes per (category, difficulty) that has cases, in summary order."""
+    buckets: dict[tuple[str, str], list[CaseResult]] = {}
+    for result in results:
+        buckets.setdefault((result.category, result.difficulty), []).append(result)
+    return tuple(
+        CrossCell(c, d, len(rs), sum(r.score for r in rs) / len(rs), sum(r.passed for r in rs))
+        for c in categories
+        for d in difficulties
+        if (rs := buckets.get((c, d)))
+    )
