@@ -113,11 +113,15 @@ def resolve_factory(name: str) -> ScorerFactory:
             module = importlib.import_module(module_name)
             factory = getattr(module, attribute)
         except (ImportError, AttributeError) as exc:
-            raise ScorerError(f"cannot import scorer {name!r}: {exc}") from None
+            raise ScorerError(f"cannot import scorer {name!r}: {exc}; {_naming_hint(known)}") from None
         if not callable(factory):
             raise ScorerError(f"scorer {name!r} is not callable")
         return factory  # type: ignore[no-any-return]
-    raise ScorerError(f"unknown scorer {name!r}; known scorers: {', '.join(sorted(known))}")
+    raise ScorerError(f"unknown scorer {name!r}; {_naming_hint(known)}")
+
+
+def _naming_hint(known: Mapping[str, ScorerFactory]) -> str:
+    return f"known scorers: {', '.join(sorted(known))} (or give package.module:function)"
 
 
 def split_spec(spec: ScorerSpec) -> tuple[str, dict[str, Any]]:
@@ -146,7 +150,8 @@ def build_scorer(spec: ScorerSpec, context: Mapping[str, Any] | None = None) -> 
     try:
         built = factory(**params)
     except (TypeError, ValueError) as exc:
-        raise ScorerError(f"bad parameters for scorer {name!r}: {exc}") from None
+        takes = f"; it takes {', '.join(sorted(accepted))}" if accepted else ""
+        raise ScorerError(f"bad parameters for scorer {name!r}: {exc}{takes}") from None
     if not callable(built):
         raise ScorerError(f"scorer factory {name!r} returned {built!r}, not a scorer function")
     return built
