@@ -51,7 +51,18 @@ def effective_gates(suite_gates: GateConfig, settings: Settings, categories: Seq
             for category in categories if name == "*" else [name]:
                 merged[category] = threshold
         gates = replace(gates, min_category=merged)
-    return gates
+    return _statistical_overrides(gates, settings)
+
+
+_STAT_OVERRIDES = ("alpha", "min_aggregate_lower_bound", "max_aggregate_drop", "non_inferiority_margin")
+_STAT_SWITCHES = ("fail_on_significant_regression", "fail_on_category_regression", "fail_on_critical_regression")
+
+
+def _statistical_overrides(gates: GateConfig, settings: Settings) -> GateConfig:
+    """Command-line / ini values for the interval and regression gates (a switch can only turn a gate on)."""
+    values = {name: getattr(settings, name) for name in _STAT_OVERRIDES if getattr(settings, name) is not None}
+    values.update({name: True for name in _STAT_SWITCHES if getattr(settings, name)})
+    return replace(gates, **values) if values else gates
 
 
 def _minimum(name: str, measured: float, threshold: float, what: str) -> GateResult:
@@ -81,17 +92,28 @@ def evaluate_gates(summary: RunSummary, gates: GateConfig) -> Verdict:
         results.append(_maximum("max_errors", summary.errors, gates.max_errors, "cases the model failed to answer"))
     if gates.strict:
         results.append(_maximum("strict", summary.failed, 0, "cases below the pass threshold"))
+    if gates.min_aggregate_lower_bound is not None and summary.aggregate is not None:
+        results.append(_lower_bound(summary, gates.min_aggregate_lower_bound))
     return Verdict(tuple(results))
 
 
-def decide_exit_status(pytest_status: int, verdict_passed: bool, other_failures: int) -> int:
+def _lower_bound(summary: RunSummary, threshold: float) -> GateResult:
+    interval = summary.aggregate_ci
+    what = f"lower bound of the aggregate's {100 * (1 - summary.alpha):g}% interval"
+    if interval is None:
+        return GateResult("min_aggregate_lower_bound", False, 0.0, threshold, f"{what}: none on {summary.cases} cases (a category needs 2 or more)")
+    return _minimum("min_aggregate_lower_bound", interval.low, threshold, what)
+
+
+def decide_exit_status(pytest_status: int, verdict_passed: bool, other_failures: int, stopped_early: bool = False) -> int:
     """The run's exit status: the gates decide, unless pytest already stopped for another reason.
 
     0 and 1 are replaced (cases below the threshold alone do not fail the run);
-    interrupted (2), internal error (3), usage error (4) and no tests (5) stand.
+    interrupted (2), internal error (3), usage error (4) and no tests (5) stand,
+    and so does the status of a run stopped early (``-x``, ``--maxfail``).
     Failures outside taskbench cases (ordinary tests, crashes) still give 1.
     """
-    if pytest_status not in (0, 1):
+    if pytest_status not in (0, 1) or stopped_early:
         return pytest_status
     if other_failures:
         return 1

@@ -162,7 +162,9 @@ class TaskbenchSession:
         for summary in self.summaries:
             self.config.hook.pytest_taskbench_summary(config=self.config, summary=summary)
         _add_junit_properties(self.config, self.reports)
-        session.exitstatus = decide_exit_status(int(session.exitstatus), all(r.verdict.passed for r in self.reports), self.other_failures)
+        session.exitstatus = decide_exit_status(
+            int(session.exitstatus), all(r.verdict.passed for r in self.reports), self.other_failures, stopped_early=bool(session.shouldstop or session.shouldfail)
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Print each suite's summary, gates and verdict."""

@@ -1,0 +1,65 @@
+"""Shared fixtures: write small suites and rule-based models into a pytester directory."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DEMO_SUITE = """\
+name: demo
+categories:
+  greet: {weight: 0.75, scorer: exact_match}
+  shout: {weight: 0.25, scorer: {name: exact_match, ignore_case: true}}
+"""
+
+ECHO_MODEL = """\
+def respond(prompts):
+    return list(prompts)
+"""
+
+
+def jsonl(rows: Sequence[dict[str, Any]], defaults: dict[str, Any] | None = None) -> str:
+    lines = [json.dumps({"defaults": defaults})] if defaults else []
+    return "\n".join(lines + [json.dumps(row) for row in rows]) + "\n"
+
+
+@pytest.fixture
+def write_suite(pytester: pytest.Pytester) -> Callable[..., Path]:
+    """Write cases/taskbench.yaml, case files and an optional model module; return the cases dir."""
+
+    def write(suite: str = DEMO_SUITE, files: dict[str, str] | None = None, model: str | None = ECHO_MODEL) -> Path:
+        cases = pytester.mkdir("cases") if not (pytester.path / "cases").exists() else pytester.path / "cases"
+        (cases / "taskbench.yaml").write_text(textwrap.dedent(suite))
+        for name, text in (files or {}).items():
+            target = cases / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        if model is not None:
+            (pytester.path / "model.py").write_text(model)
+        return cases
+
+    return write
+
+
+@pytest.fixture
+def demo_suite(write_suite: Callable[..., Path]) -> Path:
+    """Four greet cases (two pass with the echo model) and one shout case (passes, case-insensitive)."""
+    return write_suite(
+        files={
+            "greet.jsonl": jsonl(
+                [
+                    {"id": "g1", "input": "hello", "expected": "hello"},
+                    {"id": "g2", "input": "bye", "expected": "bye"},
+                    {"id": "g3", "input": "hi", "expected": "HI"},
+                    {"id": "g4", "input": "yo", "expected": "nope", "difficulty": "adversarial"},
+                ],
+                defaults={"difficulty": "simple"},
+            ),
+            "shout.yaml": "- id: s1\n  input: abc\n  expected: ABC\n  difficulty: moderate\n  category: shout\n",
+        }
+    )
