@@ -49,6 +49,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("batch_size", "int", "prompts per generation batch (default 8)", "N"),
     OptionSpec("device", "str", "device for a transformers model: cpu, cuda, mps or auto (default cpu)", "DEVICE"),
     OptionSpec("dtype", "str", "torch dtype for a transformers model: auto, float32, float16, bfloat16 (default auto)", "DTYPE"),
+    OptionSpec("report", "str", "write a self-contained HTML report (charts, failure analysis, every case) to this file", "PATH.html"),
+    OptionSpec("markdown", "str", "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)", "PATH.md"),
+    OptionSpec("log_samples", "str", "write every case (prompt, output, expected, score, details) to this JSON Lines file", "PATH.jsonl"),
 )
 OPTIONS_BY_DEST: Mapping[str, OptionSpec] = {option.dest: option for option in OPTIONS}
 
@@ -68,6 +71,9 @@ class Settings:
     batch_size: int = 8
     device: str = "cpu"
     dtype: str = "auto"
+    report: str | None = None
+    markdown: str | None = None
+    log_samples: str | None = None
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[OptionSpec], Any]) -> Settings:
