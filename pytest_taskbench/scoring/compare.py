@@ -45,7 +45,7 @@ class Difference:
         if self.problem == "extra":
             return f"{self.path} not expected (got {short(self.got)})"
         if self.problem == "length":
-            return f"{self.path}: expected {self.expected} items, got {self.got}"
+            return f"{self.path}: expected {self.expected} item{'' if self.expected == 1 else 's'}, got {self.got}"
         return f"{self.path}: expected {short(self.expected)}, got {short(self.got)}"
 
 

@@ -10,6 +10,7 @@ import functools
 import json
 import re
 import unicodedata
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from pytest_taskbench.scoring import params
@@ -110,7 +111,10 @@ def regex(*, pattern: str | None = None, ignore_case: bool = False, multiline: b
 
 @functools.lru_cache(maxsize=256)
 def _compile(pattern: str, flags: int) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
+    # A case's pattern may draw a FutureWarning ("possible nested set"); under -W error that would raise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return re.compile(pattern, flags)
 
 
 def _needles(substrings: Any, case: Case) -> list[str]:
