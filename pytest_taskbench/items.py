@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_taskbench.cases import Case, CaseError, load_case_file
+from pytest_taskbench.lmeval import LmEvalSuite
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.scoring.base import ScorerError
 from pytest_taskbench.suite import Suite, SuiteError
@@ -54,20 +55,37 @@ class CaseFile(pytest.File):
             raise self.CollectError(str(exc)) from None
         shown = run.display_path(self.path)
         contents = load_case_file(self.path, categories=list(suite.categories), difficulties=suite.difficulties, display_path=shown)
-        for case in contents.cases:
+        yield from self.case_items(run, suite, contents.cases, contents.errors)
+
+    def case_items(self, run: TaskbenchRun, suite: Suite, cases: Sequence[Case], errors: Sequence[CaseError]) -> Iterator[pytest.Item]:
+        """A CaseItem per good case, a BrokenCaseItem per problem (so one bad case fails alone)."""
+        for case in cases:
             try:
                 run.scorer_for(suite, case)
             except ScorerError as exc:
-                yield BrokenCaseItem.from_parent(self, name=case.id, error=CaseError(shown, case.line, f"case {case.id!r}: {exc}"), suite=suite)
+                yield BrokenCaseItem.from_parent(self, name=case.id, error=CaseError(case.path, case.line, f"case {case.id!r}: {exc}"), suite=suite)
             else:
                 yield CaseItem.from_parent(self, name=case.id, case=case, suite=suite)
-        taken = {case.id for case in contents.cases}
-        for error in contents.errors:
+        taken = {case.id for case in cases}
+        for error in errors:
             name = f"line{error.line}"
             while name in taken:
                 name += "_"
             taken.add(name)
             yield BrokenCaseItem.from_parent(self, name=name, error=error, suite=suite)
+
+
+class LmEvalTaskFile(CaseFile):
+    """An lm-evaluation-harness task YAML: one item per document, prompts as lm-eval builds them (lmeval.py)."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        run = get_run(self.config)
+        try:
+            suite = run.suite_at(self.path)
+        except SuiteError as exc:  # an unsupported key or a !function: one clear error naming the file and the key
+            raise self.CollectError(str(exc)) from None
+        assert isinstance(suite, LmEvalSuite)
+        yield from self.case_items(run, suite, suite.cases, suite.errors)
 
 
 class CaseItem(pytest.Item):

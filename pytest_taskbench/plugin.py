@@ -12,7 +12,8 @@ from pytest_taskbench import hookspecs
 from pytest_taskbench.cases import CASE_FILE_SUFFIXES, is_case_file_name
 from pytest_taskbench.gates import decide_exit_status
 from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind
-from pytest_taskbench.items import CaseFile, CaseItem
+from pytest_taskbench.items import CaseFile, CaseItem, LmEvalTaskFile
+from pytest_taskbench.lmeval import looks_like_task_file
 from pytest_taskbench.report import SuiteReport, flat_properties
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.run import ModelHandle, TaskbenchRun
@@ -91,6 +92,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile |
     run = parent.config.stash.get(RUN_KEY, None)
     if run is None or file_path.suffix.lower() not in CASE_FILE_SUFFIXES:
         return None
+    if not run.settings.no_lm_eval and looks_like_task_file(file_path):
+        return LmEvalTaskFile.from_parent(parent, path=file_path)  # anywhere: an lm-eval task dir needs no taskbench.yaml
     suite_file = run.suite_file_for(file_path)
     if suite_file is None or file_path.resolve() == suite_file.resolve():
         return None

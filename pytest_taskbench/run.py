@@ -20,7 +20,7 @@ from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.scoring.base import Scorer, build_scorer, safe_score, split_spec
 from pytest_taskbench.settings import Settings
-from pytest_taskbench.suite import Suite, find_suite_file, load_suite
+from pytest_taskbench.suite import SUITE_FILE_NAME, Suite, find_suite_file, load_suite
 from pytest_taskbench.summary import summarize
 
 
@@ -44,8 +44,15 @@ class TaskbenchRun:
         """Load (once) and return the suite; raises SuiteError."""
         key = suite_file.resolve()
         if key not in self._suites:
-            self._suites[key] = load_suite(suite_file)
+            self._suites[key] = load_suite(suite_file) if suite_file.name == SUITE_FILE_NAME else self._lm_eval_suite(suite_file)
         return self._suites[key]
+
+    def _lm_eval_suite(self, task_file: Path) -> Suite:
+        """An lm-evaluation-harness task YAML as a suite (any suite file not named taskbench.yaml)."""
+        from pytest_taskbench.lmeval import load_lm_eval_suite
+
+        options = self.settings
+        return load_lm_eval_suite(task_file, allow_functions=options.lm_eval_allow_functions, chat_template=options.lm_eval_chat_template, display=self.display_path)
 
     def display_path(self, path: Path) -> str:
         try:

@@ -52,6 +52,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("report", "str", "write a self-contained HTML report (charts, failure analysis, every case) to this file", "PATH.html"),
     OptionSpec("markdown", "str", "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)", "PATH.md"),
     OptionSpec("log_samples", "str", "write every case (prompt, output, expected, score, details) to this JSON Lines file", "PATH.jsonl"),
+    # lm-evaluation-harness task YAML (lmeval.py)
+    OptionSpec("no_lm_eval", "bool", "do not collect lm-evaluation-harness task YAML files as benchmark cases"),
+    OptionSpec("lm_eval_chat_template", "bool", "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval"),
+    OptionSpec("lm_eval_allow_functions", "bool", "let lm-eval task YAML `!function` tags import and run Python code next to the task file"),
 )
 OPTIONS_BY_DEST: Mapping[str, OptionSpec] = {option.dest: option for option in OPTIONS}
 
@@ -74,6 +78,9 @@ class Settings:
     report: str | None = None
     markdown: str | None = None
     log_samples: str | None = None
+    no_lm_eval: bool = False
+    lm_eval_chat_template: bool = False
+    lm_eval_allow_functions: bool = False
 
     @classmethod
     def from_lookup(cls, lookup: Callable[[OptionSpec], Any]) -> Settings:
