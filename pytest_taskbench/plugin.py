@@ -14,7 +14,9 @@ from pytest_taskbench.gates import decide_exit_status
 from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind
 from pytest_taskbench.items import CaseFile, CaseItem, LmEvalTaskFile
 from pytest_taskbench.lmeval import looks_like_task_file
+from pytest_taskbench.markdown_report import github_annotations
 from pytest_taskbench.report import SuiteReport, flat_properties
+from pytest_taskbench.report_files import write_report_files
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.run import ModelHandle, TaskbenchRun
 from pytest_taskbench.settings import OPTIONS, OptionSpec, Settings, SettingsError
@@ -129,6 +131,7 @@ class TaskbenchSession:
         self.worker_counters: list[dict[str, Any]] = []
         self.reports: list[SuiteReport] = []
         self.summaries: list[dict[str, Any]] = []
+        self.file_messages: list[str] = []
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -165,6 +168,7 @@ class TaskbenchSession:
         for summary in self.summaries:
             self.config.hook.pytest_taskbench_summary(config=self.config, summary=summary)
         _add_junit_properties(self.config, self.reports)
+        self.file_messages = write_report_files(self.reports, self.run, self.config.invocation_params.dir)
         session.exitstatus = decide_exit_status(
             int(session.exitstatus), all(r.verdict.passed for r in self.reports), self.other_failures, stopped_early=bool(session.shouldstop or session.shouldfail)
         )
@@ -175,6 +179,8 @@ class TaskbenchSession:
             terminalreporter.write_sep("=", f"taskbench: {report.summary.suite_name}")
             for line in report.lines(self.config.option.verbose):
                 terminalreporter.write_line(line, red=line.startswith(("verdict: FAIL", "  FAIL")), green=line.startswith("verdict: PASS"))
+        for line in self.file_messages + github_annotations(self.reports, self.config.rootpath):
+            terminalreporter.write_line(line)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:

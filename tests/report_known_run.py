@@ -93,7 +93,8 @@ OUTPUTS = {OUTPUTS!r}
 
 
 def respond(prompts):
-    return [OUTPUTS[prompt] for prompt in prompts]
+    # a suite may wrap the input in a template "Q: {{input}}\\nA:"
+    return [OUTPUTS[prompt.removeprefix("Q: ").removesuffix("\\nA:")] for prompt in prompts]
 """
 
 

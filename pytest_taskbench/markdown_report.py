@@ -1,0 +1,243 @@
+"""GitHub-ready output: a short Markdown summary for a pull request comment, and workflow annotations.
+
+The summary renders each ``SuiteReport`` (figures, gates, the comparison with a
+baseline when there is one, the failure analysis, the failing cases folded in
+``<details>``). Annotations are GitHub workflow commands printed to stdout:
+``::error file=cases/x.jsonl,line=3,title=...::message``. GitHub shows at most
+10 errors and 10 warnings per step, so cases beyond ``MAX_CASE_ANNOTATIONS``
+per level are summed up in one notice.
+
+Domain code: no pytest import.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_taskbench.analysis import FailureAnalysis
+from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.results import CaseResult
+
+MAX_FAILING_ROWS = 50
+MAX_CASE_ANNOTATIONS = 10
+REASON_LIMIT = 160
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _interval(interval: Any) -> str:
+    return "" if interval is None else f"{interval.low:.3f}–{interval.high:.3f}"
+
+
+def _level(interval: Any) -> str:
+    return "CI" if interval is None else f"{interval.level:.0%} CI"
+
+
+def cell(value: Any, limit: int = REASON_LIMIT) -> str:
+    """Text made safe for one Markdown table cell: one line, no pipes, no raw HTML."""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def markdown_summary(reports: Sequence[SuiteReport]) -> str:
+    """The whole Markdown document: one section per suite."""
+    return "\n".join(line for report in reports for line in suite_markdown(report)).rstrip() + "\n"
+
+
+def suite_markdown(report: SuiteReport) -> list[str]:
+    s, verdict = report.summary, report.verdict
+    failed = verdict.failed_gates
+    status = "✅ PASS" if verdict.passed else f"❌ FAIL ({len(failed)} gate{'s' if len(failed) != 1 else ''} failed: {', '.join(g.name for g in failed)})"
+    lines = [f"### taskbench: {cell(s.suite_name)} — {status}", ""]
+    if s.aggregate is not None:
+        interval = getattr(s, "aggregate_ci", None)
+        headline = f"**Aggregate {s.aggregate:.3f}**" + (f" ({_level(interval)} {_interval(interval)})" if interval else "") + f" · {s.band}"
+        headline += f" · {s.passed}/{s.cases} cases pass ({_pct(s.pass_rate)}) at score ≥ {s.pass_threshold:g}"
+        lines.append(headline)
+    else:
+        lines.append(f"{s.cases} cases ran")
+    if s.is_subset:
+        lines.append(f"_A subset: {s.cases} of {s.total_in_suite} cases ran; the figures cover only those._")
+    lines.append("")
+    if s.categories:
+        level = next((_level(g.mean_ci) for g in s.categories if getattr(g, "mean_ci", None) is not None), "CI")
+        lines += [f"| category | cases | mean | {level} | pass rate | weight |", "|---|--:|--:|--:|--:|--:|"]
+        for g in s.categories:
+            lines.append(f"| {cell(g.name)} | {g.cases} | {g.mean:.3f} | {_interval(getattr(g, 'mean_ci', None)) or '–'} | {_pct(g.pass_rate)} | {g.weight or 0:.2f} |")
+        lines.append("")
+    lines.append("**Gates:** " + " · ".join(f"{'✅' if g.passed else '❌'} {cell(g.message)}" for g in verdict.gates))
+    lines.append("")
+    comparison = getattr(report, "comparison", None)
+    if comparison is not None:
+        lines += comparison_markdown(comparison) + [""]
+    if report.analysis is not None:
+        lines += analysis_markdown(report.analysis)
+    if report.failing:
+        lines += failing_markdown(report.failing)
+    return lines + [""]
+
+
+def comparison_markdown(comparison: Any) -> list[str]:
+    change = comparison.aggregate
+    ci = _interval(change.interval)
+    line = f"**Against the baseline** ({cell(comparison.baseline_model)}, {comparison.aggregate.cases} shared cases): aggregate {change.baseline_mean:.3f} → {change.mean:.3f}"
+    line += f" ({change.change:+.3f}" + (f", {_level(change.interval)} {ci}" if ci else "") + f", p = {change.p_value:.3g}; {change.verdict})"
+    lines = [line]
+    for title, changes in (("Regressions", comparison.regressions), ("Fixes", comparison.fixes)):
+        if changes:
+            shown = ", ".join(f"`{cell(c.key)}` {c.baseline_score:.2f} → {c.score:.2f}" for c in changes[:10])
+            lines.append(f"- {title} ({len(changes)}): {shown}" + (" …" if len(changes) > 10 else ""))
+    return lines
+
+
+def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
+    c = analysis.config
+    items: list[str] = []
+    if analysis.strengths:
+        items.append(f"- **Strengths** (≥ {c.strength:.2f}): " + ", ".join(f"{cell(n.category)} {_pct(n.mean)}" for n in analysis.strengths))
+    for note in analysis.weaknesses:
+        items.append(f"- **Weakness** (< {c.weakness:.2f}): **{cell(note.category)}**: {cell(note.recommendation, 300)}")
+    if analysis.parse_errors:
+        items.append(f"- **Invalid JSON** in {len(analysis.parse_errors)} case{'s' if len(analysis.parse_errors) != 1 else ''}: " + _ids(analysis.parse_errors))
+    if analysis.model_errors:
+        items.append(f"- **Model errors** in {len(analysis.model_errors)} case{'s' if len(analysis.model_errors) != 1 else ''}: " + _ids(analysis.model_errors))
+    if analysis.confusion is not None and analysis.confusion.confusions():
+        m = analysis.confusion
+        pairs = ", ".join(f"{cell(e)} → {cell(g)}: {n}" for e, g, n in m.confusions()[:8])
+        items.append(f"- **`{cell(m.field)}` confusions** ({m.correct}/{m.total} right): {pairs}")
+    if analysis.fields:
+        items.append("- **Fields most often missing or wrong:** " + "; ".join(cell(f.describe()) for f in analysis.fields[:5]))
+    rates = [g for g in analysis.by_difficulty if g.cases]
+    if len(rates) > 1:
+        shown = " · ".join(f"{cell(g.name)} {_pct(1 - g.pass_rate)} ({g.cases - g.passed}/{g.cases})" for g in rates)
+        items.append(f"- **Failure rate by difficulty:** {shown}; {analysis.difficulty_trend}")
+    return (["**Failure analysis**", ""] + items + [""]) if items else []
+
+
+def _ids(ids: Sequence[str], limit: int = 10) -> str:
+    return ", ".join(f"`{cell(i)}`" for i in ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def failing_markdown(failing: Sequence[CaseResult]) -> list[str]:
+    shown = failing[:MAX_FAILING_ROWS]
+    more = f" (first {len(shown)})" if len(shown) < len(failing) else ""
+    lines = [f"<details><summary>{len(failing)} failing case{'s' if len(failing) != 1 else ''}{more}</summary>", ""]
+    lines += ["| case | category | difficulty | score | reason |", "|---|---|---|--:|---|"]
+    for r in shown:
+        lines.append(f"| `{cell(r.nodeid)}` | {cell(r.category)} | {cell(r.difficulty)} | {r.score:.2f} | {cell(r.reason)} |")
+    return lines + ["", "</details>"]
+
+
+# GitHub workflow commands --------------------------------------------------------------------
+# https://github.com/actions/toolkit/blob/main/packages/core/src/command.ts (escapeData, escapeProperty)
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def workflow_command(level: str, message: str, **properties: Any) -> str:
+    """``::level key=value,...::message`` with GitHub's escaping of the message and the properties."""
+    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items() if value not in (None, ""))
+    return f"::{level}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | None = None) -> list[str]:
+    """Workflow annotations: an error per failing gate (at the suite file) and one per failing case (at its line).
+
+    A model error or a broken case definition is an ``error``; a case that only scored below the
+    pass threshold is a ``warning``: it fails the run only through a gate, which has its own error.
+    Paths are relative to ``workspace`` (``GITHUB_WORKSPACE``, the checkout) when rootdir lies in it.
+    """
+    prefix = _prefix(rootdir, workspace)
+    commands: list[str] = []
+    for report in reports:
+        s = report.summary
+        for gate in report.verdict.failed_gates:
+            line = _gate_line(rootdir / s.suite_path, gate.name)
+            commands.append(workflow_command("error", gate.message, file=prefix + s.suite_path, line=line, title=f"taskbench {s.suite_name}: gate {gate.name} failed"))
+        shown: dict[str, int] = {"error": 0, "warning": 0}
+        left: dict[str, int] = {"error": 0, "warning": 0}
+        for result in report.failing:
+            level = "warning" if result.status == "scored" else "error"
+            if shown[level] >= MAX_CASE_ANNOTATIONS:
+                left[level] += 1
+                continue
+            shown[level] += 1
+            commands.append(workflow_command(level, case_message(result), file=prefix + result.path, line=result.line or None, title=case_title(result)))
+        if any(left.values()):
+            more = " and ".join(f"{n} more failing case{'s' if n != 1 else ''} ({level}s)" for level, n in left.items() if n)
+            commands.append(workflow_command("notice", f"{more} not annotated; see the job summary or the HTML report", title=f"taskbench {s.suite_name}"))
+    return commands
+
+
+def case_title(result: CaseResult) -> str:
+    if result.status == "broken":
+        return f"taskbench: broken case {result.case_id}"
+    if result.status == "error":
+        return f"taskbench: model error on {result.case_id}"
+    return f"taskbench: {result.case_id} scored {result.score:.2f} < {result.threshold:g} ({result.category}, {result.difficulty})"
+
+
+def case_message(result: CaseResult) -> str:
+    lines = [result.reason or "failed"]
+    if result.status == "scored":
+        lines.append(f"output: {_short(result.output or '')}")
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _prefix(rootdir: Path, workspace: str | None) -> str:
+    if not workspace:
+        return ""
+    try:
+        relative = rootdir.resolve().relative_to(Path(workspace).resolve()).as_posix()
+    except ValueError:
+        return ""
+    return "" if relative == "." else relative + "/"
+
+
+def _gate_line(suite_file: Path, gate_name: str) -> int | None:
+    """The line of the gate's key in the suite file (``min_category[x]`` looks for ``min_category``), or of ``gates:``."""
+    key = gate_name.split("[", 1)[0]
+    try:
+        lines = suite_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for wanted in (f"{key}:", "gates:"):
+        for number, line in enumerate(lines, start=1):
+            if line.strip().startswith(wanted):
+                return number
+    return None
+
+
+def append_step_summary(text: str, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Append to the file GitHub names in ``GITHUB_STEP_SUMMARY``; returns its path, or None when unset."""
+    target = environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    path = Path(target)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text if text.endswith("\n") else text + "\n")
+    return path
+
+
+def github_annotations(reports: Sequence[SuiteReport], rootdir: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The workflow annotations to print when running under GitHub Actions (``GITHUB_ACTIONS=true``), else none."""
+    if environ.get("GITHUB_ACTIONS") != "true":
+        return []
+    return annotations(reports, rootdir, environ.get("GITHUB_WORKSPACE"))

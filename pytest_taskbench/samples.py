@@ -1,0 +1,75 @@
+"""Log samples: every case as one JSON line, for analysis later or for diffing two runs.
+
+Like lm-evaluation-harness's ``--log_samples``: the prompt the model saw, its
+output, the expected answer, the score, the scorer's reason and details. Lines
+are sorted by node id, and keys within a line too, so two runs of the same suite
+diff line by line.
+
+The prompt is not carried on test reports (it would double every report's size
+under xdist); it is rebuilt on the controller from the suite file and the case
+files with ``Suite.prompt_for``, the same function that built it for the model.
+
+Domain code: no pytest import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pytest_taskbench.cases import load_case_file
+from pytest_taskbench.generation.base import Prompt
+from pytest_taskbench.results import CaseResult
+from pytest_taskbench.suite import Suite
+
+PromptKey = tuple[str, str]  # (case file as displayed, case id)
+
+
+def suite_prompts(suite: Suite, display_path: Callable[[Path], str]) -> dict[PromptKey, Prompt]:
+    """The prompt of every valid case in the suite, keyed like ``CaseResult`` (``path``, ``case_id``)."""
+    categories = list(suite.categories)
+    prompts: dict[PromptKey, Prompt] = {}
+    for file in suite.case_files():
+        contents = load_case_file(file, categories=categories, difficulties=suite.difficulties, display_path=display_path(file))
+        for case in contents.cases:
+            prompts[(case.path, case.id)] = suite.prompt_for(case)
+    return prompts
+
+
+def sample(result: CaseResult, prompt: Prompt | None) -> dict[str, Any]:
+    """One line of the log."""
+    return {
+        "suite": result.suite,
+        "nodeid": result.nodeid,
+        "case_id": result.case_id,
+        "category": result.category,
+        "difficulty": result.difficulty,
+        "file": result.path,
+        "line": result.line,
+        "prompt": None if prompt is None else prompt.text,
+        "messages": None if prompt is None else [dict(m) for m in prompt.messages],
+        "input": result.input,
+        "output": result.output,
+        "expected": result.expected,
+        "score": result.score,
+        "passed": result.passed,
+        "threshold": result.threshold,
+        "status": result.status,
+        "reason": result.reason,
+        "details": dict(result.details),
+        "tags": list(result.tags),
+        "critical": result.critical,
+    }
+
+
+def write_samples(path: Path, results: Iterable[CaseResult], prompts: Mapping[PromptKey, Prompt]) -> int:
+    """Write one JSON line per result (sorted by node id); returns how many."""
+    ordered = sorted(results, key=lambda r: r.nodeid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for result in ordered:
+            line = sample(result, prompts.get((result.path, result.case_id)))
+            handle.write(json.dumps(line, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+    return len(ordered)
