@@ -11,7 +11,9 @@ import pytest
 from pytest_taskbench import hookspecs
 from pytest_taskbench.cases import CASE_FILE_SUFFIXES, is_case_file_name
 from pytest_taskbench.gates import decide_exit_status
+from pytest_taskbench.cache import clear_cache
 from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind
+from pytest_taskbench.generation.progress import ProgressPrinter
 from pytest_taskbench.items import CaseFile, CaseItem, LmEvalTaskFile
 from pytest_taskbench.lmeval import looks_like_task_file
 from pytest_taskbench.markdown_report import github_annotations
@@ -62,12 +64,24 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.model and not config.option.help:
         _check_model(settings.model, config.rootpath)
     run = TaskbenchRun(settings, config.rootpath)
+    _setup_generation(config, run)
     config.stash[RUN_KEY] = run
     session = TaskbenchSession(config, run)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "taskbench-session")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "taskbench-xdist")
+
+
+def _setup_generation(config: pytest.Config, run: TaskbenchRun) -> None:
+    """Default the cache to pytest's cache dir (none with -p no:cacheprovider), clear it once (on the controller), show progress."""
+    if run.cache_dir is None and run.settings.model and getattr(config, "cache", None) is not None and not config.option.help:
+        run.cache_dir = config.cache.mkdir("taskbench")  # type: ignore[union-attr]
+    if run.settings.clear_cache and run.cache_dir is not None and not hasattr(config, "workerinput"):
+        clear_cache(run.cache_dir)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and config.option.verbose >= 0:
+        run.engine.progress = ProgressPrinter(reporter.write_line, reporter.rewrite if reporter.isatty() else None)
 
 
 def _check_model(spec: str, rootdir: Path) -> None:
@@ -131,6 +145,7 @@ class TaskbenchSession:
         self.worker_counters: list[dict[str, Any]] = []
         self.reports: list[SuiteReport] = []
         self.summaries: list[dict[str, Any]] = []
+        self.generation_notes: list[str] = []
         self.file_messages: list[str] = []
 
     @pytest.hookimpl(tryfirst=True)
@@ -139,13 +154,16 @@ class TaskbenchSession:
         items = [item for item in session.items if isinstance(item, CaseItem)]
         if session.config.option.collectonly or not items:
             return
-        if not self.run.settings.model:
+        if not self.run.settings.model and not self.run.settings.outputs:
             raise pytest.UsageError(f"taskbench: {len(items)} benchmark cases collected but no model; pass {MODEL_OPTION}=PATH or module:function")
         try:
             self.run.backend  # noqa: B018 - loading now makes a broken model one usage error, not a failure per item
         except ModelLoadError as exc:
             raise pytest.UsageError(f"taskbench: {exc}") from None
-        self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=hasattr(session.config, "workerinput"))
+        distributed = hasattr(session.config, "workerinput")
+        self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=distributed)
+        if not distributed:  # generate before the first item so progress lines do not break pytest's own
+            self.generation_notes = self.run.generate_planned(check_batching=self.run.settings.check_batching)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Take each case's result from its call-phase report; count other failures."""
@@ -179,6 +197,8 @@ class TaskbenchSession:
             terminalreporter.write_sep("=", f"taskbench: {report.summary.suite_name}")
             for line in report.lines(self.config.option.verbose):
                 terminalreporter.write_line(line, red=line.startswith(("verdict: FAIL", "  FAIL")), green=line.startswith("verdict: PASS"))
+        for note in self.generation_notes:
+            terminalreporter.write_line(f"taskbench generation: {note}" if not note.startswith(" ") else note, yellow=True)
         for line in self.file_messages + github_annotations(self.reports, self.config.rootpath):
             terminalreporter.write_line(line)
 

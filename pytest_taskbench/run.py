@@ -13,7 +13,8 @@ from typing import Any
 
 from pytest_taskbench.analysis import analyze
 from pytest_taskbench.cases import Case
-from pytest_taskbench.generation import Backend, GenerationParams, Prompt, load_backend
+from pytest_taskbench.cache import GenerationCache, open_cache
+from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings
 from pytest_taskbench.gates import effective_gates, evaluate_gates
 from pytest_taskbench.generation.engine import GenerationEngine, Job
 from pytest_taskbench.report import SuiteReport
@@ -31,7 +32,8 @@ class TaskbenchRun:
         self._suites: dict[Path, Suite] = {}
         self._suite_file_of_dir: dict[Path, Path | None] = {}
         self._scorers: dict[tuple[Path, str], Scorer] = {}
-        self.engine = GenerationEngine(self._load_backend)
+        self.cache_dir: Path | None = Path(rootdir, settings.cache_dir) if settings.cache_dir else None  # the plugin fills in pytest's cache dir
+        self.engine = GenerationEngine(self._load_backend, cache_factory=self._open_cache)
 
     # suites -----------------------------------------------------------------
     def suite_file_for(self, path: Path) -> Path | None:
@@ -75,9 +77,16 @@ class TaskbenchRun:
 
     # generation -------------------------------------------------------------
     def _load_backend(self) -> Backend:
-        if not self.settings.model:
-            raise RuntimeError("no model configured")
-        return load_backend(self.settings.model, batch_size=self.settings.batch_size, device=self.settings.device, dtype=self.settings.dtype)
+        return backend_for_settings(self.settings, self.rootdir)
+
+    def _open_cache(self, backend: Backend) -> GenerationCache | None:
+        return open_cache(backend, self.cache_dir, enabled=not self.settings.no_cache, read=not self.settings.refresh_cache)
+
+    def generate_planned(self, check_batching: int = 0) -> list[str]:
+        """Produce every planned output now (before items run) and run the batching check; returns notes."""
+        self.engine.prefetch()
+        self.engine.check_batching(check_batching)
+        return self.engine.notes()
 
     @property
     def backend(self) -> Backend:
@@ -88,15 +97,17 @@ class TaskbenchRun:
         params = suite.generation
         if self.settings.no_chat_template:
             params = replace(params, use_chat_template=False)
+        if self.settings.max_new_tokens is not None:
+            params = replace(params, max_new_tokens=self.settings.max_new_tokens)
         return params
 
     def job_for(self, suite: Suite, case: Case, key: str) -> Job:
-        return Job(key, suite.prompt_for(case), self.generation_params(suite))
+        return Job(key, suite.prompt_for(case), self.generation_params(suite), case.id)
 
     def plan(self, planned: Sequence[tuple[Suite, Case, str]], *, distributed: bool = False) -> None:
         """Plan generation in run order. Under xdist a worker runs only its share of the items it
         collected, so it generates one batch ahead instead of everything that follows."""
-        lookahead = self.settings.batch_size if distributed else None
+        lookahead = (self.settings.batch_size or 32) if distributed else None  # batch_size 0 is auto
         self.engine.plan([self.job_for(suite, case, key) for suite, case, key in planned], lookahead=lookahead)
 
     def counters(self) -> dict[str, float | int]:

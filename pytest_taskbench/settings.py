@@ -46,9 +46,22 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("max_errors", "int", "gate: most cases the model may fail to answer (default 0)", "N"),
     OptionSpec("strict", "bool", "any case below the pass threshold fails the run, not only the gates"),
     OptionSpec("no_chat_template", "bool", "do not apply the tokenizer's chat template, even when it has one"),
-    OptionSpec("batch_size", "int", "prompts per generation batch (default 8)", "N"),
+    OptionSpec("batch_size", "int", "prompts per generation batch, or auto: sized from the prompts' token lengths and free memory (default 8)", "N|auto"),
     OptionSpec("device", "str", "device for a transformers model: cpu, cuda, mps or auto (default cpu)", "DEVICE"),
     OptionSpec("dtype", "str", "torch dtype for a transformers model: auto, float32, float16, bfloat16 (default auto)", "DTYPE"),
+    OptionSpec("max_new_tokens", "int", "most tokens generated per case (overrides the suite's generation.max_new_tokens)", "N"),
+    OptionSpec("cache_dir", "str", "generation cache directory (default: taskbench/ in pytest's cache directory)", "DIR"),
+    OptionSpec("no_cache", "bool", "neither read nor write the generation cache"),
+    OptionSpec("refresh_cache", "bool", "regenerate every output and overwrite its cache entry"),
+    OptionSpec("clear_cache", "bool", "delete the generation cache (every model) before the run"),
+    OptionSpec("outputs", "str", 'score saved outputs instead of running a model: JSON lines {"id": CASE_ID, "output": TEXT}', "FILE.jsonl"),
+    OptionSpec("check_batching", "int", "regenerate N sampled outputs one at a time and report those that differ from the batched output", "N"),
+    OptionSpec("http_endpoint", "str", "for an http(s):// model: chat (/chat/completions) or completions (/completions) (default chat)", "chat|completions"),
+    OptionSpec("http_model", "str", "for an http(s):// model: the model name sent to the server (default: the only one /models lists)", "NAME"),
+    OptionSpec("http_api_key_env", "str", "for an http(s):// model: environment variable holding the API key (default TASKBENCH_API_KEY)", "VAR"),
+    OptionSpec("http_concurrency", "int", "for an http(s):// model: requests in flight at once (default 8)", "N"),
+    OptionSpec("http_timeout", "int", "for an http(s):// model: seconds to wait for one response (default 120)", "SECONDS"),
+    OptionSpec("http_retries", "int", "for an http(s):// model: retries after 429, 5xx or a connection error, with backoff (default 3)", "N"),
     OptionSpec("report", "str", "write a self-contained HTML report (charts, failure analysis, every case) to this file", "PATH.html"),
     OptionSpec("markdown", "str", "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)", "PATH.md"),
     OptionSpec("log_samples", "str", "write every case (prompt, output, expected, score, details) to this JSON Lines file", "PATH.jsonl"),
@@ -57,6 +70,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("lm_eval_chat_template", "bool", "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval"),
     OptionSpec("lm_eval_allow_functions", "bool", "let lm-eval task YAML `!function` tags import and run Python code next to the task file"),
 )
+POSITIVE_INTS = frozenset({"batch_size", "max_new_tokens", "http_concurrency", "http_timeout"})
 OPTIONS_BY_DEST: Mapping[str, OptionSpec] = {option.dest: option for option in OPTIONS}
 
 
@@ -75,6 +89,19 @@ class Settings:
     batch_size: int = 8
     device: str = "cpu"
     dtype: str = "auto"
+    max_new_tokens: int | None = None
+    cache_dir: str | None = None
+    no_cache: bool = False
+    refresh_cache: bool = False
+    clear_cache: bool = False
+    outputs: str | None = None
+    check_batching: int = 0
+    http_endpoint: str = "chat"
+    http_model: str | None = None
+    http_api_key_env: str = "TASKBENCH_API_KEY"
+    http_concurrency: int = 8
+    http_timeout: int = 120
+    http_retries: int = 3
     report: str | None = None
     markdown: str | None = None
     log_samples: str | None = None
@@ -115,17 +142,22 @@ def _convert(option: OptionSpec, raw: Any) -> Any:
             raise SettingsError(f"{where}: expected a number between 0 and 1, got {raw!r}")
         return value
     if option.kind == "int":
+        if option.dest == "batch_size" and str(raw).strip().lower() == "auto":
+            return 0  # 0 means auto
         try:
             number = int(str(raw))
         except ValueError:
             raise SettingsError(f"{where}: expected a whole number, got {raw!r}") from None
-        if number < 0 or (option.dest == "batch_size" and number < 1):
-            raise SettingsError(f"{where}: expected a {'positive' if option.dest == 'batch_size' else 'non-negative'} whole number, got {raw!r}")
+        positive = option.dest in POSITIVE_INTS
+        if number < 0 or (positive and number < 1):
+            raise SettingsError(f"{where}: expected a {'positive' if positive else 'non-negative'} whole number, got {raw!r}")
         return number
     if option.kind == "list":
         return _category_thresholds(option, raw if isinstance(raw, (list, tuple)) else [raw])
     if option.dest == "device" and raw not in ("cpu", "cuda", "mps", "auto") and not str(raw).startswith("cuda:"):
         raise SettingsError(f"{where}: expected cpu, cuda, cuda:N, mps or auto, got {raw!r}")
+    if option.dest == "http_endpoint" and raw not in ("chat", "completions"):
+        raise SettingsError(f"{where}: expected chat or completions, got {raw!r}")
     if option.dest == "dtype" and raw not in ("auto", "float32", "float16", "bfloat16"):
         raise SettingsError(f"{where}: expected auto, float32, float16 or bfloat16, got {raw!r}")
     return str(raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_taskbench.generation.base import (
     Backend,
@@ -14,6 +15,10 @@ from pytest_taskbench.generation.base import (
     apply_stop,
 )
 
+if TYPE_CHECKING:
+    from pytest_taskbench.generation.http import HttpOptions
+    from pytest_taskbench.settings import Settings
+
 __all__ = [
     "Backend",
     "BaseBackend",
@@ -22,6 +27,7 @@ __all__ = [
     "ModelLoadError",
     "Prompt",
     "apply_stop",
+    "backend_for_settings",
     "check_model_spec",
     "load_backend",
     "model_kind",
@@ -39,21 +45,53 @@ def model_kind(spec: str) -> str:
 
 def check_model_spec(spec: str) -> None:
     """Cheap validation before any item runs (no weights are loaded)."""
+    if model_kind(spec) == "http":
+        from pytest_taskbench.generation.http import check_base_url
+
+        check_base_url(spec)
     if model_kind(spec) == "transformers":
         from pytest_taskbench.generation.hf import check_checkpoint
 
         check_checkpoint(Path(spec))
 
 
-def load_backend(spec: str, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto") -> Backend:
-    """Create the backend a model spec names. Raises ModelLoadError with a readable cause."""
+def backend_for_settings(settings: Settings, rootdir: Path) -> Backend:
+    """The backend the run's settings ask for: saved outputs (``outputs``) or the model (``model``)."""
+    if settings.outputs:
+        from pytest_taskbench.generation.outputs import SavedOutputs
+
+        return SavedOutputs.load(Path(rootdir, settings.outputs))  # type: ignore[return-value]
+    if not settings.model:
+        raise ModelLoadError("no model configured: pass --taskbench-model=PATH, module:function or http://host:port/v1")
+    http = None
+    if model_kind(settings.model) == "http":
+        from pytest_taskbench.generation.http import HttpOptions
+
+        http = HttpOptions(
+            endpoint=settings.http_endpoint,
+            model=settings.http_model,
+            api_key_env=settings.http_api_key_env,
+            concurrency=settings.http_concurrency,
+            timeout=float(settings.http_timeout),
+            retries=settings.http_retries,
+        )
+    return load_backend(settings.model, batch_size=settings.batch_size, device=settings.device, dtype=settings.dtype, http=http)
+
+
+def load_backend(spec: str, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto", http: HttpOptions | None = None) -> Backend:
+    """Create the backend a model spec names. Raises ModelLoadError with a readable cause.
+
+    ``batch_size`` 0 means auto (transformers); a callable gets 64 then.
+    """
     kind = model_kind(spec)
     if kind == "callable":
         from pytest_taskbench.generation.callable import CallableBackend
 
-        return CallableBackend.from_spec(spec)
+        return CallableBackend.from_spec(spec, batch_size=batch_size or 64)
     if kind == "http":
-        raise ModelLoadError(f"{spec!r}: the HTTP backend is not available in this version")
+        from pytest_taskbench.generation.http import HttpBackend, HttpOptions
+
+        return HttpBackend(spec, http or HttpOptions())
     from pytest_taskbench.generation.hf import TransformersBackend
 
     backend = TransformersBackend(spec, batch_size=batch_size, device=device, dtype=dtype)

@@ -7,7 +7,7 @@ bad case fails alone instead of taking its batch (or the session) down.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,8 +64,12 @@ class BaseBackend:
     """Base class for backends.
 
     Override ``generate_batch`` (required), ``identity`` (required for caching)
-    and ``close`` (optional). Do not override ``generate``: it batches, applies
-    stop sequences and retries a failed batch one prompt at a time.
+    and ``close`` (optional). To batch better, override ``order`` (the order
+    prompts are generated in, e.g. by length to limit padding),
+    ``next_batch_size`` (e.g. sized from the prompts' real lengths) and
+    ``is_out_of_memory`` (a batch that fails with it is halved, not retried one
+    by one). Do not override ``generate`` or ``generate_iter``: they batch,
+    apply stop sequences and isolate a failing prompt.
     """
 
     name = "backend"
@@ -73,6 +77,7 @@ class BaseBackend:
     def __init__(self, batch_size: int = 8) -> None:
         self.batch_size = max(1, batch_size)
         self.model_calls = 0
+        self.out_of_memory_backoffs = 0
 
     def identity(self) -> str:
         raise NotImplementedError
@@ -83,11 +88,31 @@ class BaseBackend:
     def close(self) -> None:
         return None
 
+    def order(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[int]:
+        """Indices of ``prompts`` in the order to generate them (default: as given)."""
+        return list(range(len(prompts)))
+
+    def next_batch_size(self, remaining: Sequence[int], prompts: Sequence[Prompt], params: GenerationParams) -> int:
+        """How many of the ``remaining`` prompts (indices, in generation order) go in the next batch."""
+        return self.batch_size
+
+    def is_out_of_memory(self, error: Exception) -> bool:
+        return False
+
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
-        results: list[Generation] = []
-        for start in range(0, len(prompts), self.batch_size):
-            results.extend(self._generate_isolated(prompts[start : start + self.batch_size], params))
+        results: list[Generation] = [Generation(None, "not generated")] * len(prompts)
+        for indices, generations in self.generate_iter(prompts, params):
+            for index, generation in zip(indices, generations):
+                results[index] = generation
         return results
+
+    def generate_iter(self, prompts: Sequence[Prompt], params: GenerationParams) -> Iterator[tuple[list[int], list[Generation]]]:
+        """Yield ``(indices, generations)`` batch by batch, as each finishes, so callers can store outputs early."""
+        remaining = self.order(prompts, params)
+        while remaining:
+            size = max(1, self.next_batch_size(remaining, prompts, params))
+            batch, remaining = remaining[:size], remaining[size:]
+            yield batch, self._generate_isolated([prompts[index] for index in batch], params)
 
     def _generate_isolated(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
         try:
@@ -95,6 +120,11 @@ class BaseBackend:
         except Exception as exc:
             if len(prompts) == 1:
                 return [Generation(None, f"{type(exc).__name__}: {exc}")]
+            if self.is_out_of_memory(exc):
+                self.out_of_memory_backoffs += 1
+                self.batch_size = max(1, min(self.batch_size, len(prompts) // 2))
+                half = len(prompts) // 2
+                return self._generate_isolated(prompts[:half], params) + self._generate_isolated(prompts[half:], params)
             return [generation for prompt in prompts for generation in self._generate_isolated([prompt], params)]
         return [Generation(apply_stop(text, params.stop)) for text in texts]
 

@@ -1,20 +1,40 @@
 """A local transformers checkpoint as a model: ``--taskbench-model=PATH``.
 
+Batched greedy generation done the way it is cheapest:
+
+- prompts are rendered (chat template or plain text) and tokenized once, then
+  generated longest first, so each batch holds prompts of similar length and
+  little padding; decoder-only models pad on the left;
+- ``batch_size=0`` ("auto") sizes each batch from the real token lengths of its
+  prompts plus ``max_new_tokens`` (not the model's maximum context) against the
+  memory that is free, and halves on out-of-memory;
+- the identity (the cache key's model part) is a fingerprint of the checkpoint
+  that reads a few MiB however large the weights are (``fingerprint_checkpoint``).
+
 torch and transformers are imported here, on first use, so ``pytest --help`` and
 ``--collect-only`` stay fast and need no model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+import os
+import struct
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.generation.base import BaseBackend, GenerationParams, ModelLoadError, Prompt
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+FULL_HASH_LIMIT = 64 * 1024 * 1024  # files up to this size are hashed in full
+EDGE_BYTES = 1024 * 1024  # larger files: the first and last MiB ...
+SAMPLE_BYTES = 64 * 1024  # ... and this much at SAMPLES evenly spaced offsets
+SAMPLES = 16
+MAX_AUTO_BATCH = 64
+CPU_TOKEN_BUDGET = 16384  # on CPU, larger batches stop paying off before memory runs out
 
 
 def check_checkpoint(path: Path) -> None:
@@ -30,21 +50,66 @@ def check_checkpoint(path: Path) -> None:
         json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{config_file}: unreadable config.json: {exc}") from None
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
+    if not any((path / name).is_file() for name in WEIGHT_FILES) and not any(path.glob("*.safetensors")):
         raise ModelLoadError(f"model path {str(path)!r} holds no weights (looked for {', '.join(WEIGHT_FILES)})")
+
+
+def fingerprint_checkpoint(path: Path) -> str:
+    """A content fingerprint of every file in a checkpoint directory (recursively, hidden entries skipped).
+
+    Files up to 64 MiB (config, generation config, tokenizer, chat template, small
+    weights) are hashed in full. Larger files (weights) are hashed by size, the
+    first and last MiB, 16 blocks of 64 KiB at evenly spaced offsets and, for
+    safetensors, the whole header (every tensor's name, dtype, shape and offsets).
+    File names count; modification times and the directory's location do not, so
+    a copied or re-cloned checkpoint keeps its cache and an edited one does not.
+    """
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)):
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path).as_posix()}\0{size}\0".encode())
+        with file.open("rb") as stream:
+            if size <= FULL_HASH_LIMIT:
+                for block in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(block)
+                continue
+            if file.suffix == ".safetensors":
+                (header_size,) = struct.unpack("<Q", stream.read(8))
+                digest.update(stream.read(min(header_size, size - 8)))
+            offsets = [0, size - EDGE_BYTES] + [(size - SAMPLE_BYTES) * k // (SAMPLES + 1) for k in range(1, SAMPLES + 1)]
+            for index, offset in enumerate(offsets):
+                stream.seek(offset)
+                digest.update(stream.read(EDGE_BYTES if index < 2 else SAMPLE_BYTES))
+    return digest.hexdigest()
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is cuda when available, then mps, then cpu."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
 
 
 class TransformersBackend(BaseBackend):
     name = "transformers"
 
     def __init__(self, path: str | Path, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto") -> None:
-        super().__init__(batch_size)
+        self.auto_batch = batch_size <= 0
+        super().__init__(MAX_AUTO_BATCH if self.auto_batch else batch_size)
         self.path = Path(path)
         check_checkpoint(self.path)
         self.device = device
         self.dtype = dtype
         self._model: Any = None
         self._tokenizer: Any = None
+        self._identity: str | None = None
+        self._encoded: dict[tuple[str, str, bool], list[int]] = {}
         self.is_encoder_decoder = False
 
     def load(self) -> None:
@@ -55,11 +120,13 @@ class TransformersBackend(BaseBackend):
             import torch
             from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+            self.device = resolve_device(self.device)
             model_config = AutoConfig.from_pretrained(self.path, local_files_only=True)
             self.is_encoder_decoder = bool(getattr(model_config, "is_encoder_decoder", False))
             model_class = AutoModelForSeq2SeqLM if self.is_encoder_decoder else AutoModelForCausalLM
             torch_dtype = self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)
-            model = model_class.from_pretrained(self.path, local_files_only=True, dtype=torch_dtype)
+            with _quiet_progress_bars():
+                model = model_class.from_pretrained(self.path, local_files_only=True, dtype=torch_dtype)
             tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
         except Exception as exc:
             raise ModelLoadError(f"cannot load model from {str(self.path)!r}: {type(exc).__name__}: {exc}") from None
@@ -76,12 +143,15 @@ class TransformersBackend(BaseBackend):
         return self._tokenizer
 
     def identity(self) -> str:
-        digest = hashlib.sha256()
-        for file in sorted(self.path.iterdir()):
-            if file.is_file():
-                stat = file.stat()
-                digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        return f"transformers:{self.path.resolve()}:{digest.hexdigest()[:16]}"
+        """Checkpoint fingerprint + dtype + device type + transformers version (see ``fingerprint_checkpoint``)."""
+        if self._identity is None:
+            import transformers
+
+            self.load()
+            loaded_dtype = str(getattr(self._model, "dtype", self.dtype)).replace("torch.", "")
+            device_type = str(self.device).split(":")[0]
+            self._identity = f"transformers:{fingerprint_checkpoint(self.path)}:{loaded_dtype}:{device_type}:transformers-{transformers.__version__}"
+        return self._identity
 
     def render(self, prompt: Prompt, params: GenerationParams) -> str:
         """The exact text fed to the model: the chat template when the tokenizer has one and it is on."""
@@ -91,26 +161,76 @@ class TransformersBackend(BaseBackend):
             return rendered
         return prompt.text
 
+    def encode(self, prompt: Prompt, params: GenerationParams) -> list[int]:
+        """Token ids of the rendered prompt, computed once per prompt."""
+        key = (json.dumps(list(map(dict, prompt.messages)), sort_keys=True), prompt.text, params.use_chat_template)
+        if key not in self._encoded:
+            ids = self.tokenizer(self.render(prompt, params), add_special_tokens=self.is_encoder_decoder)["input_ids"]
+            self._encoded[key] = list(ids)
+        return self._encoded[key]
+
+    def order(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[int]:
+        """Longest first: batches of similar length pad little, and an out-of-memory shows on the first batch."""
+        lengths = [len(self.encode(prompt, params)) for prompt in prompts]
+        return sorted(range(len(prompts)), key=lambda index: -lengths[index])
+
+    def next_batch_size(self, remaining: Sequence[int], prompts: Sequence[Prompt], params: GenerationParams) -> int:
+        if not self.auto_batch:
+            return self.batch_size
+        longest = len(self.encode(prompts[remaining[0]], params)) + params.max_new_tokens
+        return max(1, min(self.batch_size, self.token_budget() // max(1, longest)))
+
+    def token_budget(self) -> int:
+        """How many sequence tokens (prompt + new) one batch may hold: from free memory and the KV-cache size per token."""
+        import torch
+
+        config = self._model.config
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        layers = int(getattr(text_config, "num_hidden_layers", 12))
+        hidden = int(getattr(text_config, "hidden_size", 768))
+        heads = int(getattr(text_config, "num_attention_heads", 12))
+        kv_heads = int(getattr(text_config, "num_key_value_heads", None) or heads)
+        head_dim = int(getattr(text_config, "head_dim", None) or hidden // heads)
+        element = torch.empty((), dtype=self._model.dtype).element_size()
+        # KV cache for every layer, plus a few hidden-sized activations per token.
+        per_token = element * (2 * layers * kv_heads * head_dim + 8 * hidden)
+        if str(self.device).startswith("cuda"):
+            free, _ = torch.cuda.mem_get_info(torch.device(self.device))
+            return int(free * 0.7) // per_token
+        available = _available_memory()
+        memory_budget = int(available * 0.5) // per_token if available else CPU_TOKEN_BUDGET
+        return min(CPU_TOKEN_BUDGET, memory_budget)
+
+    def is_out_of_memory(self, error: Exception) -> bool:
+        import torch
+
+        return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
     def generate_batch(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[str]:
         import torch
 
         self.load()
         tokenizer, model = self._tokenizer, self._model
-        texts = [self.render(prompt, params) for prompt in prompts]
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=self.is_encoder_decoder)
+        features = [{"input_ids": self.encode(prompt, params)} for prompt in prompts]
+        encoded = tokenizer.pad(features, padding=True, return_tensors="pt")
         encoded = {key: value.to(self.device) for key, value in encoded.items()}
-        sampling: dict[str, Any] = {"do_sample": False}
+        sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         if params.temperature > 0:
             sampling = {"do_sample": True, "temperature": params.temperature}
-        with torch.inference_mode():
-            output_ids = model.generate(
-                **encoded,
-                max_new_tokens=params.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                stop_strings=list(params.stop) or None,
-                tokenizer=tokenizer if params.stop else None,
-                **sampling,
-            )
+        try:
+            with torch.inference_mode():
+                output_ids = model.generate(
+                    **encoded,
+                    max_new_tokens=params.max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id,
+                    stop_strings=list(params.stop) or None,
+                    tokenizer=tokenizer if params.stop else None,
+                    **sampling,
+                )
+        except Exception as exc:
+            if self.is_out_of_memory(exc) and str(self.device).startswith("cuda"):
+                torch.cuda.empty_cache()
+            raise
         if not self.is_encoder_decoder:
             output_ids = output_ids[:, encoded["input_ids"].shape[1] :]
         return [str(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
@@ -118,3 +238,31 @@ class TransformersBackend(BaseBackend):
     def close(self) -> None:
         self._model = None
         self._tokenizer = None
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """transformers' "Loading weights" bar would land in the middle of pytest's output."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _available_memory() -> int:
+    """MemAvailable on Linux (free plus reclaimable page cache), else free pages; 0 when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
