@@ -491,10 +491,18 @@ def check_new_case(path: str | Path, case: Mapping[str, Any]) -> list[str]:
     if isinstance(new_input, str):
         files = suite.case_files() if suite is not None else ([target] if target.exists() else [])
         for file in files:
-            for other in load_case_file(file, categories=categories).cases:
+            for other in load_case_file(file, categories=categories, display_path=_shown(file)).cases:
                 if other.input == new_input:
                     problems.append(f"{target}: duplicate input: case {other.id!r} at {other.location} already asks exactly this")
     return problems
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, as the user would type it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _defaults_line(target: Path) -> list[str]:
