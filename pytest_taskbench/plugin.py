@@ -74,14 +74,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _setup_generation(config: pytest.Config, run: TaskbenchRun) -> None:
-    """Default the cache to pytest's cache dir (none with -p no:cacheprovider), clear it once (on the controller), show progress."""
+    """Default the cache to pytest's cache dir (none with -p no:cacheprovider) and clear it once (on the controller)."""
     if run.cache_dir is None and run.settings.model and getattr(config, "cache", None) is not None and not config.option.help:
         run.cache_dir = config.cache.mkdir("taskbench")  # type: ignore[union-attr]
     if run.settings.clear_cache and run.cache_dir is not None and not hasattr(config, "workerinput"):
         clear_cache(run.cache_dir)
+
+
+def _progress_printer(config: pytest.Config) -> ProgressPrinter | None:
+    """Progress lines through the terminal reporter; none with -q."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and config.option.verbose >= 0:
-        run.engine.progress = ProgressPrinter(reporter.write_line, reporter.rewrite if reporter.isatty() else None)
+    if reporter is None or config.option.verbose < 0:
+        return None
+    return ProgressPrinter(reporter.write_line, reporter.rewrite if reporter.isatty() else None)
 
 
 def _check_model(spec: str, rootdir: Path) -> None:
@@ -163,6 +168,7 @@ class TaskbenchSession:
         distributed = hasattr(session.config, "workerinput")
         self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=distributed)
         if not distributed:  # generate before the first item so progress lines do not break pytest's own
+            self.run.engine.progress = _progress_printer(self.config)
             self.generation_notes = self.run.generate_planned(check_batching=self.run.settings.check_batching)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -111,6 +111,7 @@ class TransformersBackend(BaseBackend):
         self._identity: str | None = None
         self._encoded: dict[tuple[str, str, bool], list[int]] = {}
         self.is_encoder_decoder = False
+        self._stop_strings_work = True
 
     def load(self) -> None:
         """Load model and tokenizer (once); raises ModelLoadError with the cause."""
@@ -217,16 +218,19 @@ class TransformersBackend(BaseBackend):
         sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         if params.temperature > 0:
             sampling = {"do_sample": True, "temperature": params.temperature}
+        settings = dict(encoded, max_new_tokens=params.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
+        stopping = {"stop_strings": list(params.stop), "tokenizer": tokenizer} if params.stop and self._stop_strings_work else {}
         try:
             with torch.inference_mode():
-                output_ids = model.generate(
-                    **encoded,
-                    max_new_tokens=params.max_new_tokens,
-                    pad_token_id=tokenizer.pad_token_id,
-                    stop_strings=list(params.stop) or None,
-                    tokenizer=tokenizer if params.stop else None,
-                    **sampling,
-                )
+                try:
+                    output_ids = model.generate(**settings, **stopping)
+                except ValueError:
+                    if not stopping:
+                        raise
+                    # Some tokenizers (word-level ones, say) break transformers' stop-string matcher; stopping
+                    # early is only a saving, since BaseBackend cuts at the stop sequence afterwards anyway.
+                    self._stop_strings_work = False
+                    output_ids = model.generate(**settings)
         except Exception as exc:
             if self.is_out_of_memory(exc) and str(self.device).startswith("cuda"):
                 torch.cuda.empty_cache()
