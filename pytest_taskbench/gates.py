@@ -65,6 +65,20 @@ def _statistical_overrides(gates: GateConfig, settings: Settings) -> GateConfig:
     return replace(gates, **values) if values else gates
 
 
+def gated_on_figures(gates: GateConfig) -> bool:
+    """True when a gate reads a figure that sampling noise moves (so too few cases deserve a warning)."""
+    return bool(
+        gates.min_aggregate is not None
+        or gates.min_category
+        or gates.min_pass_rate is not None
+        or gates.min_aggregate_lower_bound is not None
+        or gates.fail_on_significant_regression
+        or gates.max_aggregate_drop is not None
+        or gates.non_inferiority_margin is not None
+        or gates.fail_on_category_regression
+    )
+
+
 def _minimum(name: str, measured: float, threshold: float, what: str) -> GateResult:
     passed = measured >= threshold
     relation = ">=" if passed else "<"

@@ -20,7 +20,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class OptionSpec:
     dest: str
-    kind: str  # "str" | "float" | "int" | "bool" | "list"
+    kind: str  # "str" | "float" | "int" | "bool" | "list" | "name" (a str flag whose value may be left out: "default")
     help: str
     metavar: str | None = None
 
@@ -45,6 +45,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("min_pass_rate", "float", "gate: fail the run when the share of passing cases is below this", "RATE"),
     OptionSpec("max_errors", "int", "gate: most cases the model may fail to answer (default 0)", "N"),
     OptionSpec("strict", "bool", "any case below the pass threshold fails the run, not only the gates"),
+    # statistics, baselines and regression gates (stats.py, baseline.py, compare.py)
+    OptionSpec("seed", "int", "seed for the bootstrap and permutation resampling (default 20240601): the same results give the same intervals", "N"),
+    OptionSpec("alpha", "float", "significance level of the regression tests; intervals are at 1 - alpha (overrides gates.alpha; default 0.05)", "ALPHA"),
+    OptionSpec("min_aggregate_lower_bound", "float", "gate: fail the run when the lower bound of the aggregate's interval is below this", "SCORE"),
+    OptionSpec("save_baseline", "name", "store this run as baseline NAME (ROOTDIR/.taskbench/baselines/NAME.json; NAME defaults to 'default') or at PATH.json", "NAME|PATH"),
+    OptionSpec("compare", "str", "compare this run case by case with baseline NAME or PATH.json and apply the regression gates", "NAME|PATH"),
+    OptionSpec("update_baseline", "bool", "rewrite the baseline named by --taskbench-compare (or 'default') with this run; review its diff"),
+    OptionSpec("compare_shared_only", "bool", "compare with a baseline from a changed suite on the cases both share"),
+    OptionSpec("comparison_file", "str", "also write the comparison with the baseline as JSON to PATH", "PATH"),
+    OptionSpec("fail_on_significant_regression", "bool", "gate: fail the run when the aggregate drops significantly against the baseline"),
+    OptionSpec("max_aggregate_drop", "float", "gate: fail the run when the aggregate drops significantly and by more than this", "POINTS"),
+    OptionSpec("non_inferiority_margin", "float", "gate: fail unless the lower bound of the aggregate's change is above -MARGIN", "MARGIN"),
+    OptionSpec("fail_on_category_regression", "bool", "gate: fail the run when any category regresses significantly (Holm-adjusted)"),
+    OptionSpec("fail_on_critical_regression", "bool", "gate: fail the run when a case marked critical passed in the baseline and fails now"),
     OptionSpec("no_chat_template", "bool", "do not apply the tokenizer's chat template, even when it has one"),
     OptionSpec("batch_size", "int", "prompts per generation batch, or auto: sized from the prompts' token lengths and free memory (default 8)", "N|auto"),
     OptionSpec("device", "str", "device for a transformers model: cpu, cuda, mps or auto (default cpu)", "DEVICE"),
@@ -85,6 +99,19 @@ class Settings:
     min_pass_rate: float | None = None
     max_errors: int | None = None
     strict: bool = False
+    seed: int | None = None
+    alpha: float | None = None
+    min_aggregate_lower_bound: float | None = None
+    save_baseline: str | None = None
+    compare: str | None = None
+    update_baseline: bool = False
+    compare_shared_only: bool = False
+    comparison_file: str | None = None
+    fail_on_significant_regression: bool = False
+    max_aggregate_drop: float | None = None
+    non_inferiority_margin: float | None = None
+    fail_on_category_regression: bool = False
+    fail_on_critical_regression: bool = False
     no_chat_template: bool = False
     batch_size: int = 8
     device: str = "cpu"
@@ -140,6 +167,8 @@ def _convert(option: OptionSpec, raw: Any) -> Any:
             raise SettingsError(f"{where}: expected a number between 0 and 1, got {raw!r}") from None
         if not 0.0 <= value <= 1.0:
             raise SettingsError(f"{where}: expected a number between 0 and 1, got {raw!r}")
+        if option.dest == "alpha" and not 0.0 < value <= 0.5:
+            raise SettingsError(f"{where}: expected a significance level above 0 and at most 0.5 (e.g. 0.05), got {raw!r}")
         return value
     if option.kind == "int":
         if option.dest == "batch_size" and str(raw).strip().lower() == "auto":

@@ -50,6 +50,19 @@ SUITE_KEYS = frozenset(
     }
 )
 GATE_KEYS = frozenset({"min_aggregate", "min_category", "min_pass_rate", "max_errors", "strict"})
+# gates on the aggregate's interval and on the comparison with a baseline (see compare.py)
+STAT_GATE_KEYS = frozenset(
+    {
+        "alpha",
+        "min_aggregate_lower_bound",
+        "max_aggregate_drop",
+        "non_inferiority_margin",
+        "fail_on_significant_regression",
+        "fail_on_category_regression",
+        "fail_on_critical_regression",
+    }
+)
+GATE_KEYS = GATE_KEYS | STAT_GATE_KEYS
 
 
 class SuiteError(Exception):
@@ -77,6 +90,13 @@ class GateConfig:
     min_pass_rate: float | None = None
     max_errors: int | None = 0
     strict: bool = False
+    alpha: float = 0.05  # significance level of regression tests; intervals are at 1 - alpha
+    min_aggregate_lower_bound: float | None = None
+    max_aggregate_drop: float | None = None
+    non_inferiority_margin: float | None = None
+    fail_on_significant_regression: bool = False
+    fail_on_category_regression: bool = False
+    fail_on_critical_regression: bool = False
 
 
 @dataclass(frozen=True)
@@ -342,7 +362,24 @@ def _gates(value: Any, categories: Mapping[str, Category], fail: Any) -> GateCon
         min_pass_rate=None if value.get("min_pass_rate") is None else _unit_float(value["min_pass_rate"], "gates.min_pass_rate", fail),
         max_errors=max_errors,
         strict=bool(value.get("strict", False)),
+        **_stat_gates(value, fail),
     )
+
+
+def _stat_gates(value: dict[str, Any], fail: Any) -> dict[str, Any]:
+    gates: dict[str, Any] = {}
+    for key in ("min_aggregate_lower_bound", "max_aggregate_drop", "non_inferiority_margin"):
+        if value.get(key) is not None:
+            gates[key] = _unit_float(value[key], f"gates.{key}", fail)
+    alpha = value.get("alpha", 0.05)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 0.5:
+        raise fail(f"gates.alpha must be a number above 0 and at most 0.5 (e.g. 0.05), got {alpha!r}")
+    gates["alpha"] = float(alpha)
+    for key in ("fail_on_significant_regression", "fail_on_category_regression", "fail_on_critical_regression"):
+        if not isinstance(value.get(key, False), bool):
+            raise fail(f"gates.{key} must be true or false, got {value[key]!r}")
+        gates[key] = value.get(key, False)
+    return gates
 
 
 def _bands(value: Any, fail: Any) -> tuple[tuple[float, str], ...]:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pytest_taskbench.results import CaseResult
+
+if TYPE_CHECKING:
+    from pytest_taskbench.stats import Interval
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class GroupSummary:
     passed: int
     errors: int = 0
     weight: float | None = None
+    mean_ci: Interval | None = None  # percentile bootstrap of the mean (stats.with_intervals)
+    pass_rate_ci: Interval | None = None  # Wilson interval of the pass rate
 
     @property
     def pass_rate(self) -> float:
@@ -48,6 +54,14 @@ class RunSummary:
     weights_used: Mapping[str, float] = field(default_factory=dict)
     missing_categories: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # uncertainty, filled in by stats.with_intervals (None when not computed or too few cases)
+    aggregate_ci: Interval | None = None
+    aggregate_se: float | None = None
+    pass_rate_ci: Interval | None = None
+    min_detectable_effect: float | None = None
+    alpha: float = 0.05
+    seed: int | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def failed(self) -> int:

@@ -10,6 +10,11 @@ from typing import Any
 
 import pytest
 
+# Import scipy.stats (and the numpy submodules it loads) before any in-process pytester run:
+# pytester drops modules first imported during a run, and numpy's extension modules cannot be
+# imported twice in one process. The plugin imports scipy lazily so `pytest --help` stays fast.
+import scipy.stats  # noqa: F401, E402
+
 DEMO_SUITE = """\
 name: demo
 categories:

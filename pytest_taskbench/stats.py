@@ -1,0 +1,341 @@
+"""Statistics for a run and for a comparison with a baseline, on top of ``scipy.stats``.
+
+Every function takes plain numbers (sequences or numpy arrays) and returns plain
+values. Resampling is seeded: the same results and the same seed give the same
+interval. Inputs are sorted before resampling, so the order in which cases
+finished (which varies under xdist) never changes a figure.
+
+What each figure is:
+
+- mean score of a group: percentile bootstrap interval of the mean
+  (``scipy.stats.bootstrap``, ``method="percentile"``).
+- pass rate of a group: Wilson score interval
+  (``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``).
+- weighted aggregate: stratified percentile bootstrap. Each category is
+  resampled on its own (scipy resamples every sample passed to ``bootstrap``
+  independently), and the statistic is the weighted mean of the category means,
+  so every resample keeps the category sizes and weights of the run. Its
+  standard error is the standard deviation of those resampled aggregates.
+- change against a baseline: on the shared cases, the per-case differences
+  (current minus baseline) are bootstrapped the same stratified way for the
+  interval, and tested with a sign-flip permutation test
+  (``scipy.stats.permutation_test(permutation_type="samples")`` on one sample
+  flips the sign of each difference at random), two-sided.
+- pass/fail flips: McNemar's exact test, a two-sided binomial test of
+  regressions against regressions + fixes at 1/2.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from pytest_taskbench.results import CaseResult
+from pytest_taskbench.summary import GroupSummary, RunSummary
+
+DEFAULT_SEED = 20240601
+DEFAULT_ALPHA = 0.05
+BOOTSTRAP_RESAMPLES = 2000
+PERMUTATION_RESAMPLES = 4999
+DEFAULT_POWER = 0.8
+# scipy resamples in batches of this many, which bounds memory on large runs
+# (a permutation batch holds batch x cases x 2 indices).
+_BATCH = 500
+_PERMUTATION_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A two-sided confidence interval and the method that produced it."""
+
+    low: float
+    high: float
+    level: float
+    method: str
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "level": self.level, "method": self.method}
+
+
+@dataclass(frozen=True)
+class StratifiedEstimate:
+    """A weighted mean of group means, its resampled interval and standard error."""
+
+    estimate: float
+    interval: Interval | None
+    standard_error: float | None
+
+
+def _generator(seed: int, label: str) -> np.random.Generator:
+    """A generator per (seed, figure), so one figure's resamples do not depend on which others were computed."""
+    return np.random.default_rng([seed, zlib.crc32(label.encode())])
+
+
+def _rng_kwargs(function: Any, generator: np.random.Generator) -> dict[str, Any]:
+    # scipy 1.15 renamed random_state to rng (SPEC 7); accept both so scipy>=1.11 works.
+    name = "rng" if "rng" in inspect.signature(function).parameters else "random_state"
+    return {name: generator}
+
+
+def _clamped(low: float, high: float, point: float, level: float, method: str) -> Interval:
+    # Resampled statistics are summed in a different order than the point estimate, so a
+    # degenerate interval can miss it by one rounding step; widen by at most that much.
+    return Interval(min(float(low), point), max(float(high), point), level, method)
+
+
+def mean_interval(values: Sequence[float], *, alpha: float = DEFAULT_ALPHA, seed: int = DEFAULT_SEED, label: str = "mean") -> Interval | None:
+    """Percentile bootstrap interval of the mean; None for fewer than two values.
+
+    Args:
+        values: one score per case.
+        alpha: 1 - confidence level.
+        seed: resampling seed.
+        label: names the figure, so different figures use different resamples.
+    """
+    estimate = stratified_mean({"": values}, {"": 1.0}, alpha=alpha, seed=seed, label=label)
+    if estimate.interval is None:
+        return None
+    return Interval(estimate.interval.low, estimate.interval.high, estimate.interval.level, "percentile bootstrap")
+
+
+def stratified_mean(
+    groups: Mapping[str, Sequence[float]],
+    weights: Mapping[str, float],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = DEFAULT_SEED,
+    label: str = "aggregate",
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> StratifiedEstimate:
+    """Weighted mean of group means with a stratified percentile bootstrap interval.
+
+    Groups with no values are left out and the weights of the others renormalised
+    (as the summary's aggregate does). A group with one value cannot be resampled
+    and enters every resample as that value. With no group of two or more values
+    there is no interval (``interval`` and ``standard_error`` are None).
+
+    Args:
+        groups: values per group (category).
+        weights: weight per group; groups missing here weigh 0.
+        alpha: 1 - confidence level of the interval.
+        seed: resampling seed.
+        label: names the figure, so different figures use different resamples.
+        resamples: bootstrap resamples.
+    """
+    arrays = {name: np.sort(np.asarray(values, dtype=float)) for name, values in groups.items() if len(values)}
+    total = sum(weights.get(name, 0.0) for name in arrays)
+    if not arrays or total <= 0:
+        return StratifiedEstimate(math.nan, None, None)
+    used = {name: weights.get(name, 0.0) / total for name in arrays}
+    estimate = float(sum(used[name] * float(np.mean(values)) for name, values in arrays.items()))
+    varying = [name for name in sorted(arrays) if len(arrays[name]) >= 2 and used[name] > 0]
+    if not varying:
+        return StratifiedEstimate(estimate, None, None)
+    fixed = sum(used[name] * float(np.mean(values)) for name, values in arrays.items() if name not in varying)
+    factors = [used[name] for name in varying]
+
+    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        return fixed + sum(factor * np.mean(sample, axis=axis) for factor, sample in zip(factors, samples))
+
+    from scipy import stats
+
+    level = 1 - alpha
+    result = stats.bootstrap(
+        tuple(arrays[name] for name in varying),
+        statistic,
+        n_resamples=resamples,
+        batch=_BATCH,
+        vectorized=True,
+        confidence_level=level,
+        method="percentile",
+        **_rng_kwargs(stats.bootstrap, _generator(seed, label)),
+    )
+    interval = result.confidence_interval
+    method = "stratified percentile bootstrap" if len(arrays) > 1 else "percentile bootstrap"
+    return StratifiedEstimate(estimate, _clamped(interval.low, interval.high, estimate, level, method), float(result.standard_error))
+
+
+def wilson_interval(passed: int, cases: int, *, alpha: float = DEFAULT_ALPHA) -> Interval | None:
+    """Wilson score interval of a pass rate; None when there are no cases."""
+    if cases <= 0:
+        return None
+    from scipy import stats
+
+    interval = stats.binomtest(passed, cases).proportion_ci(confidence_level=1 - alpha, method="wilson")
+    return _clamped(interval.low, interval.high, passed / cases, 1 - alpha, "Wilson")
+
+
+def mcnemar_exact(regressed: int, fixed: int) -> float:
+    """Two-sided p-value of McNemar's exact test on the discordant pairs (1.0 when there are none)."""
+    discordant = regressed + fixed
+    if discordant == 0:
+        return 1.0
+    from scipy import stats
+
+    return float(stats.binomtest(regressed, discordant, 0.5).pvalue)
+
+
+def sign_flip_test(
+    differences: Mapping[str, Sequence[float]],
+    weights: Mapping[str, float],
+    *,
+    seed: int = DEFAULT_SEED,
+    label: str = "change",
+    resamples: int = PERMUTATION_RESAMPLES,
+) -> float:
+    """Two-sided p-value that the weighted mean of per-group mean differences is zero.
+
+    The test flips the sign of each paired difference at random (valid when,
+    under no change, a case is as likely to move up as down); the statistic is
+    the same weighted mean of group means the aggregate uses. With few cases
+    scipy enumerates every sign pattern, so the p-value is exact.
+    """
+    arrays = {name: np.sort(np.asarray(values, dtype=float)) for name, values in differences.items() if len(values)}
+    total = sum(weights.get(name, 0.0) for name in arrays)
+    if not arrays or total <= 0:
+        return 1.0
+    names = sorted(arrays)
+    flat = np.concatenate([arrays[name] for name in names])
+    factor = np.concatenate([np.full(len(arrays[name]), weights.get(name, 0.0) / total / len(arrays[name])) for name in names])
+    # A zero difference contributes nothing whatever its sign, so only the cases that moved are
+    # flipped: the same test, far cheaper (scipy's paired resampling loops over observations).
+    moved = flat != 0
+    flat, factor = flat[moved], factor[moved]
+    if len(flat) < 2:  # both sign patterns of one difference are as extreme as it is
+        return 1.0
+
+    def statistic(sample: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.sum(sample * factor, axis=axis)
+
+    from scipy import stats
+
+    result = stats.permutation_test(
+        (flat,),
+        statistic,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=resamples,
+        batch=_PERMUTATION_BATCH,
+        alternative="two-sided",
+        **_rng_kwargs(stats.permutation_test, _generator(seed, label)),
+    )
+    return float(min(1.0, result.pvalue))
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (same order as given): controls the chance of any false alarm across groups."""
+    order = sorted(range(len(p_values)), key=lambda index: p_values[index])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def minimum_detectable_effect(
+    means: Mapping[str, float],
+    counts: Mapping[str, int],
+    weights: Mapping[str, float],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+) -> float | None:
+    """Smallest drop of the weighted aggregate a two-sided test at ``alpha`` detects with ``power``.
+
+    MDE = (z[1 - alpha/2] + z[power]) * sqrt(2 * sum_c w_c^2 * p_c (1 - p_c) / n_c), with
+    p_c = (n_c * mean_c + 2) / (n_c + 4). This is the standard error of the difference
+    between two runs whose case results are independent, with each case treated as
+    pass/fail at its category's (Agresti-Coull adjusted) mean: the largest variance a
+    score in [0, 1] with that mean can have. A paired comparison of two models that
+    mostly agree case by case does better, so read it as an upper bound.
+    """
+    present = {name: counts[name] for name in means if counts.get(name, 0) > 0}
+    total = sum(weights.get(name, 0.0) for name in present)
+    if not present or total <= 0:
+        return None
+    from scipy import stats
+
+    variance = 0.0
+    for name, n in present.items():
+        adjusted = (n * means[name] + 2) / (n + 4)
+        variance += (weights.get(name, 0.0) / total) ** 2 * adjusted * (1 - adjusted) / n
+    z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    return z * math.sqrt(2 * variance)
+
+
+DEFAULT_MIN_CASES = 100
+
+
+def with_intervals(
+    summary: RunSummary,
+    results: Sequence[CaseResult],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = DEFAULT_SEED,
+    min_cases: int | None = None,
+    gated: bool = False,
+) -> RunSummary:
+    """The summary with intervals on every group, on the aggregate and on the pass rate.
+
+    When ``gated`` and fewer than ``min_cases`` (default 100) cases ran, a warning
+    says the interval is too wide to trust and gives the minimum detectable effect.
+    """
+    scored = [r for r in results if r.status != "broken"]
+    by_category = _scores_by(scored, "category")
+    by_difficulty = _scores_by(scored, "difficulty")
+
+    def with_ci(group: GroupSummary, scores: Mapping[str, list[float]], kind: str) -> GroupSummary:
+        values = scores.get(group.name, [])
+        return replace(
+            group,
+            mean_ci=mean_interval(values, alpha=alpha, seed=seed, label=f"{kind}:{group.name}"),
+            pass_rate_ci=wilson_interval(group.passed, group.cases, alpha=alpha),
+        )
+
+    aggregate = stratified_mean(by_category, summary.weights_used, alpha=alpha, seed=seed)
+    mde = minimum_detectable_effect(
+        {g.name: g.mean for g in summary.categories}, {g.name: g.cases for g in summary.categories}, summary.weights_used, alpha=alpha
+    )
+    warnings = list(summary.warnings)
+    minimum = min_cases or DEFAULT_MIN_CASES
+    if gated and 0 < summary.cases < minimum:
+        width = f"{aggregate.interval.low:.3f} to {aggregate.interval.high:.3f}" if aggregate.interval else "not computable"
+        detect = "unknown" if mde is None else f"about {mde:.3f}" if mde < 1 else "more than the whole scale (1.0)"
+        warnings.append(
+            f"only {summary.cases} cases ran, fewer than the suite's min_cases ({minimum}): the aggregate's "
+            f"{100 * (1 - alpha):g}% interval ({width}) is too wide to trust a gate on; a baseline comparison at this size "
+            f"detects only drops of {detect} or more (80% power, alpha {alpha:g})"
+        )
+    return replace(
+        summary,
+        categories=tuple(with_ci(g, by_category, "category") for g in summary.categories),
+        difficulties=tuple(with_ci(g, by_difficulty, "difficulty") for g in summary.difficulties),
+        aggregate_ci=aggregate.interval,
+        aggregate_se=aggregate.standard_error,
+        pass_rate_ci=wilson_interval(summary.passed, summary.cases, alpha=alpha),
+        min_detectable_effect=mde,
+        alpha=alpha,
+        seed=seed,
+        warnings=tuple(warnings),
+    )
+
+
+def _scores_by(results: Sequence[CaseResult], key: str) -> dict[str, list[float]]:
+    scores: dict[str, list[float]] = {}
+    for result in results:
+        scores.setdefault(getattr(result, key), []).append(result.score)
+    return scores
