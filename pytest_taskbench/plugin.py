@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_taskbench import hookspecs
+from pytest_taskbench.baseline import DEFAULT_NAME as DEFAULT_BASELINE_NAME
+from pytest_taskbench.baseline import BaselineError
 from pytest_taskbench.cases import CASE_FILE_SUFFIXES, is_case_file_name
 from pytest_taskbench.gates import decide_exit_status
 from pytest_taskbench.cache import clear_cache
@@ -38,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             kwargs["action"] = "store_true"
         elif option.kind == "list":
             kwargs.update(action="append", metavar=option.metavar)
+        elif option.kind == "name":
+            kwargs.update(nargs="?", const=DEFAULT_BASELINE_NAME, metavar=option.metavar)
         else:
             kwargs["metavar"] = option.metavar
         group.addoption(option.flag, **kwargs)
@@ -65,6 +69,11 @@ def pytest_configure(config: pytest.Config) -> None:
         _check_model(settings.model, config.rootpath)
     run = TaskbenchRun(settings, config.rootpath)
     _setup_generation(config, run)
+    if not config.option.help and not hasattr(config, "workerinput"):  # only the controller reads and writes baselines
+        try:
+            run.plan_baselines(config.invocation_params.dir)
+        except BaselineError as exc:
+            raise pytest.UsageError(f"taskbench: {exc}") from None
     config.stash[RUN_KEY] = run
     session = TaskbenchSession(config, run)
     config.stash[SESSION_KEY] = session
@@ -150,8 +159,10 @@ class TaskbenchSession:
         self.worker_counters: list[dict[str, Any]] = []
         self.reports: list[SuiteReport] = []
         self.summaries: list[dict[str, Any]] = []
-        self.generation_notes: list[str] = []
         self.file_messages: list[str] = []
+        self.generation_notes: list[str] = []
+        self.model_identity: str | None = None  # of the model that produced the results (from a worker under xdist)
+        self.baseline_messages: list[str] = []
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -165,6 +176,7 @@ class TaskbenchSession:
             self.run.backend  # noqa: B018 - loading now makes a broken model one usage error, not a failure per item
         except ModelLoadError as exc:
             raise pytest.UsageError(f"taskbench: {exc}") from None
+        self.model_identity = self.run.backend.identity()
         distributed = hasattr(session.config, "workerinput")
         self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=distributed)
         if not distributed:  # generate before the first item so progress lines do not break pytest's own
@@ -184,10 +196,12 @@ class TaskbenchSession:
         """Compute summaries and gates (on the controller) and set the exit status from the verdict."""
         if hasattr(self.config, "workerinput"):
             self.config.workeroutput["taskbench"] = self.run.counters()  # type: ignore[attr-defined]
+            self.config.workeroutput["taskbench_model"] = self.model_identity  # type: ignore[attr-defined]
             return
         if not self.results:
             return
-        self.reports = self.run.finish(self.results, self.worker_counters)
+        self.reports = self.run.finish(self.results, self.worker_counters, self.model_identity)
+        self.baseline_messages = self.run.write_baselines(self.reports, self.results, self.model_identity)
         self.summaries = [report.to_dict() for report in self.reports]
         for summary in self.summaries:
             self.config.hook.pytest_taskbench_summary(config=self.config, summary=summary)
@@ -203,10 +217,12 @@ class TaskbenchSession:
             terminalreporter.write_sep("=", f"taskbench: {report.summary.suite_name}")
             for line in report.lines(self.config.option.verbose):
                 terminalreporter.write_line(line, red=line.startswith(("verdict: FAIL", "  FAIL")), green=line.startswith("verdict: PASS"))
-        for note in self.generation_notes:
-            terminalreporter.write_line(f"taskbench generation: {note}" if not note.startswith(" ") else note, yellow=True)
         for line in self.file_messages + github_annotations(self.reports, self.config.rootpath):
             terminalreporter.write_line(line)
+        for message in self.baseline_messages:
+            terminalreporter.write_line(message)
+        for note in self.generation_notes:
+            terminalreporter.write_line(f"taskbench generation: {note}" if not note.startswith(" ") else note, yellow=True)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
@@ -240,3 +256,4 @@ class XdistHooks:
         counters = getattr(node, "workeroutput", {}).get("taskbench")
         if counters:
             self.session.worker_counters.append(counters)
+        self.session.model_identity = self.session.model_identity or getattr(node, "workeroutput", {}).get("taskbench_model")

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_taskbench.analysis import FailureAnalysis
+from pytest_taskbench.compare import Comparison, flat_comparison_properties
 from pytest_taskbench.gates import Verdict
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.stats import Interval
 from pytest_taskbench.summary import GroupSummary, RunSummary
 
 MAX_FAILING_SHOWN = 10
@@ -27,6 +29,7 @@ class SuiteReport:
     counters: Mapping[str, Any] = field(default_factory=dict)
     analysis: FailureAnalysis | None = None
     cases: tuple[CaseResult, ...] = ()  # every result of the suite, for the HTML report and the samples log
+    comparison: Comparison | None = None  # against the baseline (--taskbench-compare)
 
     def lines(self, verbose: int = 0) -> list[str]:
         return terminal_lines(self, verbose)
@@ -67,11 +70,17 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
         lines.append("")
         lines.extend(_table("difficulty", s.difficulties, with_weight=False))
         lines.append("")
+        lines.extend(interval_lines(s))
     if s.aggregate is not None:
         lines.append(f"aggregate (category-weighted mean score): {s.aggregate:.3f}  [{s.band}]")
+        lines.extend(aggregate_interval_lines(s))
         lines.append(f"pass rate: {s.passed}/{s.cases} cases scored >= {s.pass_threshold:g} ({_pct(s.pass_rate).strip()})")
+        lines.extend(pass_rate_interval_lines(s))
     for note in s.notes:
         lines.append(f"note: {note}")
+    lines.extend(f"warning: {warning}" for warning in s.warnings)
+    if report.comparison is not None:
+        lines.extend(report.comparison.lines(verbose))
     if report.counters:
         lines.append(generation_line(report.counters))
     lines.append("gates:")
@@ -86,6 +95,41 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
         lines.extend(report.analysis.lines())
     lines.append(verdict_line(report))
     return lines
+
+
+def _ci(interval: Interval | None, percent: bool = False) -> str:
+    if interval is None:
+        return "-"
+    if percent:
+        return f"{100 * interval.low:.1f}% to {100 * interval.high:.1f}%"
+    return f"{interval.low:.3f} to {interval.high:.3f}"
+
+
+def interval_lines(s: RunSummary) -> list[str]:
+    """A table of each group's interval: the mean's (bootstrap) and the pass rate's (Wilson)."""
+    rows = [(f"{kind} {g.name}", g) for kind, groups in (("category", s.categories), ("difficulty", s.difficulties)) for g in groups]
+    if not any(g.pass_rate_ci is not None for _, g in rows):
+        return []
+    title = f"{100 * (1 - s.alpha):g}% intervals"
+    width = max(len(label) for label in [title, *(label for label, _ in rows)])
+    lines = [f"{title:<{width}}  {'mean (bootstrap)':<16}  pass rate (Wilson)"]
+    lines += [f"{label:<{width}}  {_ci(g.mean_ci):<16}  {_ci(g.pass_rate_ci, percent=True)}" for label, g in rows]
+    return lines + [""]
+
+
+def aggregate_interval_lines(s: RunSummary) -> list[str]:
+    if s.aggregate is None or s.aggregate_ci is None or s.aggregate_se is None:
+        return []
+    return [
+        f"  {s.aggregate:.3f} ± {s.aggregate_se:.3f} (standard error); {100 * s.aggregate_ci.level:g}% CI "
+        f"{_ci(s.aggregate_ci)} ({s.aggregate_ci.method} over cases within each category, seed {s.seed})"
+    ]
+
+
+def pass_rate_interval_lines(s: RunSummary) -> list[str]:
+    if s.pass_rate_ci is None:
+        return []
+    return [f"  {100 * s.pass_rate_ci.level:g}% CI {_ci(s.pass_rate_ci, percent=True)} (Wilson)"]
 
 
 def generation_line(counters: Mapping[str, Any]) -> str:
@@ -116,6 +160,7 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
         return {
             g.name: {"cases": g.cases, "mean": g.mean, "pass_rate": g.pass_rate, "passed": g.passed, "errors": g.errors}
             | ({"weight": g.weight} if g.weight is not None else {})
+            | {"mean_ci": _ci_dict(g.mean_ci), "pass_rate_ci": _ci_dict(g.pass_rate_ci)}
             for g in items
         }
 
@@ -142,8 +187,27 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
         ],
         "verdict": "pass" if report.verdict.passed else "fail",
         "failing_cases": [r.nodeid for r in report.failing],
+        "statistics": statistics_dict(s),
+        "warnings": list(s.warnings),
+        "comparison": None if report.comparison is None else report.comparison.to_dict(),
         "generation": dict(report.counters),
         "analysis": None if report.analysis is None else report.analysis.to_dict(),
+    }
+
+
+def _ci_dict(interval: Interval | None) -> dict[str, Any] | None:
+    return None if interval is None else interval.to_dict()
+
+
+def statistics_dict(s: RunSummary) -> dict[str, Any]:
+    """The aggregate's uncertainty and how it was computed."""
+    return {
+        "aggregate_ci": _ci_dict(s.aggregate_ci),
+        "aggregate_se": s.aggregate_se,
+        "pass_rate_ci": _ci_dict(s.pass_rate_ci),
+        "minimum_detectable_effect": s.min_detectable_effect,
+        "alpha": s.alpha,
+        "seed": s.seed,
     }
 
 
@@ -165,4 +229,9 @@ def flat_properties(report: SuiteReport, with_suite_prefix: bool = False) -> lis
         pairs.append((f"{prefix}category.{g.name}.cases", str(g.cases)))
     for gate in report.verdict.gates:
         pairs.append((f"{prefix}gate.{gate.name}", ("pass: " if gate.passed else "fail: ") + gate.message))
+    if s.aggregate_ci is not None and s.aggregate_se is not None:
+        pairs += [(prefix + "aggregate_ci_low", f"{s.aggregate_ci.low:.6f}"), (prefix + "aggregate_ci_high", f"{s.aggregate_ci.high:.6f}")]
+        pairs.append((prefix + "aggregate_se", f"{s.aggregate_se:.6f}"))
+    if report.comparison is not None:
+        pairs += flat_comparison_properties(report.comparison, prefix)
     return pairs

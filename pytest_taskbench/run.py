@@ -12,16 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.analysis import analyze
+from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
 from pytest_taskbench.cases import Case
 from pytest_taskbench.cache import GenerationCache, open_cache
+from pytest_taskbench.compare import BaselineCheck, check_against_baseline
 from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings
-from pytest_taskbench.gates import effective_gates, evaluate_gates
+from pytest_taskbench.gates import Verdict, effective_gates, evaluate_gates, gated_on_figures
 from pytest_taskbench.generation.engine import GenerationEngine, Job
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.scoring.base import Scorer, build_scorer, safe_score, split_spec
 from pytest_taskbench.settings import Settings
-from pytest_taskbench.suite import SUITE_FILE_NAME, Suite, find_suite_file, load_suite
+from pytest_taskbench.stats import DEFAULT_SEED, with_intervals
+from pytest_taskbench.suite import SUITE_FILE_NAME, GateConfig, Suite, find_suite_file, load_suite
 from pytest_taskbench.summary import summarize
 
 
@@ -32,6 +35,7 @@ class TaskbenchRun:
         self._suites: dict[Path, Suite] = {}
         self._suite_file_of_dir: dict[Path, Path | None] = {}
         self._scorers: dict[tuple[Path, str], Scorer] = {}
+        self.baselines = BaselinePlan()
         self.cache_dir: Path | None = Path(rootdir, settings.cache_dir) if settings.cache_dir else None  # the plugin fills in pytest's cache dir
         self.engine = GenerationEngine(self._load_backend, cache_factory=self._open_cache)
 
@@ -154,7 +158,7 @@ class TaskbenchRun:
             raise RuntimeError(f"model failed on {len(failed)} prompt(s): {failed[0]}")
         return [g.text or "" for g in generations]
 
-    def finish(self, results: Sequence[CaseResult], worker_counters: Sequence[Mapping[str, Any]] = ()) -> list[SuiteReport]:
+    def finish(self, results: Sequence[CaseResult], worker_counters: Sequence[Mapping[str, Any]] = (), model: str | None = None) -> list[SuiteReport]:
         """Summaries, gates and verdicts, one report per suite that had results."""
         counters = merge_counters([self.counters(), *worker_counters])
         by_suite: dict[str, list[CaseResult]] = {}
@@ -174,11 +178,67 @@ class TaskbenchRun:
                 total_in_suite=suite.count_cases(),
                 notes=[suite.weights_note] if suite.weights_note else [],
             )
-            verdict = evaluate_gates(summary, effective_gates(suite.gates, self.settings, list(suite.categories)))
+            gates = effective_gates(suite.gates, self.settings, list(suite.categories))
+            summary = with_intervals(summary, suite_results, alpha=gates.alpha, seed=self.seed, min_cases=suite.min_cases, gated=gated_on_figures(gates) or self.baselines.baseline is not None)
+            verdict = evaluate_gates(summary, gates)
+            check = self.check_against_baseline(suite, suite_path, suite_results, gates, model)
+            summary, verdict = replace(summary, notes=summary.notes + check.notes), Verdict(verdict.gates + check.gates)
             failing = tuple(sorted((r for r in suite_results if not r.passed), key=lambda r: r.nodeid))
             analysis = analyze(suite_results, summary, suite.analysis)
-            reports.append(SuiteReport(summary, verdict, failing, counters if any(counters.values()) else {}, analysis, tuple(suite_results)))
+            reports.append(SuiteReport(summary, verdict, failing, counters if any(counters.values()) else {}, analysis, tuple(suite_results), comparison=check.comparison))
         return reports
+
+    # statistics and baselines -----------------------------------------------
+    @property
+    def seed(self) -> int:
+        return DEFAULT_SEED if self.settings.seed is None else self.settings.seed
+
+    def plan_baselines(self, invocation_dir: Path) -> None:
+        """Resolve and read the baseline files named by the options (raises BaselineError)."""
+        s = self.settings
+        self.baselines = BaselinePlan.from_options(
+            save=s.save_baseline, compare=s.compare, update=s.update_baseline, shared_only=s.compare_shared_only, rootdir=self.rootdir, invocation_dir=invocation_dir
+        )
+
+    def check_against_baseline(self, suite: Suite, suite_path: str, results: Sequence[CaseResult], gates: GateConfig, model: str | None) -> BaselineCheck:
+        return check_against_baseline(
+            self.baselines.baseline,
+            results,
+            suite_file=suite_path,
+            suite_name=suite.name,
+            content_hash=suite.content_hash(),
+            weights=suite.weights,
+            model=model or self.settings.model or "",
+            gates=gates,
+            seed=self.seed,
+            shared_only=self.baselines.shared_only,
+            updating=self.baselines.update_path is not None,
+        )
+
+    def baseline_of(self, reports: Sequence[SuiteReport], results: Sequence[CaseResult], model: str | None) -> Baseline:
+        """This run as a baseline: every scored case, each suite's identity and headline figures."""
+        suites = {}
+        for report in reports:
+            s = report.summary
+            suite = self.suite_at(self.rootdir / s.suite_path)
+            suites[s.suite_path] = SuiteRecord(s.suite_name, suite.content_hash(), s.pass_threshold, dict(suite.weights), s.aggregate, s.cases, s.is_subset)
+        config = {"model_spec": self.settings.model, "seed": self.seed, "alpha": reports[0].summary.alpha if reports else None}
+        return build_baseline(results, suites, model=model or self.settings.model or "", config=config)
+
+    def write_baselines(self, reports: Sequence[SuiteReport], results: Sequence[CaseResult], model: str | None) -> list[str]:
+        """Save / update baseline files and write the comparison file; one message per file written."""
+        plan = self.baselines
+        messages: list[str] = []
+        if plan.save_path is not None or plan.update_path is not None:
+            complete = [r.summary.suite_path for r in reports if not r.summary.is_subset]
+            messages += write_baselines(plan, self.baseline_of(reports, results, model), complete, self.rootdir)
+        if self.settings.comparison_file:
+            path = Path(self.settings.comparison_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = {r.summary.suite_name: r.comparison.to_dict() for r in reports if r.comparison is not None}
+            path.write_text(json.dumps({"suites": data}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            messages.append(f"taskbench: wrote the comparison with the baseline to {path}")
+        return messages
 
     def close(self) -> None:
         self.engine.close()
