@@ -43,7 +43,7 @@ th{font-size:12px;color:var(--muted);font-weight:600}td.num,th.num{text-align:ri
 .filters input[type=search]{flex:1;min-width:220px;padding:6px 8px;border:1px solid var(--line);border-radius:6px;font:inherit}
 .filters select{padding:5px;border:1px solid var(--line);border-radius:6px;font:inherit}
 ul.tight{margin:4px 0;padding-left:20px}svg text{font-family:inherit}.side{display:grid;grid-template-columns:1fr 1fr;gap:8px}
-tr.case:target{outline:2px solid #5b7db1}
+tr.case:target{outline:2px solid #5b7db1}.change.regression{border-left:4px solid var(--weak)}.change.fix{border-left:4px solid var(--strong)}
 """
 
 SCRIPT = """
@@ -178,7 +178,7 @@ def comparison_section(comparison: Any, cases: Sequence[CaseResult]) -> str:
             for g in comparison.categories
         )
         parts.append(f'<table><thead><tr><th>category</th><th class="num">shared</th><th class="num">baseline</th><th class="num">now</th><th class="num">change</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>')
-    for title, changes, badge in (("Regressions", comparison.regressions, "fail"), ("Fixes", comparison.fixes, "pass")):
+    for title, changes, kind, badge in (("Regressions", comparison.regressions, "regression", "fail"), ("Fixes", comparison.fixes, "fix", "pass")):
         if not changes:
             continue
         parts.append(f"<h3>{title} ({len(changes)})</h3>")
@@ -186,7 +186,7 @@ def comparison_section(comparison: Any, cases: Sequence[CaseResult]) -> str:
             now = by_node.get(change.key)
             before_output = getattr(change, "baseline_output", None)
             parts.append(
-                f'<div class="card change {badge}" data-key="{esc(change.key)}"><div><span class="badge {badge}">{title[:-1].lower()}</span> '
+                f'<div class="card change {kind}" data-key="{esc(change.key)}"><div><span class="badge {badge}">{kind}</span> '
                 f"<code>{esc(change.key)}</code> {change.baseline_score:.2f} → <b>{change.score:.2f}</b></div>"
                 f'<div class="side"><div><h3>baseline output</h3><div class="txt">{esc(_clip(before_output)) if before_output is not None else "<span class=muted>not recorded in the baseline</span>"}</div></div>'
                 f'<div><h3>output now</h3><div class="txt">{esc(_clip(now.output if now else None))}</div>'

@@ -166,3 +166,18 @@ def test_render_html_of_several_suites_links_each() -> None:
     assert len(page.select("section", "suite")) == 2
     assert [e.attrs["href"] for e in page.select("a") if re.fullmatch(r"#suite-\d-tasks", e.attrs.get("href", ""))] == ["#suite-0-tasks", "#suite-1-tasks"]
     assert [e.attrs["id"] for e in page.select("section", "suite")] == ["suite-0-tasks", "suite-1-tasks"]
+
+
+def test_a_compared_run_shows_regressions_and_fixes(pytester: pytest.Pytester) -> None:
+    write_known_run(pytester)
+    pytester.runpytest("cases", MODEL, "--taskbench-save-baseline=baseline.json")
+    model = (pytester.path / "model.py").read_text()
+    fixed_a3 = model.replace('{"action": "list", "title": "call bob"}', '{"action": "create", "title": "call bob"}')
+    (pytester.path / "model2.py").write_text(fixed_a3.replace(': \'{"action": "list"}\'', ": 'nope'", 1))  # a2 regresses
+    result = pytester.runpytest("cases", "--taskbench-model=model2:respond", "--taskbench-compare=baseline.json", "--taskbench-report=compared.html")
+    result.stdout.fnmatch_lines(["taskbench: HTML report written to *compared.html"])
+    page = Elements((pytester.path / "compared.html").read_text())
+    cards = {e.attrs["data-key"]: e.attrs["class"] for e in page.select("div", "change")}
+    assert cards == {"cases/actions.jsonl::a2": "card change regression", "cases/actions.jsonl::a3": "card change fix"}
+    outputs = ["".join(e.text) for e in page.select("div", "txt")]
+    assert "nope" in outputs and '{"action": "create", "title": "call bob"}' in outputs
