@@ -1,0 +1,128 @@
+"""Do pytest-taskbench and lm-evaluation-harness agree on the same task and the same local model?
+
+Exports one category of a taskbench suite as an lm-eval task, runs it through
+``lm_eval --model hf`` and through pytest with the same model, batch size and
+dtype, and prints per-document agreement of the generated text and of
+exact_match, and the wall time of both runs (each a fresh process, model
+loading included).
+
+lm-eval is not a dependency of pytest-taskbench; install it in its own venv,
+torch pinned in the same command so pip never swaps in a CUDA build:
+
+    python -m venv /tmp/lmeval-venv
+    /tmp/lmeval-venv/bin/pip install "torch==2.13.0" "transformers==5.24.0" "accelerate==1.15.0" "lm-eval[hf]"
+
+Then (offline; nothing is downloaded):
+
+    nice python benchmarks/lm_eval_agreement.py --model models/task-api-tiny --category action_recognition --limit 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pytest_taskbench.lmeval_export import export_suite  # noqa: E402
+from pytest_taskbench.suite import load_suite  # noqa: E402
+
+
+@dataclass
+class Row:
+    output: str
+    exact_match: float
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_model = next((p for p in (REPO / "models/task-api-tiny", REPO / "models/task-api-tiny-early") if p.is_dir()), REPO / "models/task-api-tiny")
+    parser.add_argument("--model", type=Path, default=default_model, help="local transformers checkpoint")
+    parser.add_argument("--suite", type=Path, default=REPO / "cases", help="taskbench suite directory")
+    parser.add_argument("--category", default="action_recognition", help="category exported as the lm-eval task")
+    parser.add_argument("--limit", type=int, default=0, help="first N documents only (0: all)")
+    parser.add_argument("--batch-size", type=int, default=8, help="the same batch size for both runs")
+    parser.add_argument("--lm-eval", default="/tmp/lmeval-venv/bin/lm_eval", help="the lm_eval executable")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/lm_eval_agreement"))
+    return parser.parse_args(argv)
+
+
+def offline_env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def timed(command: list[str], cwd: Path, log: Path) -> float:
+    began = time.perf_counter()
+    with log.open("w") as out:
+        completed = subprocess.run(command, cwd=cwd, env=offline_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
+    elapsed = time.perf_counter() - began
+    if completed.returncode not in (0, 1):  # pytest exits 1 when cases fail: that is a result, not a crash
+        sys.exit(f"{command[0]} exited {completed.returncode}; see {log}")
+    return elapsed
+
+
+def run_lm_eval(args: argparse.Namespace, task_dir: Path, task: str) -> tuple[dict[int, Row], float]:
+    out = args.workdir / "lm_eval_out"
+    model_args = f"pretrained={args.model.resolve()},dtype=float32"
+    command = [args.lm_eval, "--model", "hf", "--model_args", model_args, "--device", "cpu", "--batch_size", str(args.batch_size)]
+    command += ["--include_path", str(task_dir), "--tasks", task, "--log_samples", "--output_path", str(out)]
+    seconds = timed(command, args.workdir, args.workdir / "lm_eval.log")
+    samples = max(out.rglob(f"samples_{task}_*.jsonl"), key=lambda p: p.stat().st_mtime)
+    rows = {}
+    for line in samples.read_text().splitlines():
+        sample = json.loads(line)
+        rows[int(sample["doc_id"])] = Row(sample["resps"][0][0], float(sample["exact_match"]))
+    return rows, seconds
+
+
+def run_pytest(args: argparse.Namespace, task_file: Path) -> tuple[dict[int, Row], float]:
+    log_samples = args.workdir / "pytest_samples.jsonl"
+    (args.workdir / "pytest.ini").write_text("[pytest]\n")  # keep the repository's pytest configuration out
+    command = [sys.executable, "-m", "pytest", str(task_file), f"--taskbench-model={args.model.resolve()}", f"--taskbench-batch-size={args.batch_size}"]
+    command += ["--taskbench-dtype=float32", "--taskbench-no-cache", f"--taskbench-log-samples={log_samples}", "-p", "no:cacheprovider", "-q", "-c", "pytest.ini"]
+    seconds = timed(command, args.workdir, args.workdir / "pytest.log")
+    rows = {}
+    for line in log_samples.read_text().splitlines():
+        sample = json.loads(line)
+        metric = next(value for key, value in sample["details"].items() if key.startswith("exact_match,"))
+        rows[int(sample["case_id"].removeprefix("doc_"))] = Row(sample["output"], float(metric))
+    return rows, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    task_dir = args.workdir / "task"
+    result = export_suite(load_suite(args.suite / "taskbench.yaml"), task_dir, category=args.category, task_name=f"agreement_{args.category}")
+    if args.limit:
+        lines = result.data_path.read_text().splitlines(keepends=True)[: args.limit]
+        result.data_path.write_text("".join(lines))
+    task = result.yaml_path.stem
+    print(f"task {task}: {len(result.data_path.read_text().splitlines())} documents, model {args.model}, batch size {args.batch_size}, cpu, float32")
+
+    lm_rows, lm_seconds = run_lm_eval(args, task_dir, task)
+    py_rows, py_seconds = run_pytest(args, result.yaml_path)
+
+    docs = sorted(lm_rows)
+    missing = sorted(set(lm_rows) ^ set(py_rows))
+    same_text = [d for d in docs if d in py_rows and lm_rows[d].output == py_rows[d].output]
+    same_em = [d for d in docs if d in py_rows and lm_rows[d].exact_match == py_rows[d].exact_match]
+    print(f"documents compared:        {len(docs)} (only in one run: {len(missing)})")
+    print(f"identical generated text:  {len(same_text)}/{len(docs)}")
+    print(f"identical exact_match:     {len(same_em)}/{len(docs)}")
+    print(f"exact_match mean:          lm-eval {sum(r.exact_match for r in lm_rows.values()) / len(docs):.4f}, pytest {sum(r.exact_match for r in py_rows.values()) / max(1, len(py_rows)):.4f}")
+    print(f"wall time:                 lm-eval {lm_seconds:.1f}s, pytest {py_seconds:.1f}s (pytest/lm-eval = {py_seconds / lm_seconds:.2f})")
+    for d in [d for d in docs if d not in same_text][:5]:
+        print(f"  doc_{d}: lm-eval {lm_rows[d].output!r} vs pytest {py_rows.get(d, Row('<missing>', 0)).output!r}")
+    return 0 if len(same_text) == len(same_em) == len(docs) and not missing else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
