@@ -1,0 +1,337 @@
+"""The OpenAI-compatible HTTP backend: against a scripted stdlib server, and against a real `transformers serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import hypothesis.internal.observability  # noqa: F401 - hypothesis' terminal summary imports it; once here, not in every in-process run
+import pytest
+
+from pytest_taskbench.generation.base import GenerationParams, ModelLoadError, Prompt
+from pytest_taskbench.generation.http import HttpBackend, HttpOptions, error_message
+from tests.tiny_models import build_tiny_model
+
+PROMPT = Prompt(({"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}), "be brief\n\nhello")
+FAST = dict(backoff=0.01, max_backoff=0.05)
+
+
+# a scripted server ----------------------------------------------------------------
+
+
+Reply = tuple[int, dict[str, Any], dict[str, str]]
+
+
+@dataclass
+class Script:
+    """Replies in order (the last one repeats); records every request."""
+
+    replies: list[Reply] = field(default_factory=list)
+    delay: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next(self, request: dict[str, Any]) -> Reply:
+        with self.lock:
+            self.requests.append(request)
+            index = min(len(self.requests), len(self.replies)) - 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(self.delay)
+        with self.lock:
+            self.in_flight -= 1
+        return self.replies[index]
+
+
+def chat_reply(text: str) -> Reply:
+    return 200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}, {}
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            return None
+
+        def _answer(self, request: dict[str, Any]) -> None:
+            status, body, headers = script.next(request)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            if self.path == "/v1/models":
+                body = json.dumps({"object": "list", "data": [{"id": "served-model", "object": "model"}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self.send_error(404)
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            self._answer({"path": self.path, "body": body, "authorization": self.headers.get("Authorization")})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", script
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_every_request_states_max_tokens_and_temperature(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.replies = [chat_reply("hi there. more")]
+    backend = HttpBackend(url, HttpOptions(**FAST))
+    [generation] = backend.generate([PROMPT], GenerationParams(max_new_tokens=17, stop=(".",)))
+    assert generation.text == "hi there"  # the stop sequence is applied here too, whatever the server did
+    request = script.requests[0]
+    assert request["path"] == "/v1/chat/completions"
+    assert request["body"]["model"] == "served-model"  # the only model /models lists
+    assert request["body"]["max_tokens"] == 17 and request["body"]["temperature"] == 0.0
+    assert request["body"]["messages"] == [dict(m) for m in PROMPT.messages]
+    assert request["body"]["stop"] == ["."]
+
+
+def test_completions_endpoint_sends_the_plain_prompt(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.replies = [(200, {"choices": [{"index": 0, "text": " world"}]}, {})]
+    backend = HttpBackend(url, HttpOptions(endpoint="completions", model="m", **FAST))
+    assert backend.generate([PROMPT], GenerationParams())[0].text == " world"
+    assert script.requests[0]["path"] == "/v1/completions"
+    assert script.requests[0]["body"]["prompt"] == PROMPT.text
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_retries_with_backoff_then_succeeds(scripted: tuple[str, Script], status: int) -> None:
+    url, script = scripted
+    script.replies = [(status, {"error": {"message": "busy"}}, {"Retry-After": "0"}), (status, {"detail": "still busy"}, {}), chat_reply("ok")]
+    backend = HttpBackend(url, HttpOptions(model="m", retries=3, **FAST))
+    assert backend.generate([PROMPT], GenerationParams())[0].text == "ok"
+    assert len(script.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ({"error": {"message": "context too long", "type": "invalid_request_error"}}, "context too long"),
+        ({"detail": "Server is pinned to 'x'; requested 'y'."}, "Server is pinned to 'x'"),
+        ({"error": "bad model"}, "bad model"),
+    ],
+)
+def test_a_client_error_fails_the_case_at_once_with_the_servers_words(scripted: tuple[str, Script], body: dict[str, Any], shown: str) -> None:
+    url, script = scripted
+    script.replies = [(400, body, {})]
+    backend = HttpBackend(url, HttpOptions(model="m", retries=3, **FAST))
+    [generation] = backend.generate([PROMPT], GenerationParams())
+    assert generation.text is None
+    assert generation.error is not None and "HTTP 400" in generation.error and shown in generation.error
+    assert len(script.requests) == 1  # a 400 is not retried
+
+
+def test_retries_run_out_into_a_clear_failure(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.replies = [(503, {"detail": "overloaded"}, {})]
+    backend = HttpBackend(url, HttpOptions(model="m", retries=2, **FAST))
+    [generation] = backend.generate([PROMPT], GenerationParams())
+    assert generation.error == f"POST {url}/chat/completions failed after 3 attempts: HTTP 503: overloaded"
+
+
+def test_several_requests_are_in_flight(scripted: tuple[str, Script]) -> None:
+    url, script = scripted
+    script.replies, script.delay = [chat_reply("x")], 0.2
+    backend = HttpBackend(url, HttpOptions(model="m", concurrency=4, **FAST))
+    began = time.perf_counter()
+    outputs = backend.generate([PROMPT] * 8, GenerationParams())
+    assert [g.text for g in outputs] == ["x"] * 8
+    assert script.most_in_flight == 4
+    assert time.perf_counter() - began < 8 * 0.2
+
+
+def test_the_api_key_goes_in_the_header_only(scripted: tuple[str, Script], monkeypatch: pytest.MonkeyPatch) -> None:
+    url, script = scripted
+    monkeypatch.setenv("MY_SERVER_KEY", "sk-secret-123")
+    script.replies = [(401, {"error": {"message": "bad key"}}, {})]
+    backend = HttpBackend(url, HttpOptions(model="m", api_key_env="MY_SERVER_KEY", **FAST))
+    [generation] = backend.generate([PROMPT], GenerationParams())
+    assert script.requests[0]["authorization"] == "Bearer sk-secret-123"
+    assert "sk-secret" not in (generation.error or "") and "sk-secret" not in backend.identity()
+
+
+def test_no_server_fails_each_case_clearly_and_quickly() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    backend = HttpBackend(f"http://127.0.0.1:{port}/v1", HttpOptions(model="m", retries=2, **FAST))
+    began = time.perf_counter()
+    outputs = backend.generate([PROMPT] * 5, GenerationParams())
+    assert all(g.text is None and "cannot reach the server" in (g.error or "") for g in outputs)
+    assert time.perf_counter() - began < 5
+
+
+def test_model_discovery_needs_exactly_one_model(scripted: tuple[str, Script]) -> None:
+    url, _ = scripted
+    assert HttpBackend(url).model_name == "served-model"
+    with pytest.raises(ModelLoadError, match="cannot list the server's models"):
+        HttpBackend(url + "/nothing-here").model_name  # noqa: B018
+
+
+def test_error_message_shapes() -> None:
+    assert error_message(b'{"detail": [{"msg": "field required"}]}') == "[{'msg': 'field required'}]"
+    assert error_message(b"<html>502 Bad Gateway</html>") == "<html>502 Bad Gateway</html>"
+    assert error_message(b"") == "(empty body)"
+
+
+def test_bad_url_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    (pytester.path / "cases").mkdir()
+    result = pytester.runpytest("--taskbench-model=http://")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*not a server URL*"])
+
+
+# a real server: transformers serve -------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """`transformers serve` on a free loopback port; started on demand, always stopped."""
+
+    def __init__(self, model: Path, log: Path) -> None:
+        self.model, self.log = model, log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def ensure(self) -> str:
+        if self.process is not None and self.process.poll() is None:
+            return self.url
+        port = free_port()
+        command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(self.model), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"transformers serve exited with {self.process.returncode}:\n{self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                    if response.status == 200:
+                        self.url = f"http://127.0.0.1:{port}/v1"
+                        return self.url
+            except OSError:
+                time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(f"transformers serve did not become healthy in 120 s:\n{self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("serve")
+    running = Server(build_tiny_model(directory / "model"), directory / "serve.log")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+SUITE = """\
+name: served
+categories:
+  chat: {weight: 1.0, scorer: exact_match}
+generation: {max_new_tokens: 5}
+"""
+WORDS = ["hello world", "book a meeting", "cancel my order", "the quick fox", "what is the weather", "send a refund", "how are you", "jumps over", "at noon", "lazy dog"]
+
+
+def write_suite(pytester: pytest.Pytester, count: int) -> None:
+    cases = pytester.path / "cases"
+    cases.mkdir(exist_ok=True)
+    (cases / "taskbench.yaml").write_text(SUITE)
+    rows = [{"id": f"c{i:02d}", "input": WORDS[i % len(WORDS)] + f" {i}", "expected": "-", "category": "chat", "difficulty": "simple"} for i in range(count)]
+    (cases / "chat.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def cache_entries(pytester: pytest.Pytester) -> list[Path]:
+    return list(pytester.path.glob(".pytest_cache/d/taskbench/v1/*/*/*.json"))
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+def test_a_real_server_answers_every_case_and_a_rerun_comes_from_the_cache(pytester: pytest.Pytester, server: Server, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = server.ensure()
+    monkeypatch.setenv("TASKBENCH_API_KEY", "sk-never-written")
+    write_suite(pytester, 6)
+    options = [f"--taskbench-model={url}", f"--taskbench-http-endpoint={endpoint}", "--taskbench-pass-threshold=0", "--taskbench-http-concurrency=3"]
+    first = pytester.runpytest(*options)
+    first.assert_outcomes(passed=6)
+    assert len(cache_entries(pytester)) == 6
+    assert not any("sk-never-written" in path.read_text() for path in cache_entries(pytester))
+    assert "sk-never-written" not in first.stdout.str()
+    again = pytester.runpytest(*options)
+    again.assert_outcomes(passed=6)
+    again.stdout.fnmatch_lines(["*0 generated, 6 from cache*"])
+
+
+def test_the_server_stopped_mid_run_fails_the_rest_clearly(pytester: pytest.Pytester, server: Server) -> None:
+    url = server.ensure()
+    write_suite(pytester, 12)
+    killed = threading.Event()
+
+    def stop_after_three_answers() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(cache_entries(pytester)) < 3:
+            time.sleep(0.005)
+        server.stop()
+        killed.set()
+
+    watcher = threading.Thread(target=stop_after_three_answers, daemon=True)
+    watcher.start()
+    began = time.monotonic()
+    result = pytester.runpytest(
+        f"--taskbench-model={url}", "--taskbench-pass-threshold=0", "--taskbench-http-concurrency=1", "--taskbench-http-retries=1"
+    )
+    watcher.join()
+    assert killed.is_set()
+    outcomes = result.parseoutcomes()
+    answered = len(cache_entries(pytester))
+    assert answered >= 3 and outcomes.get("passed") == answered  # cases answered before the stop keep their results
+    assert outcomes.get("failed") == 12 - answered >= 1
+    result.stdout.fnmatch_lines(["*model error: POST */chat/completions failed*cannot reach the server*is it running?*"])
+    result.stdout.fnmatch_lines(["*FAIL max_errors*", "verdict: FAIL*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the session ends normally, its verdict decided by the gates
+    assert time.monotonic() - began < 60
