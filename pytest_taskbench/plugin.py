@@ -172,16 +172,17 @@ class TaskbenchSession:
             return
         if not self.run.settings.model and not self.run.settings.outputs:
             raise pytest.UsageError(f"taskbench: {len(items)} benchmark cases collected but no model; pass {MODEL_OPTION}=PATH or module:function")
-        try:
-            self.run.backend  # noqa: B018 - loading now makes a broken model one usage error, not a failure per item
+        distributed = hasattr(session.config, "workerinput")
+        try:  # a broken model is one usage error, not a failure per item
+            self.model_identity = self.run.backend.identity()
+            self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=distributed)
+            if distributed:
+                self.run.engine.load()
+            else:  # generate before the first item so progress lines do not break pytest's own; weights load only on a cache miss
+                self.run.engine.progress = _progress_printer(self.config)
+                self.generation_notes = self.run.generate_planned(check_batching=self.run.settings.check_batching)
         except ModelLoadError as exc:
             raise pytest.UsageError(f"taskbench: {exc}") from None
-        self.model_identity = self.run.backend.identity()
-        distributed = hasattr(session.config, "workerinput")
-        self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=distributed)
-        if not distributed:  # generate before the first item so progress lines do not break pytest's own
-            self.run.engine.progress = _progress_printer(self.config)
-            self.generation_notes = self.run.generate_planned(check_batching=self.run.settings.check_batching)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Take each case's result from its call-phase report; count other failures."""

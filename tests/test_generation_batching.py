@@ -166,6 +166,21 @@ def test_plugin_run_with_a_real_model_checks_batching_and_reuses_the_cache(pytes
     first = pytester.runpytest(model, "--taskbench-batch-size=4", "--taskbench-check-batching=5", "--taskbench-pass-threshold=0")
     first.assert_outcomes(passed=10)
     first.stdout.fnmatch_lines(["*batching check: 0 of 5 sampled outputs differ when generated one at a time*"])
-    again = pytester.runpytest(model, "--taskbench-batch-size=auto", "--taskbench-pass-threshold=0")
+    with pytest.MonkeyPatch.context() as patch:  # served wholly from the cache: the weights are never loaded
+        patch.setattr(TransformersBackend, "load", lambda self: pytest.fail("loaded the model for a fully cached run"))
+        again = pytester.runpytest(model, "--taskbench-batch-size=auto", "--taskbench-pass-threshold=0")
     again.assert_outcomes(passed=10)
     again.stdout.fnmatch_lines(["*0 generated, 10 from cache*"])
+
+
+def test_a_broken_checkpoint_is_one_usage_error(pytester: pytest.Pytester, tiny_model: Path) -> None:
+    broken = pytester.mkdir("broken")
+    for file in tiny_model.iterdir():
+        (broken / file.name).write_bytes(file.read_bytes())
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    cases = pytester.mkdir("cases")
+    (cases / "taskbench.yaml").write_text(SUITE)
+    (cases / "chat.jsonl").write_text(json.dumps({"id": "c", "input": "hello", "expected": "x", "category": "chat", "difficulty": "simple"}) + "\n")
+    result = pytester.runpytest(f"--taskbench-model={broken}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*taskbench: cannot load model from*"])

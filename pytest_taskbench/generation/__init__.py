@@ -94,6 +94,4 @@ def load_backend(spec: str, *, batch_size: int = 8, device: str = "cpu", dtype: 
         return HttpBackend(spec, http or HttpOptions())
     from pytest_taskbench.generation.hf import TransformersBackend
 
-    backend = TransformersBackend(spec, batch_size=batch_size, device=device, dtype=dtype)
-    backend.load()
-    return backend
+    return TransformersBackend(spec, batch_size=batch_size, device=device, dtype=dtype)  # weights load on the first cache miss

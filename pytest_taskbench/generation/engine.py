@@ -111,6 +111,12 @@ class GenerationEngine:
         self.backend  # noqa: B018 - the cache is opened with the backend (it needs its identity)
         return self._cache
 
+    def load(self) -> None:
+        """Load the model's weights now (backends with a ``load`` method); raises ModelLoadError."""
+        load = getattr(self.backend, "load", None)
+        if callable(load):
+            load()
+
     def plan(self, jobs: Sequence[Job], lookahead: int | None = None) -> None:
         """Record the jobs the session will need, in the order items will run.
 
@@ -161,6 +167,7 @@ class GenerationEngine:
                 misses.setdefault(key, []).append(job)
         if not misses:
             return
+        self.load()
         began = time.perf_counter()
         state = Progress(total=len(misses), done=0, cached=len(jobs) - sum(len(group) for group in misses.values()), seconds=0.0)
         self._report(state)

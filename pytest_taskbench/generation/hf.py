@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import json
 import os
 import struct
@@ -144,14 +145,15 @@ class TransformersBackend(BaseBackend):
         return self._tokenizer
 
     def identity(self) -> str:
-        """Checkpoint fingerprint + dtype + device type + transformers version (see ``fingerprint_checkpoint``)."""
-        if self._identity is None:
-            import transformers
+        """Checkpoint fingerprint + dtype + device type + transformers version (see ``fingerprint_checkpoint``).
 
-            self.load()
-            loaded_dtype = str(getattr(self._model, "dtype", self.dtype)).replace("torch.", "")
-            device_type = str(self.device).split(":")[0]
-            self._identity = f"transformers:{fingerprint_checkpoint(self.path)}:{loaded_dtype}:{device_type}:transformers-{transformers.__version__}"
+        Computed without loading the model (``auto`` dtype is the checkpoint's, which the
+        fingerprint covers), so a run served wholly from the cache never loads the weights.
+        """
+        if self._identity is None:
+            device_type = str(resolve_device(self.device)).split(":")[0]
+            version = importlib.metadata.version("transformers")
+            self._identity = f"transformers:{fingerprint_checkpoint(self.path)}:{self.dtype}:{device_type}:transformers-{version}"
         return self._identity
 
     def render(self, prompt: Prompt, params: GenerationParams) -> str:
