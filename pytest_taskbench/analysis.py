@@ -284,10 +284,14 @@ def recommend(category: GroupSummary, failing: Sequence[CaseResult], confusion_f
     if 2 * parse_errors >= len(failing):
         return f"make {name} outputs valid JSON: {parse_errors} of {len(failing)} failures are parse errors; add format examples or constrained decoding {current}"
     matrix = confusion_matrix(failing, confusion_field) if confusion_field else None
-    top = matrix.confusions()[:1] if matrix is not None else []
-    if top and top[0][1] not in (INVALID, MISSING) and 2 * top[0][2] >= len(failing):
-        expected, got, n = top[0]
+    confusions = [c for c in matrix.confusions() if c[1] not in (INVALID, MISSING)] if matrix is not None else []
+    if confusions and 2 * confusions[0][2] >= len(failing):
+        expected, got, n = confusions[0]
         return f"add training data that tells {expected} from {got} in {name}: {n} of {len(failing)} failures answer {got} for {expected} {current}"
+    confused = sum(n for _, _, n in confusions)
+    if confusions and 2 * confused >= len(failing):
+        top = ", ".join(f"{e} -> {g} {n}" for e, g, n in confusions[:3])
+        return f"add training data for {name} that separates the {confusion_field} values it confuses most: {top} ({confused} of {len(failing)} failures) {current}"
     fields = field_problems(failing)
     if fields:
         return f"add training data for {name} covering {fields[0].name} (not right in {_count(fields[0].total, 'failing case')}) {current}"

@@ -43,7 +43,9 @@ th{font-size:12px;color:var(--muted);font-weight:600}td.num,th.num{text-align:ri
 .filters input[type=search]{flex:1;min-width:220px;padding:6px 8px;border:1px solid var(--line);border-radius:6px;font:inherit}
 .filters select{padding:5px;border:1px solid var(--line);border-radius:6px;font:inherit}
 ul.tight{margin:4px 0;padding-left:20px}svg text{font-family:inherit}.side{display:grid;grid-template-columns:1fr 1fr;gap:8px}
-tr.case:target{outline:2px solid #5b7db1}.change.regression{border-left:4px solid var(--weak)}.change.fix{border-left:4px solid var(--strong)}
+tr.case:target{outline:2px solid #5b7db1}.scroll{overflow-x:auto}
+table.cases{table-layout:fixed}table.cases td{overflow-wrap:anywhere}table.cases th:nth-child(1){width:62px}table.cases th:nth-child(2){width:12%}
+table.cases th:nth-child(3){width:10%}table.cases th:nth-child(4){width:52px}table.cases th:nth-child(5),table.cases th:nth-child(6),table.cases th:nth-child(7){width:17%}.change.regression{border-left:4px solid var(--weak)}.change.fix{border-left:4px solid var(--strong)}
 """
 
 SCRIPT = """
@@ -94,7 +96,7 @@ def cross_table(analysis: FailureAnalysis, difficulties: Sequence[str]) -> str:
                 else f'<td data-category="{esc(category)}" data-difficulty="{esc(d)}" style="{_heat(c.mean, analysis.config)}">{c.mean:.2f} <span class="muted">({c.passed}/{c.cases})</span></td>'
             )
         rows.append(f'<tr><th scope="row">{esc(category)}</th>{"".join(cells)}</tr>')
-    return f'<table class="heat cross"><thead><tr><th>category \\ difficulty</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table><p class="muted">Mean score (passed/cases) per cell.</p>'
+    return f'<div class="scroll"><table class="heat cross"><thead><tr><th>category \\ difficulty</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div><p class="muted">Mean score (passed/cases) per cell.</p>'
 
 
 def confusion_table(analysis: FailureAnalysis, anchor: str) -> str:
@@ -117,7 +119,7 @@ def confusion_table(analysis: FailureAnalysis, anchor: str) -> str:
             cells.append(f'<td data-expected="{esc(e)}" data-got="{esc(g)}" data-count="{len(ids)}" title="{esc(title)}" style="background:rgba({_rgb(colour)},{alpha:.2f})">{len(ids)}</td>')
         rows.append(f'<tr><th scope="row">{esc(e)}</th>{"".join(cells)}</tr>')
     return (
-        f'<table class="matrix" id="{anchor}-confusion"><thead><tr><th>expected \\ output</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        f'<div class="scroll"><table class="matrix" id="{anchor}-confusion"><thead><tr><th>expected \\ output</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
         f'<p class="muted">{m.correct} of {m.total} cases give the expected <code>{esc(m.field)}</code>. Rows: expected; columns: the model\'s output. Hover a cell for its cases.</p>'
     )
 
@@ -140,13 +142,13 @@ def analysis_section(analysis: FailureAnalysis, anchor: str) -> str:
         items.append(f'<li><span class="badge fail">weakness</span> <b>{esc(note.category)}</b>: {esc(note.recommendation)}</li>')
     patterns = []
     if analysis.parse_errors:
-        patterns.append(f"<li><b>Invalid JSON</b> in {len(analysis.parse_errors)} cases: {_case_links(analysis.parse_errors, anchor)}</li>")
+        patterns.append(f"<li><b>Invalid JSON</b> in {len(analysis.parse_errors)} cases: {_case_links(analysis.parse_errors, anchor, 8)}</li>")
     if analysis.model_errors:
         patterns.append(f"<li><b>Model errors</b> in {len(analysis.model_errors)} cases: {_case_links(analysis.model_errors, anchor)}</li>")
     if analysis.confusion is not None:
-        for e, g, n in analysis.confusion.confusions()[:8]:
+        for e, g, n in analysis.confusion.confusions()[:6]:
             ids = analysis.confusion.cells[(e, g)]
-            patterns.append(f"<li><code>{esc(analysis.confusion.field)}</code> {esc(e)} → {esc(g)}: <b>{n}</b> ({_case_links(ids, anchor, 8)})</li>")
+            patterns.append(f"<li><code>{esc(analysis.confusion.field)}</code> {esc(e)} → {esc(g)}: <b>{n}</b> ({_case_links(ids, anchor, 4)})</li>")
     if analysis.difficulty_trend:
         patterns.append(f"<li>Failure rate {esc(analysis.difficulty_trend)}.</li>")
     parts = [

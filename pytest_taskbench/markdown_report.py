@@ -103,7 +103,8 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
     if analysis.strengths:
         items.append(f"- **Strengths** (≥ {c.strength:.2f}): " + ", ".join(f"{cell(n.category)} {_pct(n.mean)}" for n in analysis.strengths))
     for note in analysis.weaknesses:
-        items.append(f"- **Weakness** (< {c.weakness:.2f}): **{cell(note.category)}**: {cell(note.recommendation, 300)}")
+        advice = cell(note.recommendation.replace(" -> ", " → "), 300)
+        items.append(f"- **Weakness** (< {c.weakness:.2f}): **{cell(note.category)}**: {advice}")
     if analysis.parse_errors:
         items.append(f"- **Invalid JSON** in {len(analysis.parse_errors)} case{'s' if len(analysis.parse_errors) != 1 else ''}: " + _ids(analysis.parse_errors))
     if analysis.model_errors:

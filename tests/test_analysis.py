@@ -54,6 +54,12 @@ def test_parse_errors_name_their_cases_and_dominate_the_recommendation() -> None
     assert analysis.weaknesses[0].recommendation.startswith("make actions outputs valid JSON: 4 of 5 failures are parse errors")
 
 
+def test_spread_confusions_are_named_in_the_recommendation() -> None:
+    results = [replace(r, output='{"action": "update", "title": "write <report> & send"}', details={}) if r.case_id == "a4" else r for r in known_results()]
+    actions = analysis_of(results).weaknesses[0]
+    assert actions.recommendation == "add training data for actions that separates the action values it confuses most: create -> list 1, create -> update 1 (2 of 3 failures) (current 60%)"
+
+
 def test_confusion_matrix_counts_every_case_that_expects_the_field() -> None:
     matrix = analysis_of(known_results()).confusion
     assert matrix is not None
