@@ -42,6 +42,7 @@ class CaseChange:
     passed: bool
     output_changed: bool
     critical: bool = False
+    baseline_output: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,17 @@ def _same_case(before: BaselineCase, now: CaseResult) -> bool:
 
 
 def _case_change(before: BaselineCase, now: CaseResult) -> CaseChange:
-    return CaseChange(now.nodeid, now.category, before.score, round(now.score, 6), before.passed, now.passed, before.output != now.output, now.critical or before.critical)
+    return CaseChange(
+        now.nodeid,
+        now.category,
+        before.score,
+        round(now.score, 6),
+        before.passed,
+        now.passed,
+        before.output != now.output,
+        now.critical or before.critical,
+        baseline_output=before.output,
+    )
 
 
 def _group_change(name: str, changes: Sequence[CaseChange], weights: Mapping[str, float], alpha: float, seed: int) -> GroupChange:

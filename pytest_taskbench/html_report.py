@@ -186,7 +186,7 @@ def comparison_section(comparison: Any, cases: Sequence[CaseResult]) -> str:
         parts.append(f"<h3>{title} ({len(changes)})</h3>")
         for change in changes:
             now = by_node.get(change.key)
-            before_output = getattr(change, "baseline_output", None)
+            before_output = change.baseline_output
             parts.append(
                 f'<div class="card change {kind}" data-key="{esc(change.key)}"><div><span class="badge {badge}">{kind}</span> '
                 f"<code>{esc(change.key)}</code> {change.baseline_score:.2f} → <b>{change.score:.2f}</b></div>"

@@ -181,3 +181,5 @@ def test_a_compared_run_shows_regressions_and_fixes(pytester: pytest.Pytester) -
     assert cards == {"cases/actions.jsonl::a2": "card change regression", "cases/actions.jsonl::a3": "card change fix"}
     outputs = ["".join(e.text) for e in page.select("div", "txt")]
     assert "nope" in outputs and '{"action": "create", "title": "call bob"}' in outputs
+    # both sides of each card: the baseline's outputs for a2 and a3 are shown beside today's
+    assert '{"action": "list"}' in outputs and '{"action": "list", "title": "call bob"}' in outputs
