@@ -136,7 +136,9 @@ def generation_line(counters: Mapping[str, Any]) -> str:
     generated = int(counters.get("generated", 0))
     cached = int(counters.get("cached", 0))
     seconds = float(counters.get("generation_seconds", 0.0))
-    return f"generation: {generated + cached} outputs ({generated} generated, {cached} from cache) in {seconds:.1f}s"
+    loads = int(counters.get("model_loads", 0))
+    loaded = f"; model loaded {loads} time{'s' if loads != 1 else ''}" if loads else ""
+    return f"generation: {generated + cached} outputs ({generated} generated, {cached} from cache) in {seconds:.1f}s{loaded}"
 
 
 def verdict_line(report: SuiteReport) -> str:

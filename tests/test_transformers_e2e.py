@@ -1,0 +1,71 @@
+"""End to end with a real transformers checkpoint on disk: loaded once, generated greedily, scored."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_models import build_tiny_model
+
+PROMPTS = ["hello world", "book a meeting with ana", "the quick brown fox"]
+
+
+def bare_generate(model_dir: Path, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """What plain transformers produces for each prompt, one at a time, greedy: the reference."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    outputs = []
+    for prompt in prompts:
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            ids = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        outputs.append(tokenizer.decode(ids[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True))
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("ckpt") / "tiny", chat_template=False)
+
+
+def test_suite_runs_through_a_real_checkpoint_loaded_once(pytester: pytest.Pytester, checkpoint: Path) -> None:
+    expected = bare_generate(checkpoint, PROMPTS, max_new_tokens=6)
+    assert all(expected), "the reference produced empty outputs; the test would prove nothing"
+    cases = pytester.mkdir("cases")
+    (cases / "taskbench.yaml").write_text(
+        textwrap.dedent(
+            """\
+            name: tiny
+            categories:
+              echo: {weight: 1, scorer: exact_match}
+            generation: {max_new_tokens: 6}
+            """
+        )
+    )
+    rows = [{"id": f"c{i}", "input": prompt, "expected": output, "difficulty": "simple"} for i, (prompt, output) in enumerate(zip(PROMPTS, expected))]
+    rows.append({"id": "wrong", "input": "hello world today", "expected": "certainly not this", "difficulty": "complex"})
+    (cases / "echo.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+
+    result = pytester.runpytest_subprocess("cases", f"--taskbench-model={checkpoint}", "--taskbench-batch-size=4", "--taskbench-no-cache", "--junitxml=out.xml")
+    result.assert_outcomes(passed=3, failed=1)  # batched outputs equal the one-at-a-time reference
+    result.stdout.fnmatch_lines(["aggregate (category-weighted mean score): 0.750*", "generation: 4 outputs (4 generated, 0 from cache)*; model loaded 1 time"])
+    assert result.ret == 0
+
+
+def test_broken_weights_are_one_usage_error(pytester: pytest.Pytester, checkpoint: Path) -> None:
+    broken = pytester.mkdir("broken")
+    for file in checkpoint.iterdir():
+        (broken / file.name).write_bytes(file.read_bytes())
+    (broken / "model.safetensors").write_bytes(b"this is not a safetensors file")
+    cases = pytester.mkdir("cases")
+    (cases / "taskbench.yaml").write_text("name: tiny\ncategories:\n  echo: {weight: 1, scorer: exact_match}\n")
+    (cases / "echo.jsonl").write_text('{"id": "a", "input": "hello", "expected": "x", "difficulty": "simple"}\n')
+    result = pytester.runpytest_subprocess("cases", f"--taskbench-model={broken}")
+    result.stderr.fnmatch_lines(["ERROR: taskbench: cannot load model from *broken*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
