@@ -212,6 +212,15 @@ def test_bad_url_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*not a server URL*"])
 
 
+def test_an_unreachable_server_with_no_model_name_is_one_usage_error(pytester: pytest.Pytester) -> None:
+    cases = pytester.mkdir("cases")
+    (cases / "taskbench.yaml").write_text(SUITE)
+    (cases / "chat.jsonl").write_text(json.dumps({"id": "c", "input": "hi", "expected": "-", "category": "chat", "difficulty": "simple"}) + "\n")
+    result = pytester.runpytest(f"--taskbench-model=http://127.0.0.1:{free_port()}/v1", "--taskbench-http-retries=0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*cannot list the server's models*pass --taskbench-http-model=NAME*"])
+
+
 # a real server: transformers serve -------------------------------------------------
 
 
