@@ -200,3 +200,13 @@ def _category_thresholds(option: OptionSpec, items: Sequence[Any]) -> dict[str, 
             raise SettingsError(f"{option.flag} / ini {option.ini_name}: expected CATEGORY=SCORE, got {item!r}")
         thresholds[name.strip()] = _convert(OptionSpec(option.dest, "float", ""), value.strip())
     return thresholds
+
+
+def options_markdown() -> str:
+    """The options reference as a Markdown table (the README's copy is checked against it)."""
+    rows = ["| option | ini key | meaning |", "| --- | --- | --- |"]
+    for option in OPTIONS:
+        flag = option.flag if option.kind == "bool" or not option.metavar else f"{option.flag}={option.metavar}"
+        meaning = option.help.replace("|", "\\|")
+        rows.append(f"| `{flag.replace('|', chr(92) + '|')}` | `{option.ini_name}` | {meaning} |")
+    return "\n".join(rows)
