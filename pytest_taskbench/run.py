@@ -37,7 +37,6 @@ class TaskbenchRun:
         self._scorers: dict[tuple[Path, str], Scorer] = {}
         self.baselines = BaselinePlan()
         self.cache_dir: Path | None = Path(rootdir, settings.cache_dir) if settings.cache_dir else None  # the plugin fills in pytest's cache dir
-        self.model_loads = 0
         self.engine = GenerationEngine(self._load_backend, cache_factory=self._open_cache)
 
     # suites -----------------------------------------------------------------
@@ -82,7 +81,6 @@ class TaskbenchRun:
 
     # generation -------------------------------------------------------------
     def _load_backend(self) -> Backend:
-        self.model_loads += 1
         return backend_for_settings(self.settings, self.rootdir)
 
     def _open_cache(self, backend: Backend) -> GenerationCache | None:
@@ -117,7 +115,7 @@ class TaskbenchRun:
         self.engine.plan([self.job_for(suite, case, key) for suite, case, key in planned], lookahead=lookahead)
 
     def counters(self) -> dict[str, float | int]:
-        return {**self.engine.counters.as_dict(), "model_loads": self.model_loads}
+        return {**self.engine.counters.as_dict(), "model_loads": self.engine.weight_loads}
 
     def evaluate(self, suite: Suite, case: Case, nodeid: str) -> CaseResult:
         """Generate (or fetch) the output for a case and score it."""

@@ -52,10 +52,16 @@ def test_suite_runs_through_a_real_checkpoint_loaded_once(pytester: pytest.Pytes
     rows.append({"id": "wrong", "input": "hello world today", "expected": "certainly not this", "difficulty": "complex"})
     (cases / "echo.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
 
-    result = pytester.runpytest_subprocess("cases", f"--taskbench-model={checkpoint}", "--taskbench-batch-size=4", "--taskbench-no-cache", "--junitxml=out.xml")
+    args = ("cases", f"--taskbench-model={checkpoint}", "--taskbench-batch-size=4", "--taskbench-cache-dir=.outputs")
+    result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=3, failed=1)  # batched outputs equal the one-at-a-time reference
     result.stdout.fnmatch_lines(["aggregate (category-weighted mean score): 0.750*", "generation: 4 outputs (4 generated, 0 from cache)*; model loaded 1 time"])
     assert result.ret == 0
+
+    warm = pytester.runpytest_subprocess(*args)
+    warm.assert_outcomes(passed=3, failed=1)
+    warm.stdout.fnmatch_lines(["generation: 4 outputs (0 generated, 4 from cache)*"])
+    assert "model loaded" not in warm.stdout.str()  # every output came from the cache: the weights were never read
 
 
 def test_broken_weights_are_one_usage_error(pytester: pytest.Pytester, checkpoint: Path) -> None:

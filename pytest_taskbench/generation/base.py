@@ -78,6 +78,7 @@ class BaseBackend:
         self.batch_size = max(1, batch_size)
         self.model_calls = 0
         self.out_of_memory_backoffs = 0
+        self.weight_loads = 0  # times the model itself was loaded (weights read, module imported)
 
     def identity(self) -> str:
         raise NotImplementedError

@@ -34,7 +34,9 @@ class CallableBackend(BaseBackend):
         function = getattr(module, attribute, None)
         if not callable(function):
             raise ModelLoadError(f"{spec!r}: module {module_name!r} has no callable {attribute!r}")
-        return cls(spec, function, batch_size)
+        backend = cls(spec, function, batch_size)
+        backend.weight_loads = 1
+        return backend
 
     def identity(self) -> str:
         try:

@@ -111,6 +111,11 @@ class GenerationEngine:
         self.backend  # noqa: B018 - the cache is opened with the backend (it needs its identity)
         return self._cache
 
+    @property
+    def weight_loads(self) -> int:
+        """How often the model itself was loaded in this process (0 when every output came from the cache)."""
+        return getattr(self._backend, "weight_loads", 0) if self._backend is not None else 0
+
     def load(self) -> None:
         """Load the model's weights now (backends with a ``load`` method); raises ModelLoadError."""
         load = getattr(self.backend, "load", None)

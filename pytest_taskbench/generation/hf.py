@@ -138,6 +138,7 @@ class TransformersBackend(BaseBackend):
         model.to(self.device)
         model.eval()
         self._model, self._tokenizer = model, tokenizer
+        self.weight_loads += 1
 
     @property
     def tokenizer(self) -> Any:
