@@ -15,6 +15,10 @@ import pytest
 # imported twice in one process. The plugin imports scipy lazily so `pytest --help` stays fast.
 import scipy.stats  # noqa: F401, E402
 
+# Same reason: hypothesis' terminal summary imports this module in every in-process run;
+# importing it once here keeps each pytester run from paying for the import again.
+import hypothesis.internal.observability  # noqa: F401, E402
+
 DEMO_SUITE = """\
 name: demo
 categories:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import hypothesis.internal.observability  # noqa: F401 - hypothesis' terminal summary imports it; once here, not in every in-process run
 import pytest
 
 # Counts its calls (one line per call: how many prompts) and can die mid-run like a killed job.

@@ -7,7 +7,6 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-import hypothesis.internal.observability  # noqa: F401 - hypothesis' terminal summary imports it; once here, not in every in-process run
 import pytest
 
 from pytest_taskbench.generation.base import BaseBackend, GenerationParams, Prompt

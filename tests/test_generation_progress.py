@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import hypothesis.internal.observability  # noqa: F401 - hypothesis' terminal summary imports it; once here, not in every in-process run
 import pytest
 
 from pytest_taskbench.generation.engine import Progress

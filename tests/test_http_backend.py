@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import hypothesis.internal.observability  # noqa: F401 - hypothesis' terminal summary imports it; once here, not in every in-process run
 import pytest
 
 from pytest_taskbench.generation.base import GenerationParams, ModelLoadError, Prompt
