@@ -1,0 +1,179 @@
+"""The shipped tiny model (models/): its training script, its size, and that it loads and answers offline."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+import pytest
+
+from pytest_taskbench.cases import Case, load_case_file
+from pytest_taskbench.suite import Suite, load_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+CHECKPOINTS = ("task-api-tiny", "task-api-tiny-early")
+MAX_BYTES = 10 * 1024 * 1024
+
+
+@lru_cache(maxsize=1)
+def training_module() -> ModuleType:
+    """scripts/train_tiny_model.py imported as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("train_tiny_model", ROOT / "scripts" / "train_tiny_model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
+    spec.loader.exec_module(module)
+    return module
+
+
+@lru_cache(maxsize=1)
+def suite() -> Suite:
+    return load_suite(ROOT / "cases" / "taskbench.yaml")
+
+
+@lru_cache(maxsize=1)
+def suite_cases() -> tuple[Case, ...]:
+    categories = list(suite().categories)
+    return tuple(case for path in suite().case_files() for case in load_case_file(path, categories=categories).cases)
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+# --------------------------------------------------------------------------- training data
+
+
+def test_training_data_is_deterministic_for_a_seed() -> None:
+    make = training_module().make_training_data
+    assert make(3, 500) == make(3, 500)
+    assert make(3, 500) != make(4, 500)
+
+
+def test_training_answers_follow_the_suite_schema() -> None:
+    validator = jsonschema.Draft202012Validator(suite().schema)
+    examples = training_module().make_training_data(n=3000)
+    assert [example.expected for example in examples if not validator.is_valid(example.expected)] == []
+    assert {example.expected["action"] for example in examples} == {"create", "update", "complete", "delete", "list", "clarify"}
+
+
+def test_no_case_input_appears_in_the_training_data() -> None:
+    examples = training_module().make_training_data()
+    requests = {normalise(example.request) for example in examples}
+    assert [case.id for case in suite_cases() if normalise(case.request_text) in requests] == []
+    corpus = "\n".join(normalise(example.text()) for example in examples)
+    long_inputs = [case for case in suite_cases() if len(case.request_text) >= 20]
+    assert [case.id for case in long_inputs if normalise(case.request_text) in corpus] == []
+
+
+def test_making_the_training_data_reads_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The training data comes from the script's own templates: it cannot see the suite."""
+    module = training_module()
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"make_training_data opened a file: {args!r}")
+
+    monkeypatch.setattr("builtins.open", refuse)
+    monkeypatch.setattr(Path, "open", refuse)
+    monkeypatch.setattr(Path, "read_text", refuse)
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert len(module.make_training_data(n=200)) == 200
+
+
+def test_the_training_script_uses_the_suite_prompt_and_reference_date() -> None:
+    module = training_module()
+    assert module.PROMPT_TEMPLATE == suite().prompt_template
+    assert module.REFERENCE_DATE == str(suite().reference_date)
+    case = Case(id="x", category="edge_cases", difficulty="simple", expected={}, input="add milk")
+    assert module.render_prompt("add milk") == suite().prompt_for(case).text
+
+
+# --------------------------------------------------------------------------- the checkpoints
+
+
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_the_checkpoint_is_complete_safetensors_and_at_most_10_mb(name: str) -> None:
+    directory = MODELS / name
+    files = {path.name for path in directory.iterdir()}
+    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} <= files
+    assert not files & {"pytorch_model.bin", "chat_template.jinja"}
+    assert sum(path.stat().st_size for path in directory.iterdir()) <= MAX_BYTES
+
+
+def test_the_early_checkpoint_stopped_sooner_with_a_higher_loss() -> None:
+    final = json.loads((MODELS / "task-api-tiny" / "training_info.json").read_text(encoding="utf-8"))
+    early = json.loads((MODELS / "task-api-tiny-early" / "training_info.json").read_text(encoding="utf-8"))
+    assert early["step"] < final["step"]
+    assert early["loss_last_50"] > final["loss_last_50"]
+    assert final["seed"] == early["seed"] == training_module().SEED
+
+
+@pytest.fixture(scope="module")
+def offline() -> Any:
+    previous = {key: os.environ.get(key) for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    yield
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def test_the_model_and_tokenizer_load_offline_with_eos_pad_and_no_chat_template(offline: None) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    for name in CHECKPOINTS:
+        tokenizer = AutoTokenizer.from_pretrained(MODELS / name, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(MODELS / name, local_files_only=True)
+        assert tokenizer.eos_token and tokenizer.pad_token and tokenizer.eos_token != tokenizer.pad_token
+        assert not getattr(tokenizer, "chat_template", None)
+        assert model.config.eos_token_id == tokenizer.eos_token_id
+        assert sum(parameter.numel() for parameter in model.parameters()) < 2_500_000
+
+
+SAMPLE_IDS = ("action_057", "action_058", "action_059", "action_061", "entity_055", "entity_056", "entity_057", "default_058", "edge_039", "edge_042", "format_056", "format_058")
+
+
+def test_the_shipped_model_answers_simple_cases_with_schema_valid_json(offline: None) -> None:
+    from pytest_taskbench.generation.hf import TransformersBackend
+
+    cases = {case.id: case for case in suite_cases()}
+    sample = [cases[case_id] for case_id in SAMPLE_IDS]
+    backend = TransformersBackend(MODELS / "task-api-tiny", batch_size=8)
+    generations = backend.generate([suite().prompt_for(case) for case in sample], suite().generation)
+    validator = jsonschema.Draft202012Validator(suite().schema)
+    answers = []
+    for case, generation in zip(sample, generations):
+        assert generation.error is None, case.id
+        answer = json.loads(generation.text or "")
+        assert validator.is_valid(answer), (case.id, answer)
+        answers.append(answer)
+    right_actions = sum(answer["action"] == case.expected["action"] for case, answer in zip(sample, answers))
+    assert right_actions >= 10, [(case.id, answer) for case, answer in zip(sample, answers)]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_a_slice_of_the_shipped_suite_runs_against_the_shipped_model(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick start in miniature: the real suite files, the real model, the real plugin, in a subprocess."""
+    suite_copy = pytester.path / "cases"
+    suite_copy.mkdir()
+    for path in (ROOT / "cases").iterdir():
+        (suite_copy / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = pytester.runpytest_subprocess("cases", "-k", "action_05", f"--taskbench-model={MODELS / 'task-api-tiny'}", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 10, result.stdout.str()
+    assert outcomes.get("passed", 0) >= 6
+    result.stdout.fnmatch_lines(["*taskbench: task-api*", "10 of 500 cases ran*", "action_recognition * 10 *", "*verdict: PASS*"])
+    assert result.ret == 0  # cases below the pass threshold fail as items; the gates decide the exit status
