@@ -320,3 +320,22 @@ def test_casegen_and_cli_do_not_import_pytest() -> None:
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not any(module.split(".")[0] == "pytest" for module in imported), name
+
+
+def test_generate_merge_keeps_hand_written_cases_and_avoids_their_inputs(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "quotas: {alpha: {simple: 2}}\n"
+        "slots:\n  thing: [one, two, three]\n"
+        "templates:\n  - {category: alpha, difficulty: simple, text: 'add {thing}', expected: {action: create}, rationale: r}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "suite"
+    out.mkdir()
+    hand_written = '{"id": "mine", "input": "add two", "expected": {"action": "create"}, "difficulty": "simple", "category": "alpha"}\n'
+    (out / "alpha.jsonl").write_text(hand_written, encoding="utf-8")
+    assert main(["generate", str(spec), "--out", str(out), "--merge"]) == 0
+    loaded = load_case_file(out / "alpha.jsonl", categories=["alpha"])
+    assert loaded.errors == []
+    assert sorted(case.input for case in loaded.cases) == ["add one", "add three", "add two"]
+    assert (out / "alpha.jsonl").read_text(encoding="utf-8").endswith(hand_written)
