@@ -1,7 +1,7 @@
 """The generation cache: every output a model produced, on disk, so nothing is generated twice.
 
 An entry is keyed by the model's identity (``Backend.identity()``: weights,
-tokenizer, chat template, dtype; see docs/generation.md), the exact prompt (chat
+tokenizer, chat template, dtype; see the README, "What the model's identity is made of"), the exact prompt (chat
 messages and plain text) and every generation setting. Scorers, thresholds and
 weights are not in the key, so changing them re-scores from the cache.
 

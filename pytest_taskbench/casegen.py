@@ -293,7 +293,7 @@ def _ordered(case: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_spec(path: str | Path) -> GeneratorSpec:
-    """Read a YAML generator spec (slots, templates, quotas); see docs/suite.md for the format."""
+    """Read a YAML generator spec (slots, templates, quotas); see the README, "Generating cases from templates", for the format."""
     spec_path = Path(path)
     try:
         data = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
