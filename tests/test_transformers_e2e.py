@@ -8,24 +8,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_models import build_tiny_model
+from tests.tiny_models import build_tiny_model, build_tiny_seq2seq
 
 PROMPTS = ["hello world", "book a meeting with ana", "the quick brown fox"]
 
 
-def bare_generate(model_dir: Path, prompts: list[str], max_new_tokens: int) -> list[str]:
+def bare_generate(model_dir: Path, prompts: list[str], max_new_tokens: int, seq2seq: bool = False) -> list[str]:
     """What plain transformers produces for each prompt, one at a time, greedy: the reference."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(model_dir, local_files_only=True)
     outputs = []
     for prompt in prompts:
-        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=seq2seq)
         with torch.inference_mode():
             ids = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        outputs.append(tokenizer.decode(ids[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True))
+        new_tokens = ids[0] if seq2seq else ids[0, encoded["input_ids"].shape[1] :]
+        outputs.append(tokenizer.decode(new_tokens, skip_special_tokens=True))
     return outputs
 
 
@@ -75,3 +76,16 @@ def test_broken_weights_are_one_usage_error(pytester: pytest.Pytester, checkpoin
     result = pytester.runpytest_subprocess("cases", f"--taskbench-model={broken}")
     result.stderr.fnmatch_lines(["ERROR: taskbench: cannot load model from *broken*"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_an_encoder_decoder_checkpoint_is_loaded_as_one_and_batched_correctly(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:
+    checkpoint = build_tiny_seq2seq(tmp_path_factory.mktemp("t5") / "tiny-t5")
+    prompts = ["hello world", "the quick brown fox jumps over the lazy dog", "book a meeting"]
+    expected = bare_generate(checkpoint, prompts, max_new_tokens=5, seq2seq=True)
+    cases = pytester.mkdir("cases")
+    (cases / "taskbench.yaml").write_text("name: t5\ncategories:\n  echo: {weight: 1, scorer: exact_match}\ngeneration: {max_new_tokens: 5}\n")
+    rows = [{"id": f"c{i}", "input": prompt, "expected": output, "difficulty": "simple"} for i, (prompt, output) in enumerate(zip(prompts, expected))]
+    (cases / "echo.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    result = pytester.runpytest_subprocess("cases", f"--taskbench-model={checkpoint}", "--taskbench-batch-size=3", "--taskbench-no-cache")
+    # prompts of different lengths in one right-padded batch give the one-at-a-time outputs
+    result.assert_outcomes(passed=3)
