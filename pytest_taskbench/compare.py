@@ -245,7 +245,7 @@ def _group_change(name: str, changes: Sequence[CaseChange], weights: Mapping[str
     differences = {category: [c.score - c.baseline_score for c in items] for category, items in by_category.items()}
     current = stratified_mean({k: [c.score for c in v] for k, v in by_category.items()}, weights, alpha=alpha, seed=seed)
     before = stratified_mean({k: [c.baseline_score for c in v] for k, v in by_category.items()}, weights, alpha=alpha, seed=seed)
-    change = stratified_mean(differences, weights, alpha=alpha, seed=seed, label=f"change:{name}")
+    delta = stratified_mean(differences, weights, alpha=alpha, seed=seed, label=f"change:{name}")
     regressed = sum(c.baseline_passed and not c.passed for c in changes)
     fixed = sum(c.passed and not c.baseline_passed for c in changes)
     return GroupChange(
@@ -253,7 +253,7 @@ def _group_change(name: str, changes: Sequence[CaseChange], weights: Mapping[str
         cases=len(changes),
         baseline_mean=before.estimate,
         mean=current.estimate,
-        interval=change.interval,
+        interval=delta.interval,
         p_value=sign_flip_test(differences, weights, seed=seed, label=f"change:{name}"),
         mcnemar_p=mcnemar_exact(regressed, fixed),
         regressed=regressed,

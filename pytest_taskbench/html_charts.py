@@ -41,16 +41,14 @@ def _svg(width: int, height: int, label: str, body: list[str], cls: str) -> str:
     )
 
 
-def interval_of(obj: Any, name: str) -> Any:
-    """A summary's interval (``aggregate_ci``, ``mean_ci``), or None when the statistics gave none."""
-    return getattr(obj, name, None)
-
-
 def aggregate_gauge(report: SuiteReport, config: AnalysisConfig) -> str:
     """The aggregate on a 0-1 scale with the weak / middle / strong zones, its interval and the gate."""
     s = report.summary
     left, span, width, height = 20, 600, 640, 86
-    x = lambda v: left + span * max(0.0, min(1.0, v))  # noqa: E731
+
+    def x(v: float) -> float:
+        return left + span * max(0.0, min(1.0, v))
+
     body = [
         f'<rect class="zone" x="{x(0):.1f}" y="26" width="{x(config.weakness) - x(0):.1f}" height="26" fill="{WEAK}" opacity="0.15"/>',
         f'<rect class="zone" x="{x(config.weakness):.1f}" y="26" width="{x(config.strength) - x(config.weakness):.1f}" height="26" fill="{MIDDLE}" opacity="0.18"/>',
@@ -61,7 +59,7 @@ def aggregate_gauge(report: SuiteReport, config: AnalysisConfig) -> str:
     if s.aggregate is not None:
         colour = zone_colour(s.aggregate, config)
         body.append(f'<rect class="bar aggregate" data-value="{s.aggregate:.6f}" x="{x(0):.1f}" y="31" width="{x(s.aggregate) - x(0):.1f}" height="16" rx="3" fill="{colour}"/>')
-        interval = interval_of(s, "aggregate_ci")
+        interval = s.aggregate_ci
         if interval is not None:
             body.append(_whisker(x(interval.low), x(interval.high), 39, "aggregate"))
         label = f"{s.aggregate:.3f}" + (f"  [{interval.low:.3f}, {interval.high:.3f}]" if interval is not None else "")
@@ -84,7 +82,10 @@ def category_chart(groups: Sequence[GroupSummary], config: AnalysisConfig) -> st
     """One horizontal bar per category (mean score), with its interval, weight and case count."""
     label_w, span, row_h, top = 210, 480, 40, 26
     width, height = label_w + span + 130, top + row_h * len(groups) + 8
-    x = lambda v: label_w + span * max(0.0, min(1.0, v))  # noqa: E731
+
+    def x(v: float) -> float:
+        return label_w + span * max(0.0, min(1.0, v))
+
     body = []
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         body.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top - 4}" y2="{height - 6}" stroke="#dde2ea"/>')
@@ -100,7 +101,7 @@ def category_chart(groups: Sequence[GroupSummary], config: AnalysisConfig) -> st
             f'<rect class="bar category" data-category="{esc(g.name)}" data-mean="{g.mean:.6f}" data-weight="{g.weight or 0:.6f}" '
             f'x="{x(0):.1f}" y="{y + 8}" width="{x(g.mean) - x(0):.1f}" height="18" rx="3" fill="{zone_colour(g.mean, config)}"/>'
         )
-        interval = interval_of(g, "mean_ci")
+        interval = g.mean_ci
         if interval is not None:
             body.append(_whisker(x(interval.low), x(interval.high), y + 17, g.name))
         text = f"{g.mean:.3f}" + (f" [{interval.low:.2f}, {interval.high:.2f}]" if interval is not None else "")
@@ -113,7 +114,10 @@ def difficulty_chart(groups: Sequence[GroupSummary]) -> str:
     groups = [g for g in groups if g.cases]
     col_w, gap, left, top, plot_h = 64, 26, 40, 18, 150
     width, height = left + len(groups) * (col_w + gap) + 10, top + plot_h + 40
-    y = lambda v: top + plot_h * (1 - v)  # noqa: E731
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - v)
+
     body = []
     for tick in (0, 0.5, 1.0):
         body.append(f'<line x1="{left - 4}" x2="{width - 6}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#dde2ea"/>')

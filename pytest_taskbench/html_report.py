@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_taskbench.analysis import AnalysisConfig, FailureAnalysis
-from pytest_taskbench.html_charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, interval_of, pct, zone_colour
+from pytest_taskbench.html_charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, pct, zone_colour
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
 
@@ -200,8 +200,8 @@ def comparison_section(comparison: Any, cases: Sequence[CaseResult]) -> str:
 def _clip(text: Any) -> str:
     if text is None:
         return ""
-    text = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
-    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + f"\n… ({len(text) - TEXT_LIMIT} more characters)"
+    shown: str = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
+    return shown if len(shown) <= TEXT_LIMIT else shown[:TEXT_LIMIT] + f"\n… ({len(shown) - TEXT_LIMIT} more characters)"
 
 
 def _outcome(r: CaseResult) -> str:
@@ -242,7 +242,7 @@ def suite_section(report: SuiteReport, anchor: str) -> str:
     analysis = report.analysis
     config = analysis.config if analysis is not None else AnalysisConfig()
     badge = '<span class="badge pass">PASS</span>' if verdict.passed else '<span class="badge fail">FAIL</span>'
-    interval = interval_of(s, "aggregate_ci")
+    interval = s.aggregate_ci
     ran = f"{s.cases} of {s.total_in_suite} cases ran" if s.total_in_suite is not None else f"{s.cases} cases ran"
     parts = [
         f'<section class="suite" id="{anchor}" data-suite="{esc(s.suite_name)}"><h2>{esc(s.suite_name)} {badge}</h2><p class="muted">{esc(s.suite_path)} · {esc(ran)}'
@@ -257,7 +257,7 @@ def suite_section(report: SuiteReport, anchor: str) -> str:
     for note in s.notes:
         parts.append(f'<p class="muted">note: {esc(note)}</p>')
     gates = "".join(f'<li><span class="badge {"pass" if g.passed else "fail"}">{"PASS" if g.passed else "FAIL"}</span> {esc(g.name)}: {esc(g.message)}</li>' for g in verdict.gates)
-    level = next((g.mean_ci.level for g in s.categories if interval_of(g, "mean_ci") is not None), None)
+    level = next((g.mean_ci.level for g in s.categories if g.mean_ci is not None), None)
     whiskers = f"whiskers: {level:.0%} interval; " if level is not None else ""
     parts.append(
         f'<div class="card"><h3>Mean score by category</h3>{category_chart(s.categories, config) if s.categories else "<p class=muted>No scored cases.</p>"}'

@@ -211,7 +211,7 @@ def load_task(path: Path, *, allow_functions: bool = False, chat_template: bool 
         raise fail("num_fewshot", "few-shot prompting is not supported (zero-shot only)")
     if config.get("repeats", 1) != 1:
         raise fail("repeats", "only repeats: 1 is supported")
-    functions = {key: config.get(key) for key in (*FUNCTION_KEYS, "description") if isinstance(config.get(key), FunctionRef)}
+    functions = {key: found for key in (*FUNCTION_KEYS, "description") if isinstance(found := config.get(key), FunctionRef)}
     for key, ref in _all_function_refs(config):
         if key not in FUNCTION_KEYS or not allow_functions:
             hint = "" if key not in FUNCTION_KEYS else "; pass --taskbench-lm-eval-allow-functions to import and run it"

@@ -85,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _setup_generation(config: pytest.Config, run: TaskbenchRun) -> None:
     """Default the cache to pytest's cache dir (none with -p no:cacheprovider) and clear it once (on the controller)."""
     if run.cache_dir is None and run.settings.model and getattr(config, "cache", None) is not None and not config.option.help:
-        run.cache_dir = config.cache.mkdir("taskbench")  # type: ignore[union-attr]
+        run.cache_dir = config.cache.mkdir("taskbench")
     if run.settings.clear_cache and run.cache_dir is not None and not hasattr(config, "workerinput"):
         clear_cache(run.cache_dir)
 

@@ -148,7 +148,8 @@ def stratified_mean(
     factors = [used[name] for name in varying]
 
     def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
-        return fixed + sum(factor * np.mean(sample, axis=axis) for factor, sample in zip(factors, samples))
+        aggregate: np.ndarray = fixed + sum(factor * np.mean(sample, axis=axis) for factor, sample in zip(factors, samples))
+        return aggregate
 
     from scipy import stats
 
@@ -218,7 +219,8 @@ def sign_flip_test(
         return 1.0
 
     def statistic(sample: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.sum(sample * factor, axis=axis)
+        weighted: np.ndarray = np.sum(sample * factor, axis=axis)
+        return weighted
 
     from scipy import stats
 

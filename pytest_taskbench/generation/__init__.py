@@ -60,7 +60,7 @@ def backend_for_settings(settings: Settings, rootdir: Path) -> Backend:
     if settings.outputs:
         from pytest_taskbench.generation.outputs import SavedOutputs
 
-        return SavedOutputs.load(Path(rootdir, settings.outputs))  # type: ignore[return-value]
+        return SavedOutputs.load(Path(rootdir, settings.outputs))
     if not settings.model:
         raise ModelLoadError("no model configured: pass --taskbench-model=PATH, module:function or http://host:port/v1")
     http = None

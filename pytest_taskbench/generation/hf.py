@@ -135,7 +135,8 @@ class TransformersBackend(BaseBackend):
         tokenizer.padding_side = "right" if self.is_encoder_decoder else "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model.to(self.device)
+        # transformers wraps `to` in functools.wraps, whose stub does not bind `self`: the device reads as the model
+        model.to(self.device)  # type: ignore[arg-type]
         model.eval()
         self._model, self._tokenizer = model, tokenizer
         self.weight_loads += 1
