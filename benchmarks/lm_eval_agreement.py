@@ -51,17 +51,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8, help="the same batch size for both runs")
     parser.add_argument("--lm-eval", default="/tmp/lmeval-venv/bin/lm_eval", help="the lm_eval executable")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lm_eval_agreement"))
+    parser.add_argument("--no-warmup", action="store_true", help="time the first (cold) run of each tool instead")
     return parser.parse_args(argv)
 
 
 def offline_env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # Both tools run as on an ordinary machine: bytecode caching on (some sandboxes and CI images set
+    # PYTHONDONTWRITEBYTECODE, which makes every run recompile torch, transformers and the tool itself).
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def timed(command: list[str], cwd: Path, log: Path) -> float:
+def timed(command: list[str], cwd: Path, log: Path, warmup: bool = True, env: dict[str, str] | None = None) -> float:
+    """Wall time of one fresh process running ``command`` (model loading included), after one untimed warm-up
+    run that fills the bytecode and file-system caches for both tools alike."""
+    if warmup:
+        subprocess.run(command, cwd=cwd, env=env or offline_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     began = time.perf_counter()
     with log.open("w") as out:
-        completed = subprocess.run(command, cwd=cwd, env=offline_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
+        completed = subprocess.run(command, cwd=cwd, env=env or offline_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
     elapsed = time.perf_counter() - began
     if completed.returncode not in (0, 1):  # pytest exits 1 when cases fail: that is a result, not a crash
         sys.exit(f"{command[0]} exited {completed.returncode}; see {log}")
@@ -73,7 +81,7 @@ def run_lm_eval(args: argparse.Namespace, task_dir: Path, task: str) -> tuple[di
     model_args = f"pretrained={args.model.resolve()},dtype=float32"
     command = [args.lm_eval, "--model", "hf", "--model_args", model_args, "--device", "cpu", "--batch_size", str(args.batch_size)]
     command += ["--include_path", str(task_dir), "--tasks", task, "--log_samples", "--output_path", str(out)]
-    seconds = timed(command, args.workdir, args.workdir / "lm_eval.log")
+    seconds = timed(command, args.workdir, args.workdir / "lm_eval.log", warmup=not args.no_warmup)
     samples = max(out.rglob(f"samples_{task}_*.jsonl"), key=lambda p: p.stat().st_mtime)
     rows = {}
     for line in samples.read_text().splitlines():
@@ -85,9 +93,12 @@ def run_lm_eval(args: argparse.Namespace, task_dir: Path, task: str) -> tuple[di
 def run_pytest(args: argparse.Namespace, task_file: Path) -> tuple[dict[int, Row], float]:
     log_samples = args.workdir / "pytest_samples.jsonl"
     (args.workdir / "pytest.ini").write_text("[pytest]\n")  # keep the repository's pytest configuration out
-    command = [sys.executable, "-m", "pytest", str(task_file), f"--taskbench-model={args.model.resolve()}", f"--taskbench-batch-size={args.batch_size}"]
+    # Each tool alone: pytest loads only the taskbench plugin, not whatever else the environment has installed
+    # (this repository's test extra brings hypothesis, whose plugin imports all of hypothesis in every session).
+    command = [sys.executable, "-m", "pytest", "-p", "pytest_taskbench.plugin", str(task_file), f"--taskbench-model={args.model.resolve()}", f"--taskbench-batch-size={args.batch_size}"]
     command += ["--taskbench-dtype=float32", "--taskbench-no-cache", f"--taskbench-log-samples={log_samples}", "-p", "no:cacheprovider", "-q", "-c", "pytest.ini"]
-    seconds = timed(command, args.workdir, args.workdir / "pytest.log")
+    env = {**offline_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    seconds = timed(command, args.workdir, args.workdir / "pytest.log", warmup=not args.no_warmup, env=env)
     rows = {}
     for line in log_samples.read_text().splitlines():
         sample = json.loads(line)
