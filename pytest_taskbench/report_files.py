@@ -58,7 +58,7 @@ def _write(base: Path, option: str, path_text: str, what: str, write: Callable[[
         detail = write(path)
     except OSError as exc:
         return f"taskbench: cannot write the {what} ({option}={path_text}): {exc}"
-    return f"taskbench: {what} written to {path}{detail}"
+    return f"taskbench: {what} written to {path_text}{detail}"  # as given, like the option the user typed
 
 
 def _prompts(reports: Sequence[SuiteReport], run: TaskbenchRun) -> dict[PromptKey, Prompt]:
