@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_taskbench.cases import Case, CaseError, load_case_file
+from pytest_taskbench.cases import Case, CaseError
 from pytest_taskbench.lmeval import LmEvalSuite
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.scoring.base import ScorerError
@@ -53,8 +53,7 @@ class CaseFile(pytest.File):
             suite = run.suite_at(suite_file)
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
-        shown = run.display_path(self.path)
-        contents = load_case_file(self.path, categories=list(suite.categories), difficulties=suite.difficulties, display_path=shown)
+        contents = run.case_file(suite, self.path)
         yield from self.case_items(run, suite, contents.cases, contents.errors)
 
     def case_items(self, run: TaskbenchRun, suite: Suite, cases: Sequence[Case], errors: Sequence[CaseError]) -> Iterator[pytest.Item]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pytest_taskbench.analysis import analyze
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
-from pytest_taskbench.cases import Case
+from pytest_taskbench.cases import Case, CaseFileContents
 from pytest_taskbench.cache import GenerationCache, open_cache
 from pytest_taskbench.compare import BaselineCheck, check_against_baseline
 from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings
@@ -21,7 +21,7 @@ from pytest_taskbench.gates import Verdict, effective_gates, evaluate_gates, gat
 from pytest_taskbench.generation.engine import GenerationEngine, Job
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.scoring.base import Scorer, build_scorer, safe_score, split_spec
+from pytest_taskbench.scoring.base import Scorer, build_scorer, safe_score
 from pytest_taskbench.settings import Settings
 from pytest_taskbench.stats import DEFAULT_SEED, with_intervals
 from pytest_taskbench.suite import SUITE_FILE_NAME, GateConfig, Suite, find_suite_file, load_suite
@@ -35,6 +35,8 @@ class TaskbenchRun:
         self._suites: dict[Path, Suite] = {}
         self._suite_file_of_dir: dict[Path, Path | None] = {}
         self._scorers: dict[tuple[Path, str], Scorer] = {}
+        self._case_files: dict[Path, CaseFileContents] = {}
+        self._content_hashes: dict[Path, str] = {}
         self.baselines = BaselinePlan()
         self.cache_dir: Path | None = Path(rootdir, settings.cache_dir) if settings.cache_dir else None  # the plugin fills in pytest's cache dir
         self.engine = GenerationEngine(self._load_backend, cache_factory=self._open_cache)
@@ -60,6 +62,19 @@ class TaskbenchRun:
         options = self.settings
         return load_lm_eval_suite(task_file, allow_functions=options.lm_eval_allow_functions, chat_template=options.lm_eval_chat_template, display=self.display_path)
 
+    def case_file(self, suite: Suite, path: Path) -> CaseFileContents:
+        """A case file read once per process: collection, the suite's case count and the samples log share it."""
+        key = path.resolve()
+        if key not in self._case_files:
+            self._case_files[key] = suite.load_cases(path, display_path=self.display_path(path))
+        return self._case_files[key]
+
+    def content_hash(self, suite: Suite) -> str:
+        """The suite's content hash, read once per process and only when a baseline needs it."""
+        if suite.path not in self._content_hashes:
+            self._content_hashes[suite.path] = suite.content_hash()
+        return self._content_hashes[suite.path]
+
     def display_path(self, path: Path) -> str:
         try:
             return path.resolve().relative_to(self.rootdir.resolve()).as_posix()
@@ -73,7 +88,6 @@ class TaskbenchRun:
     def scorer_for(self, suite: Suite, case: Case) -> Scorer:
         """The scorer a case uses, built once per suite and spec; raises ScorerError."""
         spec = suite.scorer_spec_for(case)
-        split_spec(spec)
         key = (suite.path, json.dumps(spec, sort_keys=True, default=str))
         if key not in self._scorers:
             self._scorers[key] = build_scorer(spec, suite.scoring_context())
@@ -175,7 +189,7 @@ class TaskbenchRun:
                 difficulties=suite.difficulties,
                 pass_threshold=self.pass_threshold(suite),
                 band_for=suite.band_for,
-                total_in_suite=suite.count_cases(),
+                total_in_suite=suite.count_cases(lambda path: self.case_file(suite, path)),
                 notes=[suite.weights_note] if suite.weights_note else [],
             )
             gates = effective_gates(suite.gates, self.settings, list(suite.categories))
@@ -206,7 +220,7 @@ class TaskbenchRun:
             results,
             suite_file=suite_path,
             suite_name=suite.name,
-            content_hash=suite.content_hash(),
+            content_hash=self.content_hash(suite) if self.baselines.baseline is not None else "",
             weights=suite.weights,
             model=model or self.settings.model or "",
             gates=gates,
@@ -221,7 +235,7 @@ class TaskbenchRun:
         for report in reports:
             s = report.summary
             suite = self.suite_at(self.rootdir / s.suite_path)
-            suites[s.suite_path] = SuiteRecord(s.suite_name, suite.content_hash(), s.pass_threshold, dict(suite.weights), s.aggregate, s.cases, s.is_subset)
+            suites[s.suite_path] = SuiteRecord(s.suite_name, self.content_hash(suite), s.pass_threshold, dict(suite.weights), s.aggregate, s.cases, s.is_subset)
         config = {"model_spec": self.settings.model, "seed": self.seed, "alpha": reports[0].summary.alpha if reports else None}
         return build_baseline(results, suites, model=model or self.settings.model or "", config=config)
 

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from pytest_taskbench.analysis import AnalysisConfig, analysis_config
-from pytest_taskbench.cases import DIFFICULTIES, Case, ScorerSpec, iter_case_files, load_case_file
+from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, iter_case_files, load_case_file
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 
 SUITE_FILE_NAME = "taskbench.yaml"
@@ -49,7 +49,6 @@ SUITE_KEYS = frozenset(
         "analysis",
     }
 )
-GATE_KEYS = frozenset({"min_aggregate", "min_category", "min_pass_rate", "max_errors", "strict"})
 # gates on the aggregate's interval and on the comparison with a baseline (see compare.py)
 STAT_GATE_KEYS = frozenset(
     {
@@ -62,7 +61,7 @@ STAT_GATE_KEYS = frozenset(
         "fail_on_critical_regression",
     }
 )
-GATE_KEYS = GATE_KEYS | STAT_GATE_KEYS
+GATE_KEYS = frozenset({"min_aggregate", "min_category", "min_pass_rate", "max_errors", "strict"}) | STAT_GATE_KEYS
 
 
 class SuiteError(Exception):
@@ -171,14 +170,21 @@ class Suite:
         """A hash of the suite file and every case file, to recognise the same suite later."""
         digest = hashlib.sha256()
         for file in [self.path, *self.case_files()]:
-            digest.update(file.relative_to(self.root).as_posix().encode())
+            digest.update((file.relative_to(self.root).as_posix() if file.is_relative_to(self.root) else file.name).encode())
             digest.update(file.read_bytes())
         return digest.hexdigest()
 
-    def count_cases(self) -> int:
-        """How many valid cases the whole suite holds (to tell a subset run from a full one)."""
-        categories = list(self.categories)
-        return sum(len(load_case_file(f, categories=categories, difficulties=self.difficulties).cases) for f in self.case_files())
+    def load_cases(self, path: Path, display_path: str | None = None) -> CaseFileContents:
+        """Read one case file with this suite's categories and difficulties."""
+        return load_case_file(path, categories=list(self.categories), difficulties=self.difficulties, display_path=display_path)
+
+    def count_cases(self, load: Callable[[Path], CaseFileContents] | None = None) -> int:
+        """How many valid cases the whole suite holds (to tell a subset run from a full one).
+
+        ``load`` reads one case file; pass a cached reader to avoid parsing files twice.
+        """
+        read = load or self.load_cases
+        return sum(len(read(f).cases) for f in self.case_files())
 
 
 def _fill(template: str, suite: Suite, request: str) -> str:
@@ -390,9 +396,3 @@ def _bands(value: Any, fail: Any) -> tuple[tuple[float, str], ...]:
     bands = sorted(((float(lower), str(label)) for label, lower in value.items()), reverse=True)
     return tuple(bands)
 
-
-def suite_matches(suites: Sequence[Suite], path: Path) -> Suite | None:
-    for suite in suites:
-        if suite.root in path.parents:
-            return suite
-    return None
