@@ -25,11 +25,15 @@ class SuiteReport:
 
     summary: RunSummary
     verdict: Verdict
-    failing: tuple[CaseResult, ...] = ()
+    cases: tuple[CaseResult, ...] = ()  # every result of the suite, in run order
     counters: Mapping[str, Any] = field(default_factory=dict)
     analysis: FailureAnalysis | None = None
-    cases: tuple[CaseResult, ...] = ()  # every result of the suite, for the HTML report and the samples log
     comparison: Comparison | None = None  # against the baseline (--taskbench-compare)
+
+    @property
+    def failing(self) -> tuple[CaseResult, ...]:
+        """The cases below the pass threshold, model errors and broken definitions, by node id."""
+        return tuple(sorted((r for r in self.cases if not r.passed), key=lambda r: r.nodeid))
 
     def lines(self, verbose: int = 0) -> list[str]:
         return terminal_lines(self, verbose)
@@ -86,9 +90,10 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
     lines.append("gates:")
     for gate in verdict.gates:
         lines.append(f"  {'PASS' if gate.passed else 'FAIL'} {gate.name}: {gate.message}")
-    if report.failing:
-        shown = report.failing if verbose > 0 else report.failing[:MAX_FAILING_SHOWN]
-        lines.append(f"cases below the pass threshold or failed: {len(report.failing)}" + (f" (first {len(shown)}; -v shows all)" if len(shown) < len(report.failing) else ""))
+    failing = report.failing
+    if failing:
+        shown = failing if verbose > 0 else failing[:MAX_FAILING_SHOWN]
+        lines.append(f"cases below the pass threshold or failed: {len(failing)}" + (f" (first {len(shown)}; -v shows all)" if len(shown) < len(failing) else ""))
         for result in shown:
             lines.append(f"  {result.nodeid}  {result.score:.2f}  {_one_line(result.reason)}")
     if report.analysis is not None:

@@ -197,9 +197,8 @@ class TaskbenchRun:
             verdict = evaluate_gates(summary, gates)
             check = self.check_against_baseline(suite, suite_path, suite_results, gates, model)
             summary, verdict = replace(summary, notes=summary.notes + check.notes), Verdict(verdict.gates + check.gates)
-            failing = tuple(sorted((r for r in suite_results if not r.passed), key=lambda r: r.nodeid))
             analysis = analyze(suite_results, summary, suite.analysis)
-            reports.append(SuiteReport(summary, verdict, failing, counters if any(counters.values()) else {}, analysis, tuple(suite_results), comparison=check.comparison))
+            reports.append(SuiteReport(summary, verdict, tuple(suite_results), counters if any(counters.values()) else {}, analysis, comparison=check.comparison))
         return reports
 
     # statistics and baselines -----------------------------------------------

@@ -98,7 +98,7 @@ def test_model_errors_are_errors_and_case_annotations_are_capped(tmp_path: Path)
     results = known_results()
     many = [replace(results[4], case_id=f"x{i}", nodeid=f"cases/actions.jsonl::x{i}", line=i + 1) for i in range(MAX_CASE_ANNOTATIONS + 2)]
     broken = replace(results[0], status="error", passed=False, score=0.0, output=None, reason="model error: boom")
-    report = SuiteReport(summary_of(results), Verdict(()), failing=(broken, *many))
+    report = SuiteReport(summary_of(results), Verdict(()), cases=(broken, *many))
     commands = annotations([report], tmp_path)
     assert commands[0] == "::error file=cases/actions.jsonl,line=1,title=taskbench%3A model error on a1::model error: boom"
     assert sum(c.startswith("::warning ") for c in commands) == MAX_CASE_ANNOTATIONS
@@ -126,4 +126,4 @@ def test_help_lists_the_report_options(pytester: pytest.Pytester) -> None:
 def known_report() -> SuiteReport:
     results = known_results()
     summary = summary_of(results)
-    return SuiteReport(summary, Verdict((GateResult("valid_cases", True, 0, 0, "broken case definitions 0 <= 0"),)), tuple(r for r in results if not r.passed), {}, analyze(results, summary), tuple(results))
+    return SuiteReport(summary, Verdict((GateResult("valid_cases", True, 0, 0, "broken case definitions 0 <= 0"),)), tuple(results), {}, analyze(results, summary))
