@@ -26,6 +26,12 @@ def test_exact_match_strips_by_default_and_names_both_values_on_a_miss() -> None
     assert score({"name": "exact_match", "strip": False}, "Paris\n", "Paris").value == 0.0
 
 
+def test_exact_match_cuts_long_texts_in_the_reason_but_not_in_the_details() -> None:
+    result = score("exact_match", "b", "a" * 100)
+    assert result.reason == f"expected {'a' * 59 + '…'!r}, got 'b'"
+    assert result.details["expected"] == "a" * 100
+
+
 @pytest.mark.parametrize(
     ("params", "output", "expected"),
     [

@@ -100,6 +100,12 @@ def test_json_schema_is_binary() -> None:
     assert score("json_schema", "n = 3", None, {"schema": SCHEMA}).value == 0.0
 
 
+def test_json_schema_cuts_a_long_error_message_but_not_the_path() -> None:
+    result = score({"name": "json_schema", "schema": {"enum": ["x" * 400]}}, '"y"', None)
+    assert result.details["schema_error"] == ("'y' is not one of ['" + "x" * 400)[:299] + "…"
+    assert result.details["schema_path"] == "$"
+
+
 def test_json_schema_takes_its_own_schema_parameter() -> None:
     assert score({"name": "json_schema", "schema": {"type": "array"}}, "[]", None, {"schema": SCHEMA}).value == 1.0
 

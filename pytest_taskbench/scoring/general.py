@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_taskbench.scoring import params
 from pytest_taskbench.scoring.base import Score, Scorer, scorer
-from pytest_taskbench.scoring.extract import jsonable, short
+from pytest_taskbench.scoring.extract import clip, jsonable, short
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case
@@ -67,8 +67,8 @@ def exact_match(*, strip: bool = True, ignore_case: bool = False, collapse_white
     return score
 
 
-def _brief(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+def _brief(text: str) -> str:
+    return repr(clip(text, 60))
 
 
 @scorer("regex")

@@ -21,7 +21,7 @@ from jsonschema.validators import Draft202012Validator, validator_for
 from pytest_taskbench.scoring import params
 from pytest_taskbench.scoring.base import Score, Scorer, scorer
 from pytest_taskbench.scoring.compare import extra_keys, first_difference
-from pytest_taskbench.scoring.extract import jsonable, parse_output
+from pytest_taskbench.scoring.extract import clip, jsonable, parse_output
 from pytest_taskbench.scoring.fields import field_rules, invalid_json, score_object
 
 if TYPE_CHECKING:
@@ -158,9 +158,7 @@ def schema_violation(validator: Validator, instance: Any) -> dict[str, Any] | No
         message, path = error.message, error.json_path
     except Exception as exc:  # a schema that cannot be applied (a bad regex) must not crash a case
         message, path, errors = f"cannot validate: {type(exc).__name__}: {exc}", "$", []
-    if len(message) > SCHEMA_MESSAGE_LIMIT:
-        message = message[: SCHEMA_MESSAGE_LIMIT - 1] + "…"
-    return {"schema_error": message, "schema_path": path, "schema_errors": max(len(errors), 1)}
+    return {"schema_error": clip(message, SCHEMA_MESSAGE_LIMIT), "schema_path": path, "schema_errors": max(len(errors), 1)}
 
 
 @scorer("field_match")

@@ -25,7 +25,6 @@ copied into the details.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -83,9 +82,21 @@ def action_mismatch(expected: Any, got: Any) -> str:
     return f"expected {action_label(expected)}, got {shown}"
 
 
-def matched_action(expected: Any, got: Any, rules: FieldRules) -> FieldResult:
-    """The ``action`` field once the action gate has passed (compared case-insensitively, so always a match)."""
-    return FieldResult("match", 1.0, rules.weight("action"), action_of(expected), action_of(got))
+def action_gate(expected: Any, parsed: ParsedOutput, details: Mapping[str, Any]) -> Score | None:
+    """Score 0 when the output is not a JSON object or names another action; None when the action is right."""
+    failure = object_failure(parsed, details)
+    if failure is not None:
+        return failure
+    got = action_of(parsed.value)
+    if not same_action(action_of(expected), got):
+        return Score(0.0, action_mismatch(expected, got), details)
+    return None
+
+
+def action_and_fields(expected: Mapping[str, Any], got: Mapping[str, Any], rules: FieldRules) -> dict[str, FieldResult]:
+    """Once the action gate has passed: ``action`` as one matched field, then the expected fields ``rules`` checks."""
+    action = FieldResult("match", 1.0, rules.weight("action"), action_of(expected), action_of(got))
+    return {"action": action, **compare_fields(expected, got, rules)}
 
 
 def action_details(expected: Any, parsed: ParsedOutput) -> dict[str, Any]:
@@ -101,13 +112,8 @@ def action_recognition(*, extract_json: bool = False) -> Scorer:
         expected = task_expected(case)
         parsed = parse_output(output, extract=extract)
         details = action_details(expected, parsed)
-        failure = object_failure(parsed, details)
-        if failure is not None:
-            return failure
-        got = action_of(parsed.value)
-        if same_action(action_of(expected), got):
-            return Score(1.0, f"action {action_label(expected)} as expected", details)
-        return Score(0.0, action_mismatch(expected, got), details)
+        gate = action_gate(expected, parsed, details)
+        return gate if gate is not None else Score(1.0, f"action {action_label(expected)} as expected", details)
 
     return score
 
@@ -176,8 +182,7 @@ def default_handling(
         raise ValueError("default_handling needs 'defaults', e.g. scoring: {defaults: {priority: medium}} in taskbench.yaml")
     default_values: dict[str, Any] = jsonable(defaults)
     applies_to = params.names("actions", actions)
-    rules = field_rules(weights=weights, ignore=ignore, contains_fields=("title",))
-    rules = dataclasses.replace(rules, ignore=rules.ignore | {"action"})
+    rules = field_rules(weights=weights, ignore=params.names("ignore", ignore) | {"action"}, contains_fields=("title",))
     extract = params.flag("extract_json", extract_json)
 
     def score(output: str, case: Case) -> Score:
@@ -189,14 +194,12 @@ def default_handling(
         applies = any(same_action(action, action_of(expected)) for action in applies_to)
         applied = [name for name in default_values if applies and name not in expected]
         details.update(defaults_applied=applied, invented=[])
-        failure = object_failure(parsed, details)
-        if failure is not None:
-            return failure
+        gate = action_gate(expected, parsed, details)
+        if gate is not None:
+            return gate
         got = parsed.value
-        if not same_action(action_of(expected), action_of(got)):
-            return Score(0.0, action_mismatch(expected, action_of(got)), details)
         required = {**expected, **{name: default_values[name] for name in applied}}
-        results = {"action": matched_action(expected, got, rules), **compare_fields(required, got, rules)}
+        results = action_and_fields(required, got, rules)
         invented = {
             name: FieldResult("invented", rules.wrong_credit, rules.weight(name), None, value)
             for name, value in got.items()
@@ -244,14 +247,10 @@ def edge_case(
         details = {**action_details(expected, parsed), "behavior": jsonable(behavior)}
         if not isinstance(expected, dict):
             return score_object(parsed, expected, rules, details)
-        failure = object_failure(parsed, details)
-        if failure is not None:
-            return failure
-        got_action = action_of(parsed.value)
-        if not same_action(action_of(expected), got_action):
-            return Score(0.0, action_mismatch(expected, got_action), details)
-        results = {"action": matched_action(expected, parsed.value, rules), **compare_fields(expected, parsed.value, rules)}
-        return score_fields(results, details, f"{action_label(expected)} as expected; ")
+        gate = action_gate(expected, parsed, details)
+        if gate is not None:
+            return gate
+        return score_fields(action_and_fields(expected, parsed.value, rules), details, f"{action_label(expected)} as expected; ")
 
     return score
 
