@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from pytest_taskbench.baseline import SuiteRecord, build_baseline
-from pytest_taskbench.compare import compare_suite, regression_gates
+from pytest_taskbench.compare import ComparedSuite, compare_suite, regression_gates
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import GateConfig
 
@@ -44,7 +44,7 @@ def gate_firing_rates(pairs: int, cases: int, drop: float, seed: int) -> dict[st
         before = _run(rng.random(cases) < probability)
         now = _run(rng.random(cases) < np.clip(probability - drop, 0, 1))
         baseline = build_baseline(before, {SUITE: SuiteRecord("sim", "hash")}, model="m", config={})
-        comparison = compare_suite(baseline, now, suite_file=SUITE, suite_name="sim", content_hash="hash", weights=WEIGHTS, model="m")
+        comparison = compare_suite(baseline, now, ComparedSuite(SUITE, "sim", "hash", WEIGHTS, "m"))
         for gate in regression_gates(comparison, GATES):
             fired[gate.name] += not gate.passed
     return {name: count / pairs for name, count in fired.items()}

@@ -137,7 +137,8 @@ def merged(old: Baseline, new: Baseline, replaced_suites: Iterable[str]) -> Base
     replaced = set(replaced_suites)
     ran = {case.key for case in new.cases}
     kept = [case for case in old.cases if case.key not in ran and case.suite not in replaced]
-    suites = {**{name: record for name, record in old.suites.items() if any(c.suite == name for c in kept)}, **new.suites}
+    kept_suites = {case.suite for case in kept}
+    suites = {**{name: record for name, record in old.suites.items() if name in kept_suites}, **new.suites}
     return replace(new, suites=suites, cases=tuple(sorted([*new.cases, *kept], key=lambda case: case.key)))
 
 
@@ -265,9 +266,9 @@ class BaselinePlan:
         compare_path = resolve(compare, rootdir, invocation_dir) if compare else None
         update_path = (compare_path or rootdir / BASELINE_DIR / f"{DEFAULT_NAME}.json") if update else None
         read = compare_path or update_path
-        baseline = load(read) if read is not None and (not update or read.exists()) else None
-        if baseline is not None and read is not None:
-            baseline = replace(baseline, path=_shown(read, rootdir))
+        baseline = None
+        if read is not None and (not update or read.exists()):
+            baseline = replace(load(read), path=_shown(read, rootdir))
         return cls(baseline, save_path, update_path, shared_only)
 
 

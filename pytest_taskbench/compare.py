@@ -13,8 +13,9 @@ Domain code: no pytest import.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_taskbench.baseline import Baseline, BaselineCase, sha256
@@ -22,12 +23,24 @@ from pytest_taskbench.gates import GateResult
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.stats import DEFAULT_ALPHA, DEFAULT_SEED, Interval, holm_adjust, mcnemar_exact, sign_flip_test, stratified_mean
 from pytest_taskbench.suite import GateConfig
+from pytest_taskbench.summary import weighted_aggregate
 
 MAX_CASES_SHOWN = 10
 
 
 class IncompatibleBaseline(Exception):
     """The baseline was made from another suite (or shares no case with the run)."""
+
+
+@dataclass(frozen=True)
+class ComparedSuite:
+    """This run's side of a comparison: the suite (checked against the baseline's record of it), its weights and the model."""
+
+    file: str
+    name: str
+    content_hash: str
+    weights: Mapping[str, float]
+    model: str
 
 
 @dataclass(frozen=True)
@@ -67,10 +80,14 @@ class GroupChange:
         return self.mean - self.baseline_mean
 
     @property
+    def tested_p(self) -> float:
+        """The p-value the verdict uses: Holm-adjusted for categories, as is for the aggregate."""
+        return self.p_value if self.p_adjusted is None else self.p_adjusted
+
+    @property
     def significant(self) -> bool:
-        """p (Holm-adjusted for categories) below alpha; the sign of ``change`` says which way."""
-        p = self.p_value if self.p_adjusted is None else self.p_adjusted
-        return not self.unchanged and p < self.alpha
+        """``tested_p`` below alpha; the sign of ``change`` says which way."""
+        return not self.unchanged and self.tested_p < self.alpha
 
     @property
     def significant_regression(self) -> bool:
@@ -164,12 +181,8 @@ class Comparison:
 def compare_suite(
     baseline: Baseline,
     results: Sequence[CaseResult],
+    suite: ComparedSuite,
     *,
-    suite_file: str,
-    suite_name: str,
-    content_hash: str,
-    weights: Mapping[str, float],
-    model: str,
     alpha: float = DEFAULT_ALPHA,
     seed: int = DEFAULT_SEED,
     shared_only: bool = False,
@@ -179,35 +192,38 @@ def compare_suite(
     A baseline saved from a different suite (another name or content hash) is refused unless
     ``shared_only``, which compares the cases both hold with unchanged input and expected answer.
     """
-    record = baseline.suites.get(suite_file)
+    record = baseline.suites.get(suite.file)
     shown = baseline.path or "the baseline"
     fix = "pass --taskbench-compare-shared-only to compare the cases both share, or save a new baseline with --taskbench-save-baseline"
     if record is None and not shared_only:
         held = ", ".join(f"{r.name} ({path})" for path, r in baseline.suites.items()) or "no suite"
-        raise IncompatibleBaseline(f"{shown} holds no results for suite {suite_name!r} ({suite_file}); it holds {held}; {fix}")
-    suite_changed = record is None or record.name != suite_name or record.content_hash != content_hash
+        raise IncompatibleBaseline(f"{shown} holds no results for suite {suite.name!r} ({suite.file}); it holds {held}; {fix}")
+    suite_changed = record is None or record.name != suite.name or record.content_hash != suite.content_hash
     if suite_changed and not shared_only:
         assert record is not None
         raise IncompatibleBaseline(
             f"{shown} was saved from a different suite: {record.name!r} with content hash {record.content_hash[:12]}, "
-            f"this run's suite is {suite_name!r} with content hash {content_hash[:12]} (cases or the suite file changed); {fix}"
+            f"this run's suite is {suite.name!r} with content hash {suite.content_hash[:12]} (cases or the suite file changed); {fix}"
         )
-    before = {case.key: case for case in baseline.cases} if record is None else baseline.cases_of(suite_file)
+    before = {case.key: case for case in baseline.cases} if record is None else baseline.cases_of(suite.file)
     now = {result.nodeid: result for result in results if result.status != "broken"}
     input_changed = sorted(key for key in now.keys() & before.keys() if not _same_case(before[key], now[key]))
     shared = sorted(key for key in now.keys() & before.keys() if key not in input_changed)
     if not shared:
-        raise IncompatibleBaseline(f"{shown}: no case of suite {suite_name!r} in this run is in the baseline with the same input; {fix}")
+        raise IncompatibleBaseline(f"{shown}: no case of suite {suite.name!r} in this run is in the baseline with the same input; {fix}")
     changes = [_case_change(before[key], now[key]) for key in shared]
+    by_category: dict[str, list[CaseChange]] = {}
+    for change in changes:
+        by_category.setdefault(change.category, []).append(change)
     return Comparison(
         baseline_path=shown,
         baseline_model=baseline.model,
         baseline_created=baseline.created,
-        model=model,
+        model=suite.model,
         alpha=alpha,
         suite_changed=suite_changed,
-        aggregate=_group_change("aggregate", changes, weights, alpha, seed),
-        categories=_category_changes(changes, weights, alpha, seed),
+        aggregate=_group_change("aggregate", by_category, suite.weights, alpha, seed),
+        categories=_category_changes(by_category, suite.weights, alpha, seed),
         regressions=tuple(c for c in changes if c.baseline_passed and not c.passed),
         fixes=tuple(c for c in changes if c.passed and not c.baseline_passed),
         score_changes=tuple(c for c in changes if c.passed == c.baseline_passed and abs(c.score - c.baseline_score) > 1e-9),
@@ -238,21 +254,20 @@ def _case_change(before: BaselineCase, now: CaseResult) -> CaseChange:
     )
 
 
-def _group_change(name: str, changes: Sequence[CaseChange], weights: Mapping[str, float], alpha: float, seed: int) -> GroupChange:
-    by_category: dict[str, list[CaseChange]] = {}
-    for change in changes:
-        by_category.setdefault(change.category, []).append(change)
+def _group_change(name: str, by_category: Mapping[str, Sequence[CaseChange]], weights: Mapping[str, float], alpha: float, seed: int) -> GroupChange:
+    changes = [change for items in by_category.values() for change in items]
     differences = {category: [c.score - c.baseline_score for c in items] for category, items in by_category.items()}
-    current = stratified_mean({k: [c.score for c in v] for k, v in by_category.items()}, weights, alpha=alpha, seed=seed)
-    before = stratified_mean({k: [c.baseline_score for c in v] for k, v in by_category.items()}, weights, alpha=alpha, seed=seed)
+    # Only the change needs resampling; the two means are plain weighted means of category means.
+    current, _ = weighted_aggregate({k: sum(c.score for c in v) / len(v) for k, v in by_category.items()}, weights)
+    before, _ = weighted_aggregate({k: sum(c.baseline_score for c in v) / len(v) for k, v in by_category.items()}, weights)
     delta = stratified_mean(differences, weights, alpha=alpha, seed=seed, label=f"change:{name}")
     regressed = sum(c.baseline_passed and not c.passed for c in changes)
     fixed = sum(c.passed and not c.baseline_passed for c in changes)
     return GroupChange(
         name=name,
         cases=len(changes),
-        baseline_mean=before.estimate,
-        mean=current.estimate,
+        baseline_mean=math.nan if before is None else before,
+        mean=math.nan if current is None else current,
         interval=delta.interval,
         p_value=sign_flip_test(differences, weights, seed=seed, label=f"change:{name}"),
         mcnemar_p=mcnemar_exact(regressed, fixed),
@@ -263,15 +278,11 @@ def _group_change(name: str, changes: Sequence[CaseChange], weights: Mapping[str
     )
 
 
-def _category_changes(changes: Sequence[CaseChange], weights: Mapping[str, float], alpha: float, seed: int) -> tuple[GroupChange, ...]:
-    order = [name for name in weights] + sorted({c.category for c in changes} - set(weights))
-    groups = [
-        _group_change(name, [c for c in changes if c.category == name], {name: 1.0}, alpha, seed)
-        for name in order
-        if any(c.category == name for c in changes)
-    ]
+def _category_changes(by_category: Mapping[str, Sequence[CaseChange]], weights: Mapping[str, float], alpha: float, seed: int) -> tuple[GroupChange, ...]:
+    order = [name for name in weights if name in by_category] + sorted(by_category.keys() - weights.keys())
+    groups = [_group_change(name, {name: by_category[name]}, {name: 1.0}, alpha, seed) for name in order]
     adjusted = holm_adjust([g.p_value for g in groups])
-    return tuple(GroupChange(**{**g.__dict__, "p_adjusted": p}) for g, p in zip(groups, adjusted))
+    return tuple(replace(g, p_adjusted=p) for g, p in zip(groups, adjusted))
 
 
 # gates --------------------------------------------------------------------------
@@ -302,7 +313,7 @@ def regression_gates(comparison: Comparison, gates: GateConfig) -> tuple[GateRes
             results.append(GateResult("non_inferiority", low > margin, low, margin, f"lower {level} bound of the aggregate's change {low:+.3f} {relation} {margin:+.3f}"))
     if gates.fail_on_category_regression:
         regressed = [g for g in comparison.categories if g.significant_regression]
-        names = ", ".join(f"{g.name} {g.change:+.3f} (Holm-adjusted {_p(g.p_adjusted or g.p_value)})" for g in regressed)
+        names = ", ".join(f"{g.name} {g.change:+.3f} (Holm-adjusted {_p(g.tested_p)})" for g in regressed)
         results.append(GateResult("category_regression", not regressed, len(regressed), 0, f"categories with a significant regression: {names or 'none'}"))
     if gates.fail_on_critical_regression:
         critical = comparison.critical_regressions
@@ -354,7 +365,7 @@ def comparison_lines(comparison: Comparison, verbose: int = 0) -> list[str]:
     for g in comparison.categories:
         lines.append(
             f"  {g.name}: {g.mean:.3f} vs {g.baseline_mean:.3f}: {g.change:+.3f} ({_interval(g.interval)}), {_cases(g.regressed)} regressed, "
-            f"{g.fixed} fixed (McNemar {_p(g.mcnemar_p)}), {g.verdict} (Holm-adjusted sign-flip {_p(g.p_adjusted if g.p_adjusted is not None else g.p_value)})"
+            f"{g.fixed} fixed (McNemar {_p(g.mcnemar_p)}), {g.verdict} (Holm-adjusted sign-flip {_p(g.tested_p)})"
         )
     lines.append(
         f"cases: {len(comparison.regressions)} regressed, {len(comparison.fixes)} fixed, {len(comparison.score_changes)} other score changes, "
@@ -398,12 +409,8 @@ class BaselineCheck:
 def check_against_baseline(
     baseline: Baseline | None,
     results: Sequence[CaseResult],
+    suite: ComparedSuite,
     *,
-    suite_file: str,
-    suite_name: str,
-    content_hash: str,
-    weights: Mapping[str, float],
-    model: str,
     gates: GateConfig,
     seed: int = DEFAULT_SEED,
     shared_only: bool = False,
@@ -419,18 +426,7 @@ def check_against_baseline(
         note = "regression gates are configured but there is no baseline to compare with (--taskbench-compare)"
         return BaselineCheck(notes=(note,) if has_regression_gates(gates) and not updating else ())
     try:
-        comparison = compare_suite(
-            baseline,
-            results,
-            suite_file=suite_file,
-            suite_name=suite_name,
-            content_hash=content_hash,
-            weights=weights,
-            model=model,
-            alpha=gates.alpha,
-            seed=seed,
-            shared_only=shared_only or updating,
-        )
+        comparison = compare_suite(baseline, results, suite, alpha=gates.alpha, seed=seed, shared_only=shared_only or updating)
     except IncompatibleBaseline as exc:
         if updating:
             return BaselineCheck(notes=(f"not compared with the old baseline: {exc}",))

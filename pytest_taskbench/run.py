@@ -15,7 +15,7 @@ from pytest_taskbench.analysis import analyze
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
 from pytest_taskbench.cases import Case, CaseFileContents
 from pytest_taskbench.cache import GenerationCache, open_cache
-from pytest_taskbench.compare import BaselineCheck, check_against_baseline
+from pytest_taskbench.compare import BaselineCheck, ComparedSuite, check_against_baseline
 from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings
 from pytest_taskbench.gates import Verdict, effective_gates, evaluate_gates, gated_on_figures
 from pytest_taskbench.generation.engine import GenerationEngine, Job
@@ -214,14 +214,11 @@ class TaskbenchRun:
         )
 
     def check_against_baseline(self, suite: Suite, suite_path: str, results: Sequence[CaseResult], gates: GateConfig, model: str | None) -> BaselineCheck:
+        content_hash = self.content_hash(suite) if self.baselines.baseline is not None else ""
         return check_against_baseline(
             self.baselines.baseline,
             results,
-            suite_file=suite_path,
-            suite_name=suite.name,
-            content_hash=self.content_hash(suite) if self.baselines.baseline is not None else "",
-            weights=suite.weights,
-            model=model or self.settings.model or "",
+            ComparedSuite(suite_path, suite.name, content_hash, suite.weights, model or self.settings.model or ""),
             gates=gates,
             seed=self.seed,
             shared_only=self.baselines.shared_only,

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.summary import GroupSummary, RunSummary
+from pytest_taskbench.summary import GroupSummary, RunSummary, weighted_aggregate
 
 DEFAULT_SEED = 20240601
 DEFAULT_ALPHA = 0.05
@@ -96,6 +96,13 @@ def _clamped(low: float, high: float, point: float, level: float, method: str) -
     return Interval(min(float(low), point), max(float(high), point), level, method)
 
 
+def _weighted_groups(groups: Mapping[str, Sequence[float]], weights: Mapping[str, float]) -> tuple[dict[str, np.ndarray], float | None, dict[str, float]]:
+    """The non-empty groups sorted (so case order never matters), their weighted mean of means, and the weights used."""
+    arrays = {name: np.sort(np.asarray(values, dtype=float)) for name, values in groups.items() if len(values)}
+    estimate, used = weighted_aggregate({name: float(np.mean(values)) for name, values in arrays.items()}, weights)
+    return arrays, estimate, used
+
+
 def mean_interval(values: Sequence[float], *, alpha: float = DEFAULT_ALPHA, seed: int = DEFAULT_SEED, label: str = "mean") -> Interval | None:
     """Percentile bootstrap interval of the mean; None for fewer than two values.
 
@@ -105,10 +112,7 @@ def mean_interval(values: Sequence[float], *, alpha: float = DEFAULT_ALPHA, seed
         seed: resampling seed.
         label: names the figure, so different figures use different resamples.
     """
-    estimate = stratified_mean({"": values}, {"": 1.0}, alpha=alpha, seed=seed, label=label)
-    if estimate.interval is None:
-        return None
-    return Interval(estimate.interval.low, estimate.interval.high, estimate.interval.level, "percentile bootstrap")
+    return stratified_mean({"": values}, {"": 1.0}, alpha=alpha, seed=seed, label=label).interval
 
 
 def stratified_mean(
@@ -135,12 +139,9 @@ def stratified_mean(
         label: names the figure, so different figures use different resamples.
         resamples: bootstrap resamples.
     """
-    arrays = {name: np.sort(np.asarray(values, dtype=float)) for name, values in groups.items() if len(values)}
-    total = sum(weights.get(name, 0.0) for name in arrays)
-    if not arrays or total <= 0:
+    arrays, estimate, used = _weighted_groups(groups, weights)
+    if estimate is None:
         return StratifiedEstimate(math.nan, None, None)
-    used = {name: weights.get(name, 0.0) / total for name in arrays}
-    estimate = float(sum(used[name] * float(np.mean(values)) for name, values in arrays.items()))
     varying = [name for name in sorted(arrays) if len(arrays[name]) >= 2 and used[name] > 0]
     if not varying:
         return StratifiedEstimate(estimate, None, None)
@@ -204,13 +205,12 @@ def sign_flip_test(
     the same weighted mean of group means the aggregate uses. With few cases
     scipy enumerates every sign pattern, so the p-value is exact.
     """
-    arrays = {name: np.sort(np.asarray(values, dtype=float)) for name, values in differences.items() if len(values)}
-    total = sum(weights.get(name, 0.0) for name in arrays)
-    if not arrays or total <= 0:
+    arrays, _, used = _weighted_groups(differences, weights)
+    if not used:
         return 1.0
     names = sorted(arrays)
     flat = np.concatenate([arrays[name] for name in names])
-    factor = np.concatenate([np.full(len(arrays[name]), weights.get(name, 0.0) / total / len(arrays[name])) for name in names])
+    factor = np.concatenate([np.full(len(arrays[name]), used[name] / len(arrays[name])) for name in names])
     # A zero difference contributes nothing whatever its sign, so only the cases that moved are
     # flipped: the same test, far cheaper (scipy's paired resampling loops over observations).
     moved = flat != 0
@@ -265,16 +265,16 @@ def minimum_detectable_effect(
     score in [0, 1] with that mean can have. A paired comparison of two models that
     mostly agree case by case does better, so read it as an upper bound.
     """
-    present = {name: counts[name] for name in means if counts.get(name, 0) > 0}
-    total = sum(weights.get(name, 0.0) for name in present)
-    if not present or total <= 0:
+    aggregate, used = weighted_aggregate({name: mean for name, mean in means.items() if counts.get(name, 0) > 0}, weights)
+    if aggregate is None:
         return None
     from scipy import stats
 
     variance = 0.0
-    for name, n in present.items():
+    for name, weight in used.items():
+        n = counts[name]
         adjusted = (n * means[name] + 2) / (n + 4)
-        variance += (weights.get(name, 0.0) / total) ** 2 * adjusted * (1 - adjusted) / n
+        variance += weight**2 * adjusted * (1 - adjusted) / n
     z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
     return z * math.sqrt(2 * variance)
 

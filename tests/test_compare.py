@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_taskbench.baseline import SuiteRecord, build_baseline
-from pytest_taskbench.compare import IncompatibleBaseline, compare_suite, regression_gates
+from pytest_taskbench.compare import ComparedSuite, IncompatibleBaseline, compare_suite, regression_gates
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import GateConfig
 
@@ -33,7 +33,7 @@ def run(scores: list[float], critical: int | None = None) -> list[CaseResult]:
 
 def compare(before: list[CaseResult], now: list[CaseResult], content_hash: str = "h", shared_only: bool = False):  # type: ignore[no-untyped-def]
     baseline = build_baseline(before, {SUITE: SuiteRecord("s", "h")}, model="old", config={})
-    return compare_suite(baseline, now, suite_file=SUITE, suite_name="s", content_hash=content_hash, weights=WEIGHTS, model="new", shared_only=shared_only)
+    return compare_suite(baseline, now, ComparedSuite(SUITE, "s", content_hash, WEIGHTS, "new"), shared_only=shared_only)
 
 
 @settings(max_examples=25, deadline=None)
