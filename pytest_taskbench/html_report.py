@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_taskbench.analysis import AnalysisConfig, FailureAnalysis
+from pytest_taskbench.compare import Comparison
 from pytest_taskbench.html_charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, pct, zone_colour
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
@@ -163,7 +164,7 @@ def analysis_section(analysis: FailureAnalysis, anchor: str) -> str:
     return f'<div class="grid">{"".join(parts)}</div>'
 
 
-def comparison_section(comparison: Any, cases: Sequence[CaseResult]) -> str:
+def comparison_section(comparison: Comparison, cases: Sequence[CaseResult]) -> str:
     """The comparison with the baseline: the aggregate's change and the regressions and fixes side by side."""
     by_node = {r.nodeid: r for r in cases}
     a = comparison.aggregate
@@ -267,9 +268,8 @@ def suite_section(report: SuiteReport, anchor: str) -> str:
         f'<div class="card"><h3>Gates</h3><ul class="tight">{gates}</ul></div>'
         "</div>"
     )
-    comparison = getattr(report, "comparison", None)
-    if comparison is not None:
-        parts.append(f'<h2>Against the baseline</h2><div class="card comparison">{comparison_section(comparison, report.cases)}</div>')
+    if report.comparison is not None:
+        parts.append(f'<h2>Against the baseline</h2><div class="card comparison">{comparison_section(report.comparison, report.cases)}</div>')
     if analysis is not None:
         parts.append("<h2>Failure analysis</h2>" + analysis_section(analysis, anchor))
         parts.append('<div class="grid">')

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.analysis import FailureAnalysis
+from pytest_taskbench.compare import Comparison
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.stats import Interval
 
 MAX_FAILING_ROWS = 50
 MAX_CASE_ANNOTATIONS = 10
@@ -30,11 +32,11 @@ def _pct(value: float) -> str:
     return f"{100 * value:.0f}%"
 
 
-def _interval(interval: Any) -> str:
+def _interval(interval: Interval | None) -> str:
     return "" if interval is None else f"{interval.low:.3f}–{interval.high:.3f}"
 
 
-def _level(interval: Any) -> str:
+def _level(interval: Interval | None) -> str:
     return "CI" if interval is None else f"{interval.level:.0%} CI"
 
 
@@ -57,7 +59,7 @@ def suite_markdown(report: SuiteReport) -> list[str]:
     status = "✅ PASS" if verdict.passed else f"❌ FAIL ({len(failed)} gate{'s' if len(failed) != 1 else ''} failed: {', '.join(g.name for g in failed)})"
     lines = [f"### taskbench: {cell(s.suite_name)} — {status}", ""]
     if s.aggregate is not None:
-        interval = getattr(s, "aggregate_ci", None)
+        interval = s.aggregate_ci
         headline = f"**Aggregate {s.aggregate:.3f}**" + (f" ({_level(interval)} {_interval(interval)})" if interval else "") + f" · {s.band}"
         headline += f" · {s.passed}/{s.cases} cases pass ({_pct(s.pass_rate)}) at score ≥ {s.pass_threshold:g}"
         lines.append(headline)
@@ -67,16 +69,15 @@ def suite_markdown(report: SuiteReport) -> list[str]:
         lines.append(f"_A subset: {s.cases} of {s.total_in_suite} cases ran; the figures cover only those._")
     lines.append("")
     if s.categories:
-        level = next((_level(g.mean_ci) for g in s.categories if getattr(g, "mean_ci", None) is not None), "CI")
+        level = next((_level(g.mean_ci) for g in s.categories if g.mean_ci is not None), "CI")
         lines += [f"| category | cases | mean | {level} | pass rate | weight |", "|---|--:|--:|--:|--:|--:|"]
         for g in s.categories:
-            lines.append(f"| {cell(g.name)} | {g.cases} | {g.mean:.3f} | {_interval(getattr(g, 'mean_ci', None)) or '–'} | {_pct(g.pass_rate)} | {g.weight or 0:.2f} |")
+            lines.append(f"| {cell(g.name)} | {g.cases} | {g.mean:.3f} | {_interval(g.mean_ci) or '–'} | {_pct(g.pass_rate)} | {g.weight or 0:.2f} |")
         lines.append("")
     lines.append("**Gates:** " + " · ".join(f"{'✅' if g.passed else '❌'} {cell(g.message)}" for g in verdict.gates))
     lines.append("")
-    comparison = getattr(report, "comparison", None)
-    if comparison is not None:
-        lines += comparison_markdown(comparison) + [""]
+    if report.comparison is not None:
+        lines += comparison_markdown(report.comparison) + [""]
     if report.analysis is not None:
         lines += analysis_markdown(report.analysis)
     if report.failing:
@@ -84,10 +85,10 @@ def suite_markdown(report: SuiteReport) -> list[str]:
     return lines + [""]
 
 
-def comparison_markdown(comparison: Any) -> list[str]:
+def comparison_markdown(comparison: Comparison) -> list[str]:
     change = comparison.aggregate
     ci = _interval(change.interval)
-    line = f"**Against the baseline** ({cell(comparison.baseline_model)}, {comparison.aggregate.cases} shared cases): aggregate {change.baseline_mean:.3f} → {change.mean:.3f}"
+    line = f"**Against the baseline** ({cell(comparison.baseline_model)}, {change.cases} shared cases): aggregate {change.baseline_mean:.3f} → {change.mean:.3f}"
     line += f" ({change.change:+.3f}" + (f", {_level(change.interval)} {ci}" if ci else "") + f", p = {change.p_value:.3g}; {change.verdict})"
     lines = [line]
     for title, changes in (("Regressions", comparison.regressions), ("Fixes", comparison.fixes)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 from pytest_taskbench.generation.base import Prompt
@@ -65,5 +66,5 @@ def _prompts(reports: Sequence[SuiteReport], run: TaskbenchRun) -> dict[PromptKe
     prompts: dict[PromptKey, Prompt] = {}
     for report in reports:
         suite = run.suite_at(run.rootdir / report.summary.suite_path)
-        prompts.update(suite_prompts(suite, run.display_path))
+        prompts.update(suite_prompts(suite, partial(run.case_file, suite)))
     return prompts

@@ -6,8 +6,10 @@ are sorted by node id, and keys within a line too, so two runs of the same suite
 diff line by line.
 
 The prompt is not carried on test reports (it would double every report's size
-under xdist); it is rebuilt on the controller from the suite file and the case
-files with ``Suite.prompt_for``, the same function that built it for the model.
+under xdist); it is rebuilt on the controller with ``Suite.prompt_for``, the same
+function that built it for the model, from the cases the run already read
+(``TaskbenchRun.case_file`` caches each case file; an lm-eval suite holds its
+documents), so no case file is parsed a second time.
 
 Domain code: no pytest import.
 """
@@ -19,23 +21,22 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_taskbench.cases import load_case_file
+from pytest_taskbench.cases import CaseFileContents
 from pytest_taskbench.generation.base import Prompt
+from pytest_taskbench.lmeval import LmEvalSuite
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import Suite
 
 PromptKey = tuple[str, str]  # (case file as displayed, case id)
 
 
-def suite_prompts(suite: Suite, display_path: Callable[[Path], str]) -> dict[PromptKey, Prompt]:
-    """The prompt of every valid case in the suite, keyed like ``CaseResult`` (``path``, ``case_id``)."""
-    categories = list(suite.categories)
-    prompts: dict[PromptKey, Prompt] = {}
-    for file in suite.case_files():
-        contents = load_case_file(file, categories=categories, difficulties=suite.difficulties, display_path=display_path(file))
-        for case in contents.cases:
-            prompts[(case.path, case.id)] = suite.prompt_for(case)
-    return prompts
+def suite_prompts(suite: Suite, load: Callable[[Path], CaseFileContents]) -> dict[PromptKey, Prompt]:
+    """The prompt of every valid case in the suite, keyed like ``CaseResult`` (``path``, ``case_id``).
+
+    ``load`` reads one case file; pass the run's cached reader so nothing is parsed twice.
+    """
+    cases = suite.cases if isinstance(suite, LmEvalSuite) else [case for file in suite.case_files() for case in load(file).cases]
+    return {(case.path, case.id): suite.prompt_for(case) for case in cases}
 
 
 def sample(result: CaseResult, prompt: Prompt | None) -> dict[str, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.report_known_run import CASES, INPUTS, OUTPUTS, SUITE, write_known_run
+from tests.test_lmeval_tasks import write_task
 
 MODEL = "--taskbench-model=model:respond"
 
@@ -51,3 +53,29 @@ def test_an_unwritable_path_is_reported_not_a_crash(pytester: pytest.Pytester, k
     result = pytester.runpytest("cases", MODEL, "--taskbench-log-samples=blocked/samples.jsonl")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["taskbench: cannot write the samples log (--taskbench-log-samples=blocked/samples.jsonl): *"])
+
+
+def test_each_case_file_is_read_once_for_collection_and_the_samples(pytester: pytest.Pytester, known_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+    read_text = Path.read_text
+
+    def counting(path: Path, *args: Any, **kwargs: Any) -> str:
+        if path.suffix == ".jsonl" and path.parent.name == "cases":
+            reads.append(path.name)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    result = pytester.runpytest("cases", MODEL, "-p", "no:xdist", "--taskbench-log-samples=samples.jsonl")
+    result.stdout.fnmatch_lines(["taskbench: samples log written to samples.jsonl (10 cases)"])
+    assert sorted(reads) == ["actions.jsonl", "entities.jsonl", "format.jsonl"]
+    assert all(s["prompt"] == INPUTS[str(s["case_id"])] for s in read_samples(pytester.path / "samples.jsonl"))
+
+
+def test_lm_eval_samples_carry_the_prompt_lm_eval_built(pytester: pytest.Pytester) -> None:
+    (pytester.path / "model.py").write_text('def respond(prompts):\n    return ["list()" for _ in prompts]\n')
+    write_task(pytester.path / "tasks")
+    result = pytester.runpytest("tasks", MODEL, "--taskbench-log-samples=samples.jsonl")
+    result.stdout.fnmatch_lines(["taskbench: samples log written to samples.jsonl (2 cases)"])
+    prompts = {s["case_id"]: s["prompt"] for s in read_samples(pytester.path / "samples.jsonl")}
+    description = "You turn requests into API calls.\n\n"
+    assert prompts == {"doc_0": description + "Request: list my tasks\nCall:", "doc_1": description + "Request: add milk\nCall:"}
