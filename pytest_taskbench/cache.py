@@ -28,6 +28,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pytest_taskbench.generation.base import Backend, GenerationParams, Prompt
@@ -62,10 +63,8 @@ class GenerationCache:
     problem_counts: dict[str, int] = field(default_factory=dict)
     first_problem: dict[str, str] = field(default_factory=dict)
     disabled: bool = False
-    hits: int = 0
-    writes: int = 0
 
-    @property
+    @cached_property
     def model_directory(self) -> Path:
         digest = hashlib.sha256(self.identity.encode()).hexdigest()[:20]
         return self.directory / FORMAT / digest
@@ -92,7 +91,6 @@ class GenerationCache:
         except ValueError as exc:
             self._problem("corrupt", f"corrupt cache entry {path} ({exc}); ignored and regenerated")
             return None
-        self.hits += 1
         output: str = entry["output"]
         return output
 
@@ -116,7 +114,6 @@ class GenerationCache:
             self._problem("unwritable", f"cannot write the generation cache at {self.directory}: {exc}; caching is off for this run")
             self.disabled = True
             return
-        self.writes += 1
 
     def entries(self) -> int:
         """How many outputs this model has in the cache."""

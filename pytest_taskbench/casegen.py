@@ -23,14 +23,14 @@ import json
 import random
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pytest_taskbench.cases import DIFFICULTIES, load_case_file
+from pytest_taskbench.cases import DIFFICULTIES, CaseFileContents, load_case_file
 from pytest_taskbench.suite import SuiteError, find_suite_file, load_suite
 
 GENERATED_TAG = "generated"
@@ -454,10 +454,6 @@ def check_new_case(path: str | Path, case: Mapping[str, Any]) -> list[str]:
     and an input already asked by any case of the suite.
     """
     target = Path(path)
-    problems: list[str] = []
-    categories: list[str] | None = None
-    schema: Mapping[str, Any] | None = None
-    schema_name = ""
     suite = None
     suite_file = find_suite_file(target.resolve().parent)
     if suite_file is not None:
@@ -465,35 +461,34 @@ def check_new_case(path: str | Path, case: Mapping[str, Any]) -> list[str]:
             suite = load_suite(suite_file)
         except SuiteError as exc:
             return [f"cannot read the suite this file belongs to: {exc}"]
-        categories, schema = list(suite.categories), suite.schema
-        schema_name = suite.schema_path.name if suite.schema_path else "the suite schema"
+    # The suite's own reader applies its categories and difficulties; outside a suite, the loader's defaults.
+    read: Callable[..., CaseFileContents] = suite.load_cases if suite is not None else load_case_file
 
     header = _defaults_line(target)
     with tempfile.TemporaryDirectory() as scratch:
         probe = Path(scratch) / (target.name if target.suffix == ".jsonl" else target.stem + ".jsonl")
         probe.write_text("".join(line + "\n" for line in [*header, json.dumps(dict(case), ensure_ascii=False)]), encoding="utf-8")
-        loaded = load_case_file(probe, categories=categories, display_path=str(target))
-    problems.extend(f"{target}: {error.message}" for error in loaded.errors)
+        loaded = read(probe, display_path=str(target))
+    problems = [f"{target}: {error.message}" for error in loaded.errors]
 
-    if schema is not None and "expected" in case:
+    if suite is not None and suite.schema is not None and "expected" in case:
         from jsonschema import Draft202012Validator
 
-        for error in Draft202012Validator(schema).iter_errors(case["expected"]):
+        schema_name = suite.schema_path.name if suite.schema_path else "the suite schema"
+        for error in Draft202012Validator(suite.schema).iter_errors(case["expected"]):
             where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
             problems.append(f"{target}: 'expected' does not follow {schema_name}: {error.message} (at {where})")
 
-    if target.exists():
-        existing = load_case_file(target, categories=categories)
-        for other in existing.cases:
-            if other.id == case.get("id"):
-                problems.append(f"{target}: duplicate case id {other.id!r}: already defined at {other.location}; choose another id")
+    existing = read(target, display_path=_shown(target)).cases if target.exists() else []
+    problems.extend(
+        f"{target}: duplicate case id {other.id!r}: already defined at {target}:{other.line}; choose another id" for other in existing if other.id == case.get("id")
+    )
     new_input = case.get("input")
     if isinstance(new_input, str):
         files = suite.case_files() if suite is not None else ([target] if target.exists() else [])
         for file in files:
-            for other in load_case_file(file, categories=categories, display_path=_shown(file)).cases:
-                if other.input == new_input:
-                    problems.append(f"{target}: duplicate input: case {other.id!r} at {other.location} already asks exactly this")
+            cases = existing if file.resolve() == target.resolve() else read(file, display_path=_shown(file)).cases  # read each file once
+            problems.extend(f"{target}: duplicate input: case {other.id!r} at {other.location} already asks exactly this" for other in cases if other.input == new_input)
     return problems
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from pytest_taskbench.cases import Case, load_case_file
+from pytest_taskbench.cases import Case
 from pytest_taskbench.scoring.base import split_spec
 from pytest_taskbench.suite import Suite
 
@@ -93,7 +93,7 @@ def export_suite(suite: Suite, out_dir: Path, *, category: str | None = None, ta
 
     cases: list[Case] = []
     for file in suite.case_files():
-        contents = load_case_file(file, categories=list(suite.categories), difficulties=suite.difficulties)
+        contents = suite.load_cases(file)
         warnings.extend(f"skipped: {error}" for error in contents.errors)
         cases.extend(case for case in contents.cases if case.category in names)
     documents = []
@@ -101,8 +101,7 @@ def export_suite(suite: Suite, out_dir: Path, *, category: str | None = None, ta
         if case.input is None:
             warnings.append(f"skipped {case.id}: chat 'messages' cases have no lm-eval equivalent")
             continue
-        case_metric, case_strip, warning = _metric_for(case.scorer) if case.scorer is not None else (metric, strip, None)
-        if (case_metric, case_strip) != (metric, strip):
+        if case.scorer is not None and _metric_for(case.scorer)[:2] != (metric, strip):
             warnings.append(f"case {case.id}: its own scorer is replaced by the category's exact_match")
         documents.append({"id": case.id, "category": case.category, "difficulty": case.difficulty, "input": case.input, "target": _target(case.expected, strip)})
 

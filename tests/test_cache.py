@@ -133,9 +133,20 @@ class _NoIdentity:
         raise NotImplementedError
 
 
+class _Identified:
+    name = "custom"
+
+    def identity(self) -> str:
+        return "custom-model"
+
+
 def test_open_cache_is_off_when_disabled_or_the_backend_cannot_say_what_it_is(tmp_path: Path) -> None:
+    opened = open_cache(_Identified(), tmp_path)  # type: ignore[arg-type]
+    assert opened is not None and (opened.directory, opened.identity, opened.read) == (tmp_path, "custom-model", True)
+    assert open_cache(_Identified(), tmp_path, read=False).read is False  # type: ignore[arg-type,union-attr]
+    assert open_cache(_Identified(), None) is None  # type: ignore[arg-type]
+    assert open_cache(_Identified(), tmp_path, enabled=False) is None  # type: ignore[arg-type]
     assert open_cache(_NoIdentity(), tmp_path) is None  # type: ignore[arg-type]
-    assert open_cache(_NoIdentity(), None) is None  # type: ignore[arg-type]
 
 
 # model identity ---------------------------------------------------------------

@@ -18,6 +18,7 @@ from pytest_taskbench.casegen import (
     CaseTemplate,
     Slot,
     SlotValue,
+    check_new_case,
     generate_stratified,
     load_spec,
     merge_generated,
@@ -127,12 +128,16 @@ def test_the_same_seed_gives_the_same_cases(quotas: dict[str, dict[str, int]], s
 
 def test_slot_values_set_the_expected_fields_they_imply() -> None:
     cases = generate_stratified(templates_for(("alpha",)), SLOTS, {"alpha": {"simple": 20}}, seed=3)
+    checked = Counter[str]()
     for case in cases:
         number = case["input"].split()[2] if case["input"].startswith("add thing") else None
         if number is not None:
             assert case["expected"]["title"] == f"Thing {number}"
+            checked["add"] += 1
         if case["expected"]["action"] == "delete":
             assert case["expected"]["filter"]["tag"] in case["input"]
+            checked["delete"] += 1
+    assert checked["add"] > 0 and checked["delete"] > 0  # both branches really ran
 
 
 def test_every_equivalence_class_is_exercised() -> None:
@@ -235,6 +240,17 @@ def test_add_case_appends_one_valid_line(suite_dir: Path, capsys: pytest.Capture
     assert (new.id, new.category, new.difficulty, new.critical, new.tags) == ("a2", "alpha", "moderate", True, ("regression", "prod"))
     assert new.expected == {"action": "delete", "title": "Thing 2"}
     assert path.read_text(encoding="utf-8").count("\n") == 2
+
+
+def test_a_new_case_is_checked_with_the_suites_own_difficulties(suite_dir: Path) -> None:
+    (suite_dir / "taskbench.yaml").write_text(SUITE_YAML + "difficulties: [easy, hard]\n", encoding="utf-8")
+    (suite_dir / "alpha.jsonl").write_text('{"id": "a1", "input": "add thing 1", "expected": {"action": "create", "title": "Thing 1"}, "difficulty": "easy"}\n', encoding="utf-8")
+    case = {"id": "a1", "input": "add thing 1", "expected": {"action": "create", "title": "Thing 1"}, "difficulty": "hard"}
+    problems = check_new_case(suite_dir / "alpha.jsonl", case)
+    assert not any("difficulty must be one of" in problem for problem in problems)
+    assert any("duplicate case id 'a1'" in problem for problem in problems)  # the existing case was read with the suite's rules
+    assert any("duplicate input: case 'a1'" in problem for problem in problems)
+    assert len(problems) == 2
 
 
 def test_add_case_rejects_an_expected_output_that_breaks_the_schema(suite_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

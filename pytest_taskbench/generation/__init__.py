@@ -45,11 +45,12 @@ def model_kind(spec: str) -> str:
 
 def check_model_spec(spec: str) -> None:
     """Cheap validation before any item runs (no weights are loaded)."""
-    if model_kind(spec) == "http":
+    kind = model_kind(spec)
+    if kind == "http":
         from pytest_taskbench.generation.http import check_base_url
 
         check_base_url(spec)
-    if model_kind(spec) == "transformers":
+    if kind == "transformers":
         from pytest_taskbench.generation.hf import check_checkpoint
 
         check_checkpoint(Path(spec))

@@ -107,11 +107,6 @@ class GenerationEngine:
         return self._backend
 
     @property
-    def cache(self) -> GenerationCache | None:
-        self.backend  # noqa: B018 - the cache is opened with the backend (it needs its identity)
-        return self._cache
-
-    @property
     def weight_loads(self) -> int:
         """How often the model itself was loaded in this process (0 when every output came from the cache)."""
         return getattr(self._backend, "weight_loads", 0) if self._backend is not None else 0
@@ -159,7 +154,7 @@ class GenerationEngine:
                 self.counters.errors += generation.text is None
             return
         cache = self._cache
-        identity = backend.identity() if cache is not None else ""
+        identity = cache.identity if cache is not None else ""  # read once, when the cache was opened
         # Identical prompt + settings (two cases asking the same thing) are generated once.
         misses: dict[str, list[Job]] = {}
         for job in jobs:

@@ -35,7 +35,6 @@ class SavedOutputs:
         self.by_nodeid = by_nodeid
         self.by_id = by_id
         self.digest = digest
-        self.model_calls = 0
 
     @classmethod
     def load(cls, path: Path) -> SavedOutputs:

@@ -196,12 +196,12 @@ def score_response(
 ) -> dict[str, Any]:
     """Every ``exact_match,<filter>`` value lm-eval would log for one document, plus the filtered texts."""
     golds = references(target)
+    # lm-eval keys metric functions by name, so the last exact_match entry is the one that counts
+    metric = metrics[-1]
     values: dict[str, Any] = {}
     for pipeline in pipelines:
         filtered = pipeline.apply(response)
         values[f"filtered,{pipeline.name}"] = filtered
-        # lm-eval keys metric functions by name, so the last exact_match entry is the one that counts
-        metric = metrics[-1]
         values[f"exact_match,{pipeline.name}"] = max((metric(filtered, gold) for gold in golds), default=0.0)
     return values
 
