@@ -175,7 +175,7 @@ class FailureAnalysis:
         groups = [g for g in self.by_difficulty if g.cases]
         if len(groups) < 2:
             return ""
-        rates = [1 - g.pass_rate for g in groups]
+        rates = [g.failure_rate for g in groups]
         if all(b >= a for a, b in zip(rates, rates[1:])):
             return "rises with difficulty" if rates[-1] > rates[0] else "flat across difficulty"
         if all(b <= a for a, b in zip(rates, rates[1:])):
@@ -203,7 +203,7 @@ class FailureAnalysis:
         if self.fields:
             lines.append("  fields most often missing or wrong: " + "; ".join(f.describe() for f in self.fields[:SHOWN_IN_LINE]))
         if len([g for g in self.by_difficulty if g.cases]) > 1:
-            rates = ", ".join(f"{g.name} {_pct(1 - g.pass_rate)} ({g.cases - g.passed}/{g.cases})" for g in self.by_difficulty if g.cases)
+            rates = ", ".join(f"{g.name} {_pct(g.failure_rate)} ({g.failed}/{g.cases})" for g in self.by_difficulty if g.cases)
             lines.append(f"  failure rate by difficulty: {rates}; {self.difficulty_trend}")
         return lines if len(lines) > 1 else []
 
@@ -220,7 +220,7 @@ class FailureAnalysis:
             "model_errors": list(self.model_errors),
             "confusion": None if self.confusion is None else self.confusion.to_dict(),
             "fields": [{"field": f.name, "missing": f.missing, "wrong": f.wrong, "partial": f.partial, "invented": f.invented} for f in self.fields],
-            "failure_rate_by_difficulty": {g.name: {"cases": g.cases, "failed": g.cases - g.passed, "rate": 1 - g.pass_rate} for g in self.by_difficulty},
+            "failure_rate_by_difficulty": {g.name: {"cases": g.cases, "failed": g.failed, "rate": g.failure_rate} for g in self.by_difficulty},
             "difficulty_trend": self.difficulty_trend,
             "category_by_difficulty": [{"category": c.category, "difficulty": c.difficulty, "cases": c.cases, "mean": c.mean, "passed": c.passed} for c in self.cross],
         }

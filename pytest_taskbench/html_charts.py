@@ -123,7 +123,7 @@ def difficulty_chart(groups: Sequence[GroupSummary]) -> str:
         body.append(f'<line x1="{left - 4}" x2="{width - 6}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#dde2ea"/>')
         body.append(f'<text x="{left - 8}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end" fill="#5f6b7a">{tick:.0%}</text>')
     for i, g in enumerate(groups):
-        rate = 1 - g.pass_rate
+        rate = g.failure_rate
         x0 = left + gap / 2 + i * (col_w + gap)
         body.append(
             f'<rect class="bar difficulty" data-difficulty="{esc(g.name)}" data-failure-rate="{rate:.6f}" x="{x0:.1f}" y="{y(rate):.1f}" '
@@ -131,7 +131,7 @@ def difficulty_chart(groups: Sequence[GroupSummary]) -> str:
         )
         body.append(f'<text x="{x0 + col_w / 2:.1f}" y="{y(rate) - 4:.1f}" font-size="12" font-weight="600" text-anchor="middle">{rate:.0%}</text>')
         body.append(f'<text x="{x0 + col_w / 2:.1f}" y="{y(0) + 16:.1f}" font-size="12" text-anchor="middle">{esc(g.name)}</text>')
-        body.append(f'<text x="{x0 + col_w / 2:.1f}" y="{y(0) + 31:.1f}" font-size="11" text-anchor="middle" fill="#5f6b7a">{g.cases - g.passed}/{g.cases} fail</text>')
+        body.append(f'<text x="{x0 + col_w / 2:.1f}" y="{y(0) + 31:.1f}" font-size="11" text-anchor="middle" fill="#5f6b7a">{g.failed}/{g.cases} fail</text>')
     return _svg(width, height, "failure rate by difficulty", body, "difficulties")
 
 

@@ -118,7 +118,7 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
         items.append("- **Fields most often missing or wrong:** " + "; ".join(cell(f.describe()) for f in analysis.fields[:5]))
     rates = [g for g in analysis.by_difficulty if g.cases]
     if len(rates) > 1:
-        shown = " · ".join(f"{cell(g.name)} {_pct(1 - g.pass_rate)} ({g.cases - g.passed}/{g.cases})" for g in rates)
+        shown = " · ".join(f"{cell(g.name)} {_pct(g.failure_rate)} ({g.failed}/{g.cases})" for g in rates)
         items.append(f"- **Failure rate by difficulty:** {shown}; {analysis.difficulty_trend}")
     return (["**Failure analysis**", ""] + items + [""]) if items else []
 

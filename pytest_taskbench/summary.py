@@ -34,6 +34,14 @@ class GroupSummary:
     def pass_rate(self) -> float:
         return self.passed / self.cases if self.cases else 0.0
 
+    @property
+    def failed(self) -> int:
+        return self.cases - self.passed
+
+    @property
+    def failure_rate(self) -> float:
+        return 1 - self.pass_rate
+
 
 @dataclass(frozen=True)
 class RunSummary:

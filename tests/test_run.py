@@ -38,3 +38,15 @@ def test_content_hash_is_read_once_per_process(suite_dir: Path) -> None:
     (suite_dir / "greet.jsonl").write_text("")
     assert run.content_hash(suite) == first
     assert suite.content_hash() != first  # the suite itself sees the change: the run's value is a per-process cache
+
+
+def test_a_callable_models_identity_is_hashed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_taskbench.generation.callable import CallableBackend
+
+    module = tmp_path / "rules_model.py"
+    module.write_text("def respond(prompts):\n    return list(prompts)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    backend = CallableBackend.from_spec("rules_model:respond")
+    first = backend.identity()
+    module.write_text("def respond(prompts):\n    return ['changed' for _ in prompts]\n")
+    assert backend.identity() == first  # the plugin and the cache ask repeatedly; the source is hashed once

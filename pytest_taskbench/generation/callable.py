@@ -23,6 +23,7 @@ class CallableBackend(BaseBackend):
         super().__init__(batch_size)
         self.spec = spec
         self.function = function
+        self._identity: str | None = None
 
     @classmethod
     def from_spec(cls, spec: str, batch_size: int = 64) -> CallableBackend:
@@ -39,11 +40,14 @@ class CallableBackend(BaseBackend):
         return backend
 
     def identity(self) -> str:
-        try:
-            source = inspect.getsource(inspect.getmodule(self.function) or self.function)
-        except (OSError, TypeError):
-            source = ""
-        return f"callable:{self.spec}:{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+        """The spec and a hash of the function's module source, computed once per process."""
+        if self._identity is None:
+            try:
+                source = inspect.getsource(inspect.getmodule(self.function) or self.function)
+            except (OSError, TypeError):
+                source = ""
+            self._identity = f"callable:{self.spec}:{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+        return self._identity
 
     def generate_batch(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[str]:
         return self.function([prompt.text for prompt in prompts])
