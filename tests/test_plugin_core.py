@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -243,3 +244,31 @@ def test_taskbench_model_fixture_without_a_model_fails_clearly(pytester: pytest.
     result = pytester.runpytest("test_uses_model.py")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*the taskbench_model fixture needs a model: pass --taskbench-model=PATH or module:function*"])
+
+
+def test_model_heap_is_frozen_while_cases_run_and_handed_back_after(pytester: pytest.Pytester, demo_suite: Path) -> None:
+    # pytest's full collections at unconfigure walked the whole torch/transformers heap; the plugin freezes it
+    pytester.makepyfile(test_heap="import gc\n\ndef test_frozen_during_the_run():\n    assert gc.get_freeze_count() > 0\n")
+    assert gc.get_freeze_count() == 0
+    result = pytester.runpytest_inprocess("cases", "test_heap.py", MODEL)
+    result.assert_outcomes(passed=4, failed=2)
+    assert gc.get_freeze_count() == 0  # an in-process run must not keep the caller's objects from the collector
+
+
+def test_heap_frozen_by_the_caller_stays_the_callers(pytester: pytest.Pytester, demo_suite: Path) -> None:
+    gc.freeze()
+    try:
+        result = pytester.runpytest_inprocess("cases", MODEL)
+        result.assert_outcomes(passed=3, failed=2)
+        assert gc.get_freeze_count() > 0  # the plugin did not unfreeze what it had not frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_interpreter_exit_skips_walking_the_model_heap(pytester: pytest.Pytester, demo_suite: Path) -> None:
+    # atexit runs handlers last-in first-out: this one, registered at conftest import, runs after the plugin's
+    pytester.makeconftest("import atexit, gc\natexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n")
+    result = pytester.runpytest_subprocess("cases", MODEL)
+    result.stdout.fnmatch_lines(["frozen at exit: True"])
+    no_model = pytester.runpytest_subprocess("cases", "--collect-only")
+    no_model.stdout.fnmatch_lines(["frozen at exit: False"])
