@@ -29,6 +29,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cases", type=int, default=64, help="cases for the throughput and plugin sections")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target is for 2 CPU cores)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of the bare loop and of pytest, taking turns; medians compared")
     parser.add_argument("--sections", default="throughput,plugin,cache,identity")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a temporary one)")
     return parser.parse_args(argv)
@@ -162,17 +164,15 @@ def plugin_vs_bare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     bare_script = workdir / "bare_loop.py"
     bare_script.write_text(BARE_LOOP)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    bare = timed(
-        [sys.executable, str(bare_script), str(args.model), str(prompts_file), str(args.batch_size), str(suite.generation.max_new_tokens), json.dumps(list(suite.generation.stop)), str(args.threads)],
-        workdir,
-        env,
-    )
-    plugin = timed(
-        [sys.executable, "-m", "pytest", str(cases_dir), f"--taskbench-model={args.model}", f"--taskbench-batch-size={args.batch_size}", "--taskbench-no-cache", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
-        workdir / "subset",
-        env,
-    )
-    print(f"plugin vs bare generate loop ({len(prompts)} cases, batch {args.batch_size}, fresh processes, load included)")
+    bare_command = [sys.executable, str(bare_script), str(args.model), str(prompts_file), str(args.batch_size), str(suite.generation.max_new_tokens), json.dumps(list(suite.generation.stop)), str(args.threads)]
+    plugin_command = [sys.executable, "-m", "pytest", str(cases_dir), f"--taskbench-model={args.model}", f"--taskbench-batch-size={args.batch_size}", "--taskbench-no-cache", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    bare_runs, plugin_runs = [], []
+    for _ in range(args.repeat):  # taking turns, so drift in machine load hits both alike
+        bare_runs.append(timed(bare_command, workdir, env))
+        plugin_runs.append(timed(plugin_command, workdir / "subset", env))
+    bare = (statistics.median(r[0] for r in bare_runs), statistics.median(r[1] for r in bare_runs))
+    plugin = (statistics.median(r[0] for r in plugin_runs), statistics.median(r[1] for r in plugin_runs))
+    print(f"plugin vs bare generate loop ({len(prompts)} cases, batch {args.batch_size}, fresh processes, load included, median of {args.repeat})")
     print(f"  bare transformers loop: {bare[0]:7.2f}s  peak RSS {bare[1] / 1024:7.1f} MB")
     print(f"  pytest --taskbench-*:   {plugin[0]:7.2f}s  peak RSS {plugin[1] / 1024:7.1f} MB")
     print(f"  wall-time ratio: {plugin[0] / bare[0]:.2f}x  (target <= 1.15x)")
@@ -188,6 +188,9 @@ INSTANT_MODEL = "def respond(prompts):\n    return [p.split()[-1] for p in promp
 def warm_cache(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "tests"))
     from tiny_models import build_tiny_model
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" would break the report
 
     root = workdir / "warm"
     shutil.rmtree(root, ignore_errors=True)
