@@ -50,20 +50,23 @@ def jinja_literal(text: str) -> str:
     return f"{{% raw %}}{text}{{% endraw %}}" if _JINJA_SYNTAX.search(text) else text
 
 
-def doc_to_text_template(suite: Suite) -> str:
-    """The suite's user prompt template in Jinja form: ``{input}`` becomes ``{{input}}``."""
-    template = suite.prompt_template
+def jinja_template(template: str, suite: Suite) -> str:
+    """A taskbench prompt template in Jinja form: ``{input}`` becomes ``{{input}}``, ``{reference_date}`` is filled in,
+    and everything else renders literally."""
     if suite.reference_date is not None:
         template = template.replace("{reference_date}", suite.reference_date.isoformat())
     return "{{input}}".join(jinja_literal(part) for part in template.split("{input}"))
 
 
+def doc_to_text_template(suite: Suite) -> str:
+    """The suite's user prompt template in Jinja form."""
+    return jinja_template(suite.prompt_template, suite)
+
+
 def description_text(suite: Suite) -> str:
-    """lm-eval puts ``description`` directly before doc_to_text; taskbench joins system and user with a blank line."""
-    system = suite.system_prompt
-    if system and suite.reference_date is not None:
-        system = system.replace("{reference_date}", suite.reference_date.isoformat())
-    return jinja_literal(f"{system}\n\n") if system else ""
+    """lm-eval puts ``description`` (a template rendered with the document) directly before doc_to_text;
+    taskbench joins system and user with a blank line."""
+    return jinja_template(f"{suite.system_prompt}\n\n", suite) if suite.system_prompt else ""
 
 
 def _metric_for(spec: Any) -> tuple[dict[str, Any], bool, str | None]:

@@ -83,3 +83,22 @@ def test_mixed_scorers_and_unknown_categories_are_refused(suite_dir: Path, tmp_p
     assert "export one --category at a time" in capsys.readouterr().err
     assert main(["export-lm-eval", str(suite_dir), str(tmp_path / "out"), "--category", "nope"]) == 1
     assert "unknown category 'nope'" in capsys.readouterr().err
+
+
+def test_system_prompt_with_the_input_in_it_exports_per_document(tmp_path: Path) -> None:
+    directory = tmp_path / "suite"
+    directory.mkdir()
+    (directory / "taskbench.yaml").write_text(
+        'name: echo\nprompt:\n  system: "Classify {input} (as of {reference_date}); {{braces}} stay."\n  template: "{input}"\n'
+        "reference_date: 2026-03-01\ncategories:\n  echo: {weight: 1, scorer: exact_match}\n"
+    )
+    (directory / "cases.jsonl").write_text(
+        "".join(json.dumps({"id": f"c{i}", "input": text, "expected": "x", "category": "echo", "difficulty": "simple"}) + "\n" for i, text in enumerate(["one", "two {%"]))
+    )
+    assert main(["export-lm-eval", str(directory), str(tmp_path / "out"), "--task-name", "echo"]) == 0
+    suite = load_suite(directory / "taskbench.yaml")
+    exported = load_lm_eval_suite(tmp_path / "out" / "echo.yaml", cwd=tmp_path)
+    original = load_case_file(directory / "cases.jsonl", categories=list(suite.categories)).cases
+    assert len(exported.cases) == len(original) == 2
+    assert [exported.prompt_for(c).text for c in exported.cases] == [suite.prompt_for(c).text for c in original]
+    assert exported.prompt_for(exported.cases[1]).text.startswith("Classify two {% (as of 2026-03-01); {{braces}} stay.")
