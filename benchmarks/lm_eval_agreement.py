@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,9 +60,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lm-eval", default="/tmp/lmeval-venv/bin/lm_eval", help="the lm_eval executable")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lm_eval_agreement"))
     parser.add_argument("--no-warmup", action="store_true", help="time the first (cold) run of each tool instead")
+    parser.add_argument(
+        "--chat-template",
+        action="store_true",
+        help="lm_eval --apply_chat_template vs --taskbench-lm-eval-chat-template (a model without a chat template is copied and given a simple one)",
+    )
     parser.add_argument("--all-plugins", action="store_true", help="let pytest load every installed plugin, as a user's environment would")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each tool, taking turns; the medians are compared")
     return parser.parse_args(argv)
+
+
+# Role markers show the template was applied; ending on the user's own text ("... JSON:") lets a model trained
+# without a chat template still answer, so the outputs compared are real answers rather than all empty.
+SIMPLE_CHAT_TEMPLATE = "{% for message in messages %}[{{ message['role'] }}] {{ message['content'] }}{% if not loop.last %}\n{% endif %}{% endfor %}"
+
+
+def with_chat_template(model: Path, workdir: Path) -> Path:
+    """The model itself when its tokenizer has a chat template, else a copy given a simple one."""
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    if config.get("chat_template") or (model / "chat_template.jinja").is_file():
+        return model
+    copy = workdir / f"{model.name}-chat"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(model, copy)
+    (copy / "chat_template.jinja").write_text(SIMPLE_CHAT_TEMPLATE)
+    return copy
 
 
 def offline_env() -> dict[str, str]:
@@ -96,6 +119,7 @@ def lm_eval_run(args: argparse.Namespace, task_dir: Path, task: str) -> ToolRun:
     command = [args.lm_eval, "--model", "hf", "--model_args", model_args, "--device", "cpu"]
     command += [] if args.batch_size == "default" else ["--batch_size", args.batch_size]
     command += ["--include_path", str(task_dir), "--tasks", task, "--log_samples", "--output_path", str(args.workdir / "lm_eval_out")]
+    command += ["--apply_chat_template"] if args.chat_template else []
     return ToolRun("lm-eval", command, offline_env(), args.workdir / "lm_eval.log")
 
 
@@ -116,6 +140,7 @@ def pytest_run(args: argparse.Namespace, task_file: Path) -> ToolRun:
     env = offline_env() if args.all_plugins else {**offline_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     command = [sys.executable, "-m", "pytest", *only_taskbench, str(task_file), f"--taskbench-model={args.model.resolve()}"]
     command += [] if args.batch_size == "default" else [f"--taskbench-batch-size={args.batch_size}"]
+    command += ["--taskbench-lm-eval-chat-template"] if args.chat_template else []
     command += ["--taskbench-dtype=float32", "--taskbench-no-cache", f"--taskbench-log-samples={args.workdir / 'pytest_samples.jsonl'}", "-p", "no:cacheprovider", "-q", "-c", "pytest.ini"]
     return ToolRun("pytest", command, env, args.workdir / "pytest.log")
 
@@ -153,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         lines = result.data_path.read_text().splitlines(keepends=True)[: args.limit]
         result.data_path.write_text("".join(lines))
     task = result.yaml_path.stem
-    print(f"task {task}: {len(result.data_path.read_text().splitlines())} documents, model {args.model}, batch size {args.batch_size}, cpu, float32")
+    if args.chat_template:
+        args.model = with_chat_template(args.model.resolve(), args.workdir)
+    print(f"task {task}: {len(result.data_path.read_text().splitlines())} documents, model {args.model}, batch size {args.batch_size}, cpu, float32{', chat template' if args.chat_template else ''}")
 
     times = timed_alternately([lm_eval_run(args, task_dir, task), pytest_run(args, result.yaml_path)], args.workdir, args.repeat, not args.no_warmup)
     lm_rows, py_rows = lm_eval_rows(args, task), pytest_rows(args)
