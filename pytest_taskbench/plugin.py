@@ -5,7 +5,9 @@ from __future__ import annotations
 import atexit
 import functools
 import gc
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from pytest_taskbench.baseline import BaselineError
 from pytest_taskbench.cases import CASE_FILE_SUFFIXES, is_case_file_name
 from pytest_taskbench.gates import decide_exit_status
 from pytest_taskbench.cache import clear_cache
-from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind
+from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind, threads_per_process
 from pytest_taskbench.generation.progress import ProgressPrinter
 from pytest_taskbench.items import CaseFile, CaseItem, LmEvalTaskFile
 from pytest_taskbench.lmeval import looks_like_task_file
@@ -70,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"taskbench: {exc}") from None
     if settings.model and not config.option.help:
         _check_model(settings.model, config.rootpath)
-    run = TaskbenchRun(settings, config.rootpath)
+    run = TaskbenchRun(_share_cpus_among_workers(config, settings), config.rootpath)
     _setup_generation(config, run)
     if not config.option.help and not hasattr(config, "workerinput"):  # only the controller reads and writes baselines
         try:
@@ -84,6 +86,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "taskbench-session")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "taskbench-xdist")
+
+
+def _share_cpus_among_workers(config: pytest.Config, settings: Settings) -> Settings:
+    """Under pytest-xdist, each worker's torch gets its share of the CPUs, unless --taskbench-threads or OMP_NUM_THREADS says."""
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if not workers or settings.threads is not None or "OMP_NUM_THREADS" in os.environ:
+        return settings
+    return replace(settings, threads=threads_per_process(int(workers)))
 
 
 def _setup_generation(config: pytest.Config, run: TaskbenchRun) -> None:

@@ -63,6 +63,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("batch_size", "int", "prompts per generation batch, or auto: sized from the prompts' token lengths and free memory (default 8)", "N|auto"),
     OptionSpec("device", "str", "device for a transformers model: cpu, cuda, mps or auto (default cpu)", "DEVICE"),
     OptionSpec("dtype", "str", "torch dtype for a transformers model: auto, float32, float16, bfloat16 (default auto)", "DTYPE"),
+    OptionSpec(
+        "threads",
+        "int",
+        "CPU threads for a transformers model (default: torch's choice; under pytest-xdist, the CPUs divided among the workers)",
+        "N",
+    ),
     OptionSpec("max_new_tokens", "int", "most tokens generated per case (overrides the suite's generation.max_new_tokens)", "N"),
     OptionSpec("cache_dir", "str", "generation cache directory (default: taskbench/ in pytest's cache directory)", "DIR"),
     OptionSpec("no_cache", "bool", "neither read nor write the generation cache"),
@@ -84,7 +90,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("lm_eval_chat_template", "bool", "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval"),
     OptionSpec("lm_eval_allow_functions", "bool", "let lm-eval task YAML `!function` tags import and run Python code next to the task file"),
 )
-POSITIVE_INTS = frozenset({"batch_size", "max_new_tokens", "http_concurrency", "http_timeout"})
+POSITIVE_INTS = frozenset({"batch_size", "threads", "max_new_tokens", "http_concurrency", "http_timeout"})
 OPTIONS_BY_DEST: Mapping[str, OptionSpec] = {option.dest: option for option in OPTIONS}
 
 
@@ -116,6 +122,7 @@ class Settings:
     batch_size: int = 8
     device: str = "cpu"
     dtype: str = "auto"
+    threads: int | None = None
     max_new_tokens: int | None = None
     cache_dir: str | None = None
     no_cache: bool = False

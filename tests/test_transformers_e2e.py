@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_taskbench.generation import threads_per_process
 from tests.tiny_models import build_tiny_model, build_tiny_seq2seq
 
 PROMPTS = ["hello world", "book a meeting with ana", "the quick brown fox"]
@@ -89,3 +90,34 @@ def test_an_encoder_decoder_checkpoint_is_loaded_as_one_and_batched_correctly(py
     result = pytester.runpytest_subprocess("cases", f"--taskbench-model={checkpoint}", "--taskbench-batch-size=3", "--taskbench-no-cache")
     # prompts of different lengths in one right-padded batch give the one-at-a-time outputs
     result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(
+    ("args", "omp_threads", "expected"),
+    [
+        pytest.param([], None, threads_per_process(2), id="cpus-shared-among-workers"),
+        pytest.param(["--taskbench-threads=3"], None, 3, id="option-wins"),
+        pytest.param([], "2", 2, id="OMP_NUM_THREADS-respected"),
+    ],
+)
+def test_xdist_workers_share_the_cpus(
+    pytester: pytest.Pytester, checkpoint: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], omp_threads: str | None, expected: int
+) -> None:
+    # two workers each running torch with one thread per CPU made the shipped suite 15x slower on two cores
+    if omp_threads is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp_threads)
+    cases = pytester.mkdir("cases")
+    (cases / "taskbench.yaml").write_text("name: tiny\ncategories:\n  echo: {weight: 1, scorer: exact_match}\ngeneration: {max_new_tokens: 2}\n")
+    (cases / "echo.jsonl").write_text("".join(f'{{"id": "c{i}", "input": "{prompt}", "expected": "x", "difficulty": "simple"}}\n' for i, prompt in enumerate(PROMPTS)))
+    pytester.makepyfile(
+        test_threads=f"""
+        import torch
+
+        def test_threads_after_the_model_loaded():
+            assert torch.get_num_threads() == {expected}
+        """
+    )
+    result = pytester.runpytest_subprocess("cases", "test_threads.py", f"--taskbench-model={checkpoint}", "--taskbench-no-cache", "-n", "2", "-p", "xdist", *args)
+    result.assert_outcomes(passed=1, failed=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ __all__ = [
     "check_model_spec",
     "load_backend",
     "model_kind",
+    "threads_per_process",
 ]
 
 
@@ -76,13 +78,27 @@ def backend_for_settings(settings: Settings, rootdir: Path) -> Backend:
             timeout=float(settings.http_timeout),
             retries=settings.http_retries,
         )
-    return load_backend(settings.model, batch_size=settings.batch_size, device=settings.device, dtype=settings.dtype, http=http)
+    return load_backend(settings.model, batch_size=settings.batch_size, device=settings.device, dtype=settings.dtype, threads=settings.threads, http=http)
 
 
-def load_backend(spec: str, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto", http: HttpOptions | None = None) -> Backend:
+def threads_per_process(processes: int) -> int:
+    """This machine's usable CPUs shared out among ``processes`` (each at least one).
+
+    Every process running torch on the CPU otherwise starts one thread per CPU: two pytest-xdist
+    workers on two cores then spend their time waiting on each other's threads (the shipped
+    suite took 189 s under ``-n 2`` against 13 s in one process).
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // max(1, processes))
+
+
+def load_backend(
+    spec: str, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto", threads: int | None = None, http: HttpOptions | None = None
+) -> Backend:
     """Create the backend a model spec names. Raises ModelLoadError with a readable cause.
 
-    ``batch_size`` 0 means auto (transformers); a callable gets 64 then.
+    ``batch_size`` 0 means auto (transformers); a callable gets 64 then. ``threads`` sets torch's CPU
+    threads for a transformers model (None: torch's own choice).
     """
     kind = model_kind(spec)
     if kind == "callable":
@@ -95,4 +111,4 @@ def load_backend(spec: str, *, batch_size: int = 8, device: str = "cpu", dtype: 
         return HttpBackend(spec, http or HttpOptions())
     from pytest_taskbench.generation.hf import TransformersBackend
 
-    return TransformersBackend(spec, batch_size=batch_size, device=device, dtype=dtype)  # weights load on the first cache miss
+    return TransformersBackend(spec, batch_size=batch_size, device=device, dtype=dtype, threads=threads)  # weights load on the first cache miss

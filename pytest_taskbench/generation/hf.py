@@ -101,13 +101,14 @@ def resolve_device(device: str) -> str:
 class TransformersBackend(BaseBackend):
     name = "transformers"
 
-    def __init__(self, path: str | Path, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto") -> None:
+    def __init__(self, path: str | Path, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto", threads: int | None = None) -> None:
         self.auto_batch = batch_size <= 0
         super().__init__(MAX_AUTO_BATCH if self.auto_batch else batch_size)
         self.path = Path(path)
         check_checkpoint(self.path)
         self.device = device
         self.dtype = dtype
+        self.threads = threads
         self._model: Any = None
         self._tokenizer: Any = None
         self._identity: str | None = None
@@ -131,6 +132,8 @@ class TransformersBackend(BaseBackend):
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+        if self.threads:
+            torch.set_num_threads(self.threads)
         self.device = resolve_device(self.device)
         model_config = AutoConfig.from_pretrained(self.path, local_files_only=True)
         self.is_encoder_decoder = bool(getattr(model_config, "is_encoder_decoder", False))
