@@ -102,6 +102,7 @@ class ToolRun:
     command: list[str]
     env: dict[str, str]
     log: Path
+    results: Path
 
     def run(self, cwd: Path, quiet: bool = False) -> float:
         """Wall time of one fresh process (model loading and interpreter exit included)."""
@@ -118,13 +119,15 @@ def lm_eval_run(args: argparse.Namespace, task_dir: Path, task: str) -> ToolRun:
     model_args = f"pretrained={args.model.resolve()},dtype=float32"
     command = [args.lm_eval, "--model", "hf", "--model_args", model_args, "--device", "cpu"]
     command += [] if args.batch_size == "default" else ["--batch_size", args.batch_size]
-    command += ["--include_path", str(task_dir), "--tasks", task, "--log_samples", "--output_path", str(args.workdir / "lm_eval_out")]
+    results = args.workdir / "lm_eval_out"
+    command += ["--include_path", str(task_dir), "--tasks", task, "--log_samples", "--output_path", str(results)]
     command += ["--apply_chat_template"] if args.chat_template else []
-    return ToolRun("lm-eval", command, offline_env(), args.workdir / "lm_eval.log")
+    return ToolRun("lm-eval", command, offline_env(), args.workdir / "lm_eval.log", results)
 
 
-def lm_eval_rows(args: argparse.Namespace, task: str) -> dict[int, Row]:
-    samples = max((args.workdir / "lm_eval_out").rglob(f"samples_{task}_*.jsonl"), key=lambda p: p.stat().st_mtime)
+def lm_eval_rows(tool: ToolRun, task: str) -> dict[int, Row]:
+    """Per-document results of the latest lm-eval run (each run writes its own samples file)."""
+    samples = max(tool.results.rglob(f"samples_{task}_*.jsonl"), key=lambda p: p.stat().st_mtime)
     rows = {}
     for line in samples.read_text().splitlines():
         sample = json.loads(line)
@@ -141,13 +144,14 @@ def pytest_run(args: argparse.Namespace, task_file: Path) -> ToolRun:
     command = [sys.executable, "-m", "pytest", *only_taskbench, str(task_file), f"--taskbench-model={args.model.resolve()}"]
     command += [] if args.batch_size == "default" else [f"--taskbench-batch-size={args.batch_size}"]
     command += ["--taskbench-lm-eval-chat-template"] if args.chat_template else []
-    command += ["--taskbench-dtype=float32", "--taskbench-no-cache", f"--taskbench-log-samples={args.workdir / 'pytest_samples.jsonl'}", "-p", "no:cacheprovider", "-q", "-c", "pytest.ini"]
-    return ToolRun("pytest", command, env, args.workdir / "pytest.log")
+    results = args.workdir / "pytest_samples.jsonl"
+    command += ["--taskbench-dtype=float32", "--taskbench-no-cache", f"--taskbench-log-samples={results}", "-p", "no:cacheprovider", "-q", "-c", "pytest.ini"]
+    return ToolRun("pytest", command, env, args.workdir / "pytest.log", results)
 
 
-def pytest_rows(args: argparse.Namespace) -> dict[int, Row]:
+def pytest_rows(tool: ToolRun) -> dict[int, Row]:
     rows = {}
-    for line in (args.workdir / "pytest_samples.jsonl").read_text().splitlines():
+    for line in tool.results.read_text().splitlines():
         sample = json.loads(line)
         metric = next(value for key, value in sample["details"].items() if key.startswith("exact_match,"))
         rows[int(sample["case_id"].removeprefix("doc_"))] = Row(sample["output"], float(metric))
@@ -182,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         args.model = with_chat_template(args.model.resolve(), args.workdir)
     print(f"task {task}: {len(result.data_path.read_text().splitlines())} documents, model {args.model}, batch size {args.batch_size}, cpu, float32{', chat template' if args.chat_template else ''}")
 
-    times = timed_alternately([lm_eval_run(args, task_dir, task), pytest_run(args, result.yaml_path)], args.workdir, args.repeat, not args.no_warmup)
-    lm_rows, py_rows = lm_eval_rows(args, task), pytest_rows(args)
+    lm_eval_tool, pytest_tool = lm_eval_run(args, task_dir, task), pytest_run(args, result.yaml_path)
+    times = timed_alternately([lm_eval_tool, pytest_tool], args.workdir, args.repeat, not args.no_warmup)
+    lm_rows, py_rows = lm_eval_rows(lm_eval_tool, task), pytest_rows(pytest_tool)
     lm_seconds, py_seconds = statistics.median(times["lm-eval"]), statistics.median(times["pytest"])
 
     docs = sorted(lm_rows)

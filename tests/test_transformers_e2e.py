@@ -96,8 +96,9 @@ def test_an_encoder_decoder_checkpoint_is_loaded_as_one_and_batched_correctly(py
     ("args", "omp_threads", "expected"),
     [
         pytest.param([], None, threads_per_process(2), id="cpus-shared-among-workers"),
-        pytest.param(["--taskbench-threads=3"], None, 3, id="option-wins"),
-        pytest.param([], "2", 2, id="OMP_NUM_THREADS-respected"),
+        # values other than the default share, so that each case fails if the share overrode it, on any machine
+        pytest.param([f"--taskbench-threads={threads_per_process(2) + 2}"], None, threads_per_process(2) + 2, id="option-wins"),
+        pytest.param([], str(threads_per_process(2) + 1), threads_per_process(2) + 1, id="OMP_NUM_THREADS-respected"),
     ],
 )
 def test_xdist_workers_share_the_cpus(
