@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +38,11 @@ class Script:
 
     replies: list[Reply] = field(default_factory=list)
     delay: float = 0.0
+    gather: int = 0  # hold each request until this many have been in flight at once (10 s at most)
     requests: list[dict[str, Any]] = field(default_factory=list)
     in_flight: int = 0
     most_in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Condition = field(default_factory=threading.Condition)
 
     def next(self, request: dict[str, Any]) -> Reply:
         with self.lock:
@@ -49,6 +50,8 @@ class Script:
             index = min(len(self.requests), len(self.replies)) - 1
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.lock.notify_all()
+            self.lock.wait_for(lambda: self.most_in_flight >= self.gather, timeout=10)
         time.sleep(self.delay)
         with self.lock:
             self.in_flight -= 1
@@ -161,13 +164,13 @@ def test_retries_run_out_into_a_clear_failure(scripted: tuple[str, Script]) -> N
 
 def test_several_requests_are_in_flight(scripted: tuple[str, Script]) -> None:
     url, script = scripted
-    script.replies, script.delay = [chat_reply("x")], 0.2
+    script.replies, script.gather = [chat_reply("x")], 4
     backend = HttpBackend(url, HttpOptions(model="m", concurrency=4, **FAST))
     began = time.perf_counter()
     outputs = backend.generate([PROMPT] * 8, GenerationParams())
     assert [g.text for g in outputs] == ["x"] * 8
-    assert script.most_in_flight == 4
-    assert time.perf_counter() - began < 8 * 0.2
+    assert script.most_in_flight == 4  # four at once, and never more than the option allows
+    assert time.perf_counter() - began < 10  # one at a time, the first request would wait out the 10 s hold
 
 
 def test_the_api_key_goes_in_the_header_only(scripted: tuple[str, Script], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -315,30 +318,72 @@ def test_a_real_server_answers_every_case_and_a_rerun_comes_from_the_cache(pytes
     again.stdout.fnmatch_lines(["*0 generated, 6 from cache*"])
 
 
+class FrontDoor:
+    """A one-connection-at-a-time proxy to the real server that goes away after a set number of answers.
+
+    It closes its listening socket before it sends the last answer, so the client's next request is refused
+    however fast the model is: the "stopped mid-run" moment no longer races the run (a watcher thread that
+    stopped the server after three cached answers lost that race when all twelve came back first).
+    """
+
+    def __init__(self, upstream: str, answers: int) -> None:
+        self.upstream, self.answers_left = upstream.rstrip("/"), answers
+        self.answered = 0
+        door = self
+
+        class Forward(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return None
+
+            def _forward(self, data: bytes | None) -> None:
+                request = urllib.request.Request(door.upstream + self.path.removeprefix("/v1"), data=data, method=self.command)
+                request.add_header("Content-Type", "application/json")
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    status, body = response.status, response.read()
+                if self.command == "POST":
+                    door.answered += 1
+                    door.answers_left -= 1
+                    if door.answers_left == 0:
+                        self.server.socket.close()  # refuse every later connection, then send this answer
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                self._forward(None)
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._forward(self.rfile.read(int(self.headers["Content-Length"])))
+
+        self.http = HTTPServer(("127.0.0.1", 0), Forward)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.answers_left > 0:
+            self.http.handle_request()
+
+    def close(self) -> None:
+        self.http.server_close()
+        self.thread.join(timeout=5)
+
+
 def test_the_server_stopped_mid_run_fails_the_rest_clearly(pytester: pytest.Pytester, server: Server) -> None:
-    url = server.ensure()
+    door = FrontDoor(server.ensure(), answers=3)
     write_suite(pytester, 12)
-    killed = threading.Event()
-
-    def stop_after_three_answers() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(cache_entries(pytester)) < 3:
-            time.sleep(0.005)
-        server.stop()
-        killed.set()
-
-    watcher = threading.Thread(target=stop_after_three_answers, daemon=True)
-    watcher.start()
     began = time.monotonic()
-    result = pytester.runpytest(
-        f"--taskbench-model={url}", "--taskbench-pass-threshold=0", "--taskbench-http-concurrency=1", "--taskbench-http-retries=1"
-    )
-    watcher.join()
-    assert killed.is_set()
-    outcomes = result.parseoutcomes()
-    answered = len(cache_entries(pytester))
-    assert answered >= 3 and outcomes.get("passed") == answered  # cases answered before the stop keep their results
-    assert outcomes.get("failed") == 12 - answered >= 1
+    try:
+        result = pytester.runpytest(
+            f"--taskbench-model={door.url}", "--taskbench-pass-threshold=0", "--taskbench-http-concurrency=1", "--taskbench-http-retries=1"
+        )
+    finally:
+        door.close()
+    assert door.answered == 3 and len(cache_entries(pytester)) == 3
+    result.assert_outcomes(passed=3, failed=9)  # cases answered before the stop keep their results
     result.stdout.fnmatch_lines(["*model error: POST */chat/completions failed*cannot reach the server*is it running?*"])
     result.stdout.fnmatch_lines(["*FAIL max_errors*", "verdict: FAIL*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the session ends normally, its verdict decided by the gates
