@@ -18,6 +18,13 @@ import scipy.stats  # noqa: F401, E402
 # Same reason: hypothesis' terminal summary imports this module in every in-process run;
 # importing it once here keeps each pytester run from paying for the import again.
 import hypothesis.internal.observability  # noqa: F401, E402
+from hypothesis import settings
+
+# No per-example deadline anywhere: a property that touches files or the bootstrap can take
+# longer than hypothesis' 200 ms on a loaded CI machine, and a deadline failure there says
+# nothing about the code under test.
+settings.register_profile("taskbench", deadline=None)
+settings.load_profile("taskbench")
 
 DEMO_SUITE = """\
 name: demo

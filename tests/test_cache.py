@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -195,6 +194,3 @@ def test_fingerprint_of_a_large_weight_file_reads_samples_not_everything(tmp_pat
     data[sampled_offset] ^= 0xFF
     path.write_bytes(bytes(data))
     assert fingerprint_checkpoint(directory) != reference
-    began = time.perf_counter()
-    fingerprint_checkpoint(directory)
-    assert time.perf_counter() - began < 2.0
