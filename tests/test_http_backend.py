@@ -322,12 +322,11 @@ class FrontDoor:
     """A one-connection-at-a-time proxy to the real server that goes away after a set number of answers.
 
     It closes its listening socket before it sends the last answer, so the client's next request is refused
-    however fast the model is: the "stopped mid-run" moment no longer races the run (a watcher thread that
-    stopped the server after three cached answers lost that race when all twelve came back first).
+    however fast the model is: stopping the server itself races a run that may finish first.
     """
 
     def __init__(self, upstream: str, answers: int) -> None:
-        self.upstream, self.answers_left = upstream.rstrip("/"), answers
+        self.upstream, self.answers = upstream.rstrip("/"), answers
         self.answered = 0
         door = self
 
@@ -342,8 +341,7 @@ class FrontDoor:
                     status, body = response.status, response.read()
                 if self.command == "POST":
                     door.answered += 1
-                    door.answers_left -= 1
-                    if door.answers_left == 0:
+                    if door.answered == door.answers:
                         self.server.socket.close()  # refuse every later connection, then send this answer
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -364,7 +362,7 @@ class FrontDoor:
         self.thread.start()
 
     def _serve(self) -> None:
-        while self.answers_left > 0:
+        while self.answered < self.answers:
             self.http.handle_request()
 
     def close(self) -> None:
