@@ -516,8 +516,8 @@ class LmEvalSuite(Suite):
     def case_files(self) -> list[Path]:
         return list(self.task.data_files) if self.task else []
 
-    def count_cases(self, load: Callable[[Path], CaseFileContents] | None = None) -> int:
-        return len(self.cases)  # the documents were read with the task file
+    def valid_cases(self, load: Callable[[Path], CaseFileContents] | None = None) -> list[Case]:
+        return list(self.cases)  # the documents were read with the task file
 
 
 def load_lm_eval_suite(

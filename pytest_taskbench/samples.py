@@ -8,8 +8,8 @@ diff line by line.
 The prompt is not carried on test reports (it would double every report's size
 under xdist); it is rebuilt on the controller with ``Suite.prompt_for``, the same
 function that built it for the model, from the cases the run already read
-(``TaskbenchRun.case_file`` caches each case file; an lm-eval suite holds its
-documents), so no case file is parsed a second time.
+(``Suite.valid_cases`` with ``TaskbenchRun.case_file``, which caches each case
+file; an lm-eval suite holds its documents), so no case file is parsed a second time.
 
 Domain code: no pytest import.
 """
@@ -23,7 +23,6 @@ from typing import Any
 
 from pytest_taskbench.cases import CaseFileContents
 from pytest_taskbench.generation.base import Prompt
-from pytest_taskbench.lmeval import LmEvalSuite
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import Suite
 
@@ -35,8 +34,7 @@ def suite_prompts(suite: Suite, load: Callable[[Path], CaseFileContents]) -> dic
 
     ``load`` reads one case file; pass the run's cached reader so nothing is parsed twice.
     """
-    cases = suite.cases if isinstance(suite, LmEvalSuite) else [case for file in suite.case_files() for case in load(file).cases]
-    return {(case.path, case.id): suite.prompt_for(case) for case in cases}
+    return {(case.path, case.id): suite.prompt_for(case) for case in suite.valid_cases(load)}
 
 
 def sample(result: CaseResult, prompt: Prompt | None) -> dict[str, Any]:

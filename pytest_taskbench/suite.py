@@ -178,13 +178,17 @@ class Suite:
         """Read one case file with this suite's categories and difficulties."""
         return load_case_file(path, categories=list(self.categories), difficulties=self.difficulties, display_path=display_path)
 
-    def count_cases(self, load: Callable[[Path], CaseFileContents] | None = None) -> int:
-        """How many valid cases the whole suite holds (to tell a subset run from a full one).
+    def valid_cases(self, load: Callable[[Path], CaseFileContents] | None = None) -> list[Case]:
+        """Every valid case of the whole suite, file by file.
 
         ``load`` reads one case file; pass a cached reader to avoid parsing files twice.
         """
         read = load or self.load_cases
-        return sum(len(read(f).cases) for f in self.case_files())
+        return [case for file in self.case_files() for case in read(file).cases]
+
+    def count_cases(self, load: Callable[[Path], CaseFileContents] | None = None) -> int:
+        """How many valid cases the whole suite holds (to tell a subset run from a full one)."""
+        return len(self.valid_cases(load))
 
 
 def _fill(template: str, suite: Suite, request: str) -> str:
