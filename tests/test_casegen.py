@@ -63,8 +63,10 @@ def templates_for(categories: tuple[str, ...] = CATEGORIES) -> list[CaseTemplate
         for category in categories
         for difficulty in DIFFICULTIES
         for template in (
-            CaseTemplate(f"{category}_{difficulty}_add", category, difficulty, "add {thing} {day}", {"action": "create"}, "adds {thing}"),
-            CaseTemplate(f"{category}_{difficulty}_del", category, difficulty, "delete {thing} ({tag})", {"action": "delete"}, "deletes {thing}"),
+            # The stratum in the text gives every stratum its own inputs: a shared text would let the quotas ask for
+            # more distinct boundary inputs (about 20 in all) than the slots can make, whatever the seed.
+            CaseTemplate(f"{category}_{difficulty}_add", category, difficulty, f"add {{thing}} {{day}} [{category} {difficulty}]", {"action": "create"}, "adds {thing}"),
+            CaseTemplate(f"{category}_{difficulty}_del", category, difficulty, f"delete {{thing}} ({{tag}}) [{category} {difficulty}]", {"action": "delete"}, "deletes {thing}"),
         )
     ]
 
