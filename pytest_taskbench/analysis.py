@@ -35,6 +35,7 @@ from typing import Any
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.scoring.extract import parse_output
 from pytest_taskbench.summary import GroupSummary, RunSummary
+from pytest_taskbench.files import unknown_keys
 
 ANALYSIS_KEYS = frozenset({"strength", "weakness", "confusion_field"})
 INVALID = "(invalid JSON)"
@@ -58,7 +59,7 @@ def analysis_config(value: Any, fail: Callable[[str], Exception]) -> AnalysisCon
         return AnalysisConfig()
     if not isinstance(value, dict):
         raise fail("'analysis' must be a mapping with strength, weakness and confusion_field")
-    unknown = sorted(set(value) - ANALYSIS_KEYS)
+    unknown = unknown_keys(value, ANALYSIS_KEYS)
     if unknown:
         raise fail(f"unknown analysis key(s) {', '.join(unknown)}; known: {', '.join(sorted(ANALYSIS_KEYS))}")
     bounds: dict[str, float] = {}

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from pytest_taskbench.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
+
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
 CASE_KEYS = frozenset(
@@ -33,20 +35,14 @@ CASE_KEYS = frozenset(
         "metadata",
     }
 )
-CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # used with fullmatch: "$" would let a trailing newline in
 CASE_FILE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
 
 ScorerSpec = str | Mapping[str, Any]
 
 
-class CaseError(Exception):
-    """A problem with one case (or a whole file), located by file and line."""
-
-    def __init__(self, path: str | Path, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
-        self.path = str(path)
-        self.line = line
-        self.message = message
+class CaseError(FileProblem):
+    """A problem with one case (or a whole case file), located by file and line."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +102,10 @@ def load_case_file(
 ) -> CaseFileContents:
     """Read a JSONL, YAML or JSON case file.
 
+    Never raises for what the file holds: every problem becomes a ``CaseError``
+    at its line (a bad JSON line costs that line; an unreadable YAML or JSON
+    document costs the file), and every case that can be read is returned.
+
     Args:
         path: the case file.
         categories: the suite's categories; a case naming another is an error.
@@ -120,15 +120,9 @@ def load_case_file(
     shown = display_path or str(path)
     contents = CaseFileContents(path=shown)
     try:
-        text = file_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        contents.errors.append(CaseError(shown, 1, f"cannot read case file: {exc}"))
-        return contents
-
-    try:
-        defaults, raw_cases, parse_errors = _parse(text, file_path.suffix.lower(), shown)
-    except CaseError as exc:
-        contents.errors.append(exc)
+        defaults, raw_cases, parse_errors = _parse(file_path, shown)
+    except FileProblem as exc:
+        contents.errors.append(CaseError(shown, exc.line, exc.message))
         return contents
     contents.errors.extend(parse_errors)
 
@@ -158,28 +152,34 @@ def load_case_file(
     return contents
 
 
-def _parse(text: str, suffix: str, shown: str) -> tuple[dict[str, Any], list[RawCase], list[CaseError]]:
+Parsed = tuple[dict[str, Any], list[RawCase], list[CaseError]]
+
+
+def _parse(path: Path, shown: str) -> Parsed:
+    suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return _parse_jsonl(text, shown)
+        return _parse_jsonl(read_bytes(path, shown), shown)
     if suffix in (".yaml", ".yml"):
-        return _parse_yaml(text, shown)
+        return _parse_yaml(read_text(path, shown), shown)
     if suffix == ".json":
-        return _parse_json(text, shown)
-    raise CaseError(shown, 1, f"unknown case file type {suffix!r}; use one of {', '.join(CASE_FILE_SUFFIXES)}")
+        return _parse_json(read_text(path, shown), shown)
+    raise FileProblem(shown, 1, f"unknown case file type {suffix!r}; use one of {', '.join(CASE_FILE_SUFFIXES)}")
 
 
-def _parse_jsonl(text: str, shown: str) -> tuple[dict[str, Any], list[RawCase], list[CaseError]]:
+def _parse_jsonl(raw: bytes, shown: str) -> Parsed:
+    """Each line on its own: a line that is not UTF-8 or not JSON costs that line only."""
     defaults: dict[str, Any] = {}
     raw_cases: list[RawCase] = []
     errors: list[CaseError] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for number, line_bytes in raw_lines(raw):
         try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            errors.append(CaseError(shown, number, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            line = decode(line_bytes, shown, number)
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            data = parse_json(stripped, shown, number)
+        except FileProblem as exc:
+            errors.append(CaseError(shown, exc.line, exc.message))
             continue
         if isinstance(data, dict) and set(data) == {"defaults"}:
             if raw_cases:
@@ -193,22 +193,8 @@ def _parse_jsonl(text: str, shown: str) -> tuple[dict[str, Any], list[RawCase], 
     return defaults, raw_cases, errors
 
 
-def _yaml_error(shown: str, exc: yaml.YAMLError) -> CaseError:
-    mark = getattr(exc, "problem_mark", None)
-    line = mark.line + 1 if mark is not None else 1
-    problem = getattr(exc, "problem", None) or str(exc)
-    return CaseError(shown, line, f"invalid YAML: {problem}")
-
-
-def _parse_yaml(text: str, shown: str) -> tuple[dict[str, Any], list[RawCase], list[CaseError]]:
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        raise _yaml_error(shown, exc) from None
-    finally:
-        loader.dispose()
+def _parse_yaml(text: str, shown: str) -> Parsed:
+    data, node = compose_yaml(text, shown)
     if node is None:
         return {}, [], []
     if isinstance(data, list):
@@ -218,9 +204,9 @@ def _parse_yaml(text: str, shown: str) -> tuple[dict[str, Any], list[RawCase], l
         _check_document_keys(data, shown, node.start_mark.line + 1)
         cases_node = next(value for key, value in node.value if key.value == "cases")
         if not isinstance(data["cases"], list):
-            raise CaseError(shown, cases_node.start_mark.line + 1, "'cases' must be a list of cases")
+            raise FileProblem(shown, cases_node.start_mark.line + 1, "'cases' must be a list of cases")
         return _defaults_of(data, shown), _zip_lines(data["cases"], cases_node.value), []
-    raise CaseError(shown, node.start_mark.line + 1, "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
+    raise FileProblem(shown, node.start_mark.line + 1, "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
 
 
 def _zip_lines(items: list[Any], nodes: list[yaml.Node]) -> list[RawCase]:
@@ -230,30 +216,27 @@ def _zip_lines(items: list[Any], nodes: list[yaml.Node]) -> list[RawCase]:
 def _check_document_keys(data: dict[str, Any], shown: str, line: int) -> None:
     unknown = set(data) - {"defaults", "cases"}
     if unknown:
-        raise CaseError(shown, line, f"unknown top-level keys {sorted(unknown)}; a case document has 'defaults' and 'cases'")
+        raise FileProblem(shown, line, f"unknown top-level keys {sorted(map(str, unknown))}; a case document has 'defaults' and 'cases'")
 
 
 def _defaults_of(data: dict[str, Any], shown: str) -> dict[str, Any]:
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
-        raise CaseError(shown, 1, "'defaults' must be a mapping")
+        raise FileProblem(shown, 1, "'defaults' must be a mapping")
     return dict(defaults)
 
 
-def _parse_json(text: str, shown: str) -> tuple[dict[str, Any], list[RawCase], list[CaseError]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CaseError(shown, exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+def _parse_json(text: str, shown: str) -> Parsed:
+    data = parse_json(text, shown)
     if isinstance(data, list):
         return {}, _json_array_items(text, text.index("["), data), []
     if isinstance(data, dict) and "cases" in data:
         _check_document_keys(data, shown, 1)
         if not isinstance(data["cases"], list):
-            raise CaseError(shown, 1, "'cases' must be an array of cases")
+            raise FileProblem(shown, 1, "'cases' must be an array of cases")
         start = _json_value_offset(text, "cases")
         return _defaults_of(data, shown), _json_array_items(text, start, data["cases"]), []
-    raise CaseError(shown, 1, "a JSON case file holds an array of cases or an object with 'cases' (and optional 'defaults')")
+    raise FileProblem(shown, 1, "a JSON case file holds an array of cases or an object with 'cases' (and optional 'defaults')")
 
 
 def _json_value_offset(text: str, key: str) -> int:
@@ -299,7 +282,10 @@ def _build_case(
     if not isinstance(raw.data, dict):
         raise fail(f"a case must be an object/mapping, got {type(raw.data).__name__}")
     data = {**base, **raw.data}
-    unknown = sorted(set(data) - CASE_KEYS)
+    problem = value_problem(data)
+    if problem is not None:
+        raise fail(f"case {str(data.get('id'))[:40]!r} {problem}" if isinstance(data.get("id"), (str, int)) else f"the case {problem}")
+    unknown = sorted(str(key) for key in set(data) - CASE_KEYS)
     if unknown:
         raise fail(f"unknown case field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CASE_KEYS))}")
 
@@ -308,7 +294,7 @@ def _build_case(
         case_id = str(case_id)
     if not isinstance(case_id, str) or not case_id:
         raise fail("missing 'id' (a non-empty string, unique in the file)")
-    if not CASE_ID_PATTERN.match(case_id):
+    if not CASE_ID_PATTERN.fullmatch(case_id):
         raise fail(f"case id {case_id!r} may hold only letters, digits, '_', '.' and '-'")
 
     has_input, has_messages = "input" in data, "messages" in data

@@ -77,7 +77,8 @@ def test_every_bad_line_is_reported_and_good_lines_kept(tmp_path: Path) -> None:
 def test_unreadable_and_unknown_files_are_errors(tmp_path: Path) -> None:
     binary = tmp_path / "bad.jsonl"
     binary.write_bytes(b"\xff\xfe\x00")
-    assert "cannot read case file" in str(load_case_file(binary).errors[0])
+    assert str(load_case_file(binary).errors[0]).endswith("bad.jsonl:1: not valid UTF-8: byte 0xff at column 1; save the file as UTF-8")
+    assert "cannot read the file" in str(load_case_file(tmp_path / "missing.jsonl").errors[0])
     assert "invalid YAML" in str(load_case_file(write(tmp_path, "x.yaml", "a: [1\n")).errors[0])
     assert "a YAML case file holds a list of cases" in str(load_case_file(write(tmp_path, "y.yaml", "just: a mapping\n")).errors[0])
 

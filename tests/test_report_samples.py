@@ -57,14 +57,17 @@ def test_an_unwritable_path_is_reported_not_a_crash(pytester: pytest.Pytester, k
 
 def test_each_case_file_is_read_once_for_collection_and_the_samples(pytester: pytest.Pytester, known_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[str] = []
-    read_text = Path.read_text
 
-    def counting(path: Path, *args: Any, **kwargs: Any) -> str:
-        if path.suffix == ".jsonl" and path.parent.name == "cases":
-            reads.append(path.name)
-        return read_text(path, *args, **kwargs)
+    def counting(method: Any) -> Any:
+        def read(path: Path, *args: Any, **kwargs: Any) -> Any:
+            if path.suffix == ".jsonl" and path.parent.name == "cases":
+                reads.append(path.name)
+            return method(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_text", counting)
+        return read
+
+    monkeypatch.setattr(Path, "read_text", counting(Path.read_text))
+    monkeypatch.setattr(Path, "read_bytes", counting(Path.read_bytes))
     result = pytester.runpytest("cases", MODEL, "-p", "no:xdist", "--taskbench-log-samples=samples.jsonl")
     result.stdout.fnmatch_lines(["taskbench: samples log written to samples.jsonl (10 cases)"])
     assert sorted(reads) == ["actions.jsonl", "entities.jsonl", "format.jsonl"]

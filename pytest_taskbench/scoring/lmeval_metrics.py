@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_taskbench.scoring.base import Score, Scorer, scorer
+from pytest_taskbench.files import unknown_keys
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case
@@ -135,7 +136,7 @@ def _filter_step(where: str, step: Any) -> FilterStep:
         if options:
             raise ValueError(f"{where}: filter {function!r} takes no options, got {sorted(options)}")
         return FilterStep(function)
-    unknown = sorted(set(options) - set(REGEX_DEFAULTS))
+    unknown = unknown_keys(options, REGEX_DEFAULTS)
     if unknown:
         raise ValueError(f"{where}: unsupported regex filter option(s) {', '.join(unknown)}; supported: {', '.join(REGEX_DEFAULTS)}")
     settings = {**REGEX_DEFAULTS, **options}
@@ -161,7 +162,7 @@ def parse_metrics(value: Any) -> tuple[ExactMatch, ...]:
         if entry["metric"] not in SUPPORTED_METRICS:
             raise ValueError(f"metric_list[{position}]: metric {entry['metric']!r} is not supported (supported: {', '.join(SUPPORTED_METRICS)})")
         options = {key: item for key, item in entry.items() if key not in METRIC_META_KEYS}
-        unknown = sorted(set(options) - set(EXACT_MATCH_OPTIONS))
+        unknown = unknown_keys(options, EXACT_MATCH_OPTIONS)
         if unknown:
             raise ValueError(f"metric_list[{position}]: unsupported exact_match option(s) {', '.join(unknown)}; supported: {', '.join(EXACT_MATCH_OPTIONS)}")
         ignore = options.get("regexes_to_ignore") or ()
