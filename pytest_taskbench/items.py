@@ -48,11 +48,8 @@ class CaseFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         run = get_run(self.config)
         suite_file = run.suite_file_for(self.path)
-        assert suite_file is not None  # pytest_collect_file only makes CaseFiles below a suite
-        try:
-            suite = run.suite_at(suite_file)
-        except SuiteError as exc:
-            raise self.CollectError(str(exc)) from None
+        assert suite_file is not None  # pytest_collect_file only makes CaseFiles below a suite it could read
+        suite = run.suite_at(suite_file)
         contents = run.case_file(suite, self.path)
         yield from self.case_items(run, suite, contents.cases, contents.errors)
 
@@ -72,6 +69,17 @@ class CaseFile(pytest.File):
                 name += "_"
             taken.add(name)
             yield BrokenCaseItem.from_parent(self, name=name, error=error, suite=suite)
+
+
+class BrokenSuiteFile(pytest.File):
+    """Carries the error of an invalid suite file: one collection error, however many case files sit below it."""
+
+    def __init__(self, *, error: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def collect(self) -> Iterator[pytest.Item]:
+        raise self.CollectError(self.error)
 
 
 class LmEvalTaskFile(CaseFile):

@@ -9,6 +9,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,12 +17,12 @@ import pytest
 from pytest_taskbench import hookspecs
 from pytest_taskbench.baseline import DEFAULT_NAME as DEFAULT_BASELINE_NAME
 from pytest_taskbench.baseline import BaselineError
-from pytest_taskbench.cases import CASE_FILE_SUFFIXES, is_case_file_name
+from pytest_taskbench.cases import CASE_FILE_SUFFIXES
 from pytest_taskbench.gates import decide_exit_status
 from pytest_taskbench.cache import clear_cache
 from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind, threads_per_process
 from pytest_taskbench.generation.progress import ProgressPrinter
-from pytest_taskbench.items import CaseFile, CaseItem, LmEvalTaskFile
+from pytest_taskbench.items import BrokenSuiteFile, CaseFile, CaseItem, LmEvalTaskFile
 from pytest_taskbench.lmeval import looks_like_task_file
 from pytest_taskbench.markdown_report import github_annotations
 from pytest_taskbench.report import SuiteReport, flat_properties
@@ -29,7 +30,7 @@ from pytest_taskbench.report_files import write_report_files
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.run import ModelHandle, TaskbenchRun
 from pytest_taskbench.settings import OPTIONS, OptionSpec, Settings, SettingsError
-from pytest_taskbench.suite import DEFAULT_CASE_PATTERNS, SuiteError
+from pytest_taskbench.suite import SuiteError
 
 MODEL_OPTION = "--taskbench-model"
 RUN_KEY = pytest.StashKey[TaskbenchRun]()
@@ -161,7 +162,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[SESSION_KEY]
 
 
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
     """Collect a file as cases when it lies below a directory holding taskbench.yaml and matches its case_files."""
     run = parent.config.stash.get(RUN_KEY, None)
     if run is None or file_path.suffix.lower() not in CASE_FILE_SUFFIXES:
@@ -169,18 +170,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile |
     if not run.settings.no_lm_eval and looks_like_task_file(file_path):
         return LmEvalTaskFile.from_parent(parent, path=file_path)  # anywhere: an lm-eval task dir needs no taskbench.yaml
     suite_file = run.suite_file_for(file_path)
-    if suite_file is None or file_path.resolve() == suite_file.resolve():
+    if suite_file is None:
         return None
     try:
         suite = run.suite_at(suite_file)
-        patterns, schema_path = suite.case_patterns, suite.schema_path
-    except SuiteError:
-        patterns, schema_path = DEFAULT_CASE_PATTERNS, None  # CaseFile.collect reports the suite error
-    if not is_case_file_name(file_path, suite_file.parent, patterns):
-        return None
-    if schema_path is not None and file_path.resolve() == schema_path.resolve():
-        return None
-    return CaseFile.from_parent(parent, path=file_path)
+    except SuiteError as exc:  # one collection error for the suite, on the first of its files pytest visits
+        return BrokenSuiteFile.from_parent(parent, path=file_path, error=str(exc)) if run.claim_suite_error(suite_file) else None
+    return CaseFile.from_parent(parent, path=file_path) if suite.holds_case_file(file_path) else None
 
 
 @pytest.fixture(scope="session")
@@ -219,7 +215,8 @@ class TaskbenchSession:
         distributed = hasattr(session.config, "workerinput")
         try:  # a broken model is one usage error, not a failure per item
             self.model_identity = self.run.backend.identity()
-            self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=distributed)
+            upcoming = _sent_to_this_worker(session) if distributed else None
+            self.run.plan([(item.suite, item.case, item.nodeid) for item in items], distributed=distributed, upcoming=upcoming)
             if distributed:
                 self.run.engine.load()
             else:  # generate before the first item so progress lines do not break pytest's own; weights load only on a cache miss
@@ -278,6 +275,26 @@ class TaskbenchSession:
                 "verdict": "pass" if all(r.verdict.passed for r in self.reports) else "fail",
                 "suites": {summary["suite"]: summary for summary in self.summaries},
             }
+
+
+def _sent_to_this_worker(session: pytest.Session) -> Callable[[], list[str]] | None:
+    """Under pytest-xdist: the node ids the controller has sent this worker and it has not run yet.
+
+    Read from xdist's ``WorkerInteractor`` (its ``torun`` queue and ``nextitem_index``); None when
+    they are not there (another xdist version), and the engine then generates a batch ahead instead.
+    """
+    interactor = next((p for p in session.config.pluginmanager.get_plugins() if type(p).__name__ == "WorkerInteractor"), None)
+    queue = getattr(interactor, "torun", None)
+    if interactor is None or queue is None or not callable(getattr(queue, "lock", None)):
+        return None
+    items = session.items
+
+    def upcoming() -> list[str]:
+        with queue.lock() as waiting:
+            indices = [getattr(interactor, "nextitem_index", None), *waiting]
+        return [items[index].nodeid for index in indices if isinstance(index, int) and 0 <= index < len(items)]
+
+    return upcoming
 
 
 def _add_junit_properties(config: pytest.Config, reports: list[SuiteReport]) -> None:

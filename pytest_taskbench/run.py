@@ -6,7 +6,7 @@ Domain code: it takes plain values (Settings, paths, Cases) and never imports py
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ class TaskbenchRun:
         self._scorers: dict[tuple[Path, str], Scorer] = {}
         self._case_files: dict[Path, CaseFileContents] = {}
         self._content_hashes: dict[Path, str] = {}
+        self._reported_suite_errors: set[Path] = set()
         self.baselines = BaselinePlan()
         self.cache_dir: Path | None = Path(rootdir, settings.cache_dir) if settings.cache_dir else None  # the plugin fills in pytest's cache dir
         self.engine = GenerationEngine(self._load_backend, cache_factory=self._open_cache)
@@ -47,6 +48,14 @@ class TaskbenchRun:
         if directory not in self._suite_file_of_dir:
             self._suite_file_of_dir[directory] = find_suite_file(path)
         return self._suite_file_of_dir[directory]
+
+    def claim_suite_error(self, suite_file: Path) -> bool:
+        """True the first time a broken suite file is met in this process, so its error is reported once."""
+        key = suite_file.resolve()
+        if key in self._reported_suite_errors:
+            return False
+        self._reported_suite_errors.add(key)
+        return True
 
     def suite_at(self, suite_file: Path) -> Suite:
         """Load (once) and return the suite; raises SuiteError."""
@@ -122,11 +131,16 @@ class TaskbenchRun:
     def job_for(self, suite: Suite, case: Case, key: str) -> Job:
         return Job(key, suite.prompt_for(case), self.generation_params(suite), case.id)
 
-    def plan(self, planned: Sequence[tuple[Suite, Case, str]], *, distributed: bool = False) -> None:
-        """Plan generation in run order. Under xdist a worker runs only its share of the items it
-        collected, so it generates one batch ahead instead of everything that follows."""
+    def plan(self, planned: Sequence[tuple[Suite, Case, str]], *, distributed: bool = False, upcoming: Callable[[], Iterable[str]] | None = None) -> None:
+        """Plan generation in run order.
+
+        Under xdist a worker runs only its share of the items it collected: ``upcoming`` names the
+        items already sent to it (generated together on a miss); without it the worker generates
+        one batch ahead in run order, some of which another worker may run.
+        """
         lookahead = (self.settings.batch_size or 32) if distributed else None  # batch_size 0 is auto
-        self.engine.plan([self.job_for(suite, case, key) for suite, case, key in planned], lookahead=lookahead)
+        jobs = [self.job_for(suite, case, key) for suite, case, key in planned]
+        self.engine.plan(jobs, lookahead=lookahead, upcoming=upcoming)
 
     def counters(self) -> dict[str, float | int]:
         return {**self.engine.counters.as_dict(), "model_loads": self.engine.weight_loads}

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pytest_taskbench.analysis import AnalysisConfig, analysis_config
-from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, iter_case_files, load_case_file
+from pytest_taskbench.files import FileProblem, parse_json, parse_yaml, read_text, unknown_keys, value_problem
+from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 
 SUITE_FILE_NAME = "taskbench.yaml"
+MAX_NEW_TOKENS = 1_000_000
+MAX_TEMPERATURE = 10.0
 DEFAULT_CASE_PATTERNS = ("*.jsonl", "*.yaml", "*.yml", "*.json")
 DEFAULT_BANDS: tuple[tuple[float, str], ...] = (
     (0.90, "excellent"),
@@ -162,6 +163,13 @@ class Suite:
                 return label
         return self.bands[-1][1]
 
+    def holds_case_file(self, path: Path) -> bool:
+        """Whether ``path`` is one of this suite's case files (not the suite file, not its schema, matching ``case_files``)."""
+        resolved = path.resolve()
+        if resolved == self.path.resolve() or (self.schema_path is not None and resolved == self.schema_path.resolve()):
+            return False
+        return is_case_file_name(path, self.root, self.case_patterns)
+
     def case_files(self) -> list[Path]:
         exclude = [self.path] + ([self.schema_path] if self.schema_path else [])
         return list(iter_case_files(self.root, self.case_patterns, exclude))
@@ -212,13 +220,12 @@ def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite file. Raises SuiteError naming the file and the problem."""
     suite_path = Path(path)
     try:
-        data = yaml.safe_load(suite_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SuiteError(f"{suite_path}: cannot read suite file: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise SuiteError(f"{suite_path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        data = parse_yaml(read_text(suite_path, str(suite_path)), str(suite_path))
+    except FileProblem as exc:
+        raise SuiteError(str(exc)) from None
+    problem = value_problem(data)
+    if problem is not None:
+        raise SuiteError(f"{suite_path}: the suite file {problem}")
     return parse_suite(data or {}, suite_path)
 
 
@@ -228,19 +235,29 @@ def parse_suite(data: Any, suite_path: Path) -> Suite:
 
     if not isinstance(data, dict):
         raise fail("the suite file must be a mapping")
-    unknown = sorted(set(data) - SUITE_KEYS)
+    unknown = unknown_keys(data, SUITE_KEYS)
     if unknown:
         raise fail(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SUITE_KEYS))}")
 
-    default_scorer = data.get("default_scorer", "exact_match")
+    default_scorer = _scorer_spec(data.get("default_scorer", "exact_match"), "default_scorer", fail)
     categories, weights_note = _categories(data.get("categories"), default_scorer, fail)
-    difficulties = tuple(data.get("difficulties", DIFFICULTIES))
-    if not difficulties or not all(isinstance(d, str) for d in difficulties):
-        raise fail("'difficulties' must be a list of names")
+    difficulties = data.get("difficulties", DIFFICULTIES)
+    if not isinstance(difficulties, (list, tuple)) or not difficulties or not all(isinstance(d, str) and d for d in difficulties):
+        raise fail(f"'difficulties' must be a non-empty list of names, got {difficulties!r}")
+    if len(set(difficulties)) != len(difficulties):
+        raise fail(f"'difficulties' names a level twice: {list(difficulties)}")
+    for key in ("name", "description"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise fail(f"'{key}' must be a string, got {data[key]!r}")
 
     prompt = data.get("prompt") or {}
     if not isinstance(prompt, dict) or set(prompt) - {"system", "template", "chat_template"}:
         raise fail("'prompt' takes 'system', 'template' and 'chat_template'")
+    for key in ("system", "template"):
+        if prompt.get(key) is not None and not isinstance(prompt[key], str):
+            raise fail(f"prompt.{key} must be a string, got {prompt[key]!r}")
+    if not isinstance(prompt.get("chat_template", True), bool):
+        raise fail(f"prompt.chat_template must be true or false, got {prompt['chat_template']!r}")
     generation = _generation(data.get("generation") or {}, prompt.get("chat_template", True), fail)
 
     schema, schema_path = _schema(data.get("schema"), suite_path, fail)
@@ -260,16 +277,18 @@ def parse_suite(data: Any, suite_path: Path) -> Suite:
     patterns = data.get("case_files", DEFAULT_CASE_PATTERNS)
     if isinstance(patterns, str):
         patterns = [patterns]
+    if not isinstance(patterns, (list, tuple)) or not patterns or not all(isinstance(p, str) and p for p in patterns):
+        raise fail(f"'case_files' must be a glob pattern or a list of them, got {patterns!r}")
     min_cases = data.get("min_cases")
-    if min_cases is not None and (not isinstance(min_cases, int) or min_cases < 1):
-        raise fail("'min_cases' must be a positive integer")
+    if min_cases is not None and (isinstance(min_cases, bool) or not isinstance(min_cases, int) or min_cases < 1):
+        raise fail(f"'min_cases' must be a positive integer, got {min_cases!r}")
 
     return Suite(
         path=suite_path,
         name=str(data.get("name") or suite_path.parent.name),
         description=str(data.get("description") or ""),
         categories=categories,
-        difficulties=difficulties,
+        difficulties=tuple(difficulties),
         pass_threshold=_unit_float(data.get("pass_threshold", 0.8), "pass_threshold", fail),
         system_prompt=str(prompt.get("system") or ""),
         prompt_template=str(prompt.get("template") or "{input}"),
@@ -297,9 +316,12 @@ def _categories(value: Any, default_scorer: ScorerSpec, fail: Any) -> tuple[dict
         if extra:
             raise fail(f"category {name!r}: unknown key(s) {sorted(extra)}; use weight, scorer, description")
         weight = spec.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
             raise fail(f"category {name!r}: weight must be a number >= 0, got {weight!r}")
-        categories[str(name)] = Category(str(name), float(weight), spec.get("scorer", default_scorer), str(spec.get("description", "")))
+        scorer = _scorer_spec(spec.get("scorer", default_scorer), f"category {name!r}: scorer", fail)
+        if not isinstance(spec.get("description", ""), str):
+            raise fail(f"category {name!r}: description must be a string")
+        categories[str(name)] = Category(str(name), float(weight), scorer, str(spec.get("description", "")))
     total = sum(c.weight for c in categories.values())
     if total <= 0:
         raise fail("category weights must not all be 0")
@@ -311,19 +333,28 @@ def _categories(value: Any, default_scorer: ScorerSpec, fail: Any) -> tuple[dict
     return categories, note
 
 
+def _scorer_spec(value: Any, where: str, fail: Any) -> ScorerSpec:
+    """A scorer name, or a mapping with a string ``name`` and its parameters."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]:
+        return value
+    raise fail(f"{where} must be a scorer name or a mapping with 'name' and its parameters, got {value!r}")
+
+
 def _generation(value: Any, chat_template: Any, fail: Any) -> GenerationParams:
     if not isinstance(value, dict) or set(value) - {"max_new_tokens", "stop", "temperature"}:
         raise fail("'generation' takes max_new_tokens, stop and temperature")
     max_new_tokens = value.get("max_new_tokens", 128)
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise fail(f"generation.max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
+        raise fail(f"generation.max_new_tokens must be a whole number from 1 to {MAX_NEW_TOKENS}, got {max_new_tokens!r}")
     stop = value.get("stop", [])
     stop = [stop] if isinstance(stop, str) else stop
     if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
         raise fail("generation.stop must be a string or a list of strings")
     temperature = value.get("temperature", 0.0)
-    if not isinstance(temperature, (int, float)) or temperature < 0:
-        raise fail("generation.temperature must be >= 0 (0 is greedy)")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= MAX_TEMPERATURE:
+        raise fail(f"generation.temperature must be a number from 0 (greedy) to {MAX_TEMPERATURE:g}, got {temperature!r}")
     return GenerationParams(max_new_tokens=max_new_tokens, stop=tuple(stop), temperature=float(temperature), use_chat_template=bool(chat_template))
 
 
@@ -332,13 +363,19 @@ def _schema(value: Any, suite_path: Path, fail: Any) -> tuple[dict[str, Any] | N
         return None, None
     if isinstance(value, dict):
         return value, None
-    schema_path = suite_path.parent / str(value)
+    if not isinstance(value, str) or not value:
+        raise fail(f"schema must be a JSON Schema mapping or the path of a JSON file, got {value!r}")
+    schema_path = suite_path.parent / value
     try:
-        schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise fail(f"schema {str(value)!r}: cannot read JSON Schema: {exc}") from None
+        schema = parse_json(read_text(schema_path, str(schema_path)), str(schema_path))
+    except FileProblem as exc:
+        where = f" (line {exc.line})" if exc.line > 1 else ""
+        raise fail(f"schema {value!r}: cannot read JSON Schema{where}: {exc.message}") from None
     if not isinstance(schema, dict):
-        raise fail(f"schema {str(value)!r} must hold a JSON object")
+        raise fail(f"schema {value!r} must hold a JSON object")
+    problem = value_problem(schema)
+    if problem is not None:
+        raise fail(f"schema {value!r} {problem}")
     return schema, schema_path
 
 
@@ -351,7 +388,7 @@ def _unit_float(value: Any, key: str, fail: Any) -> float:
 def _gates(value: Any, categories: Mapping[str, Category], fail: Any) -> GateConfig:
     if not isinstance(value, dict):
         raise fail("'gates' must be a mapping")
-    unknown = sorted(set(value) - GATE_KEYS)
+    unknown = unknown_keys(value, GATE_KEYS)
     if unknown:
         raise fail(f"unknown gate(s) {', '.join(unknown)}; known: {', '.join(sorted(GATE_KEYS))}")
     min_category = value.get("min_category") or {}
@@ -366,6 +403,8 @@ def _gates(value: Any, categories: Mapping[str, Category], fail: Any) -> GateCon
     max_errors = value.get("max_errors", 0)
     if max_errors is not None and (isinstance(max_errors, bool) or not isinstance(max_errors, int) or max_errors < 0):
         raise fail("gates.max_errors must be a non-negative integer or null")
+    if not isinstance(value.get("strict", False), bool):
+        raise fail(f"gates.strict must be true or false, got {value['strict']!r}")
     return GateConfig(
         min_aggregate=None if value.get("min_aggregate") is None else _unit_float(value["min_aggregate"], "gates.min_aggregate", fail),
         min_category={str(k): float(v) for k, v in min_category.items()},
@@ -397,6 +436,8 @@ def _bands(value: Any, fail: Any) -> tuple[tuple[float, str], ...]:
         return DEFAULT_BANDS
     if not isinstance(value, dict) or not value:
         raise fail("'bands' must map each label to its lower bound, e.g. {excellent: 0.9, good: 0.8}")
+    for label, lower in value.items():
+        _unit_float(lower, f"bands.{label}", fail)
     bands = sorted(((float(lower), str(label)) for label, lower in value.items()), reverse=True)
     return tuple(bands)
 
