@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_taskbench.files import FileProblem, json_text, parse_json, read_text, value_problem
 from pytest_taskbench.results import CaseResult
 
 FORMAT = "pytest-taskbench-baseline"
@@ -96,7 +98,7 @@ class Baseline:
 
 def sha256(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def case_from_result(result: CaseResult) -> BaselineCase:
@@ -152,8 +154,8 @@ def dumps(baseline: Baseline) -> str:
         "config": dict(baseline.config),
         "suites": {name: asdict(record) for name, record in sorted(baseline.suites.items())},
     }
-    head = json.dumps(header, indent=2, sort_keys=True, ensure_ascii=False)
-    rows = ",\n".join("    " + json.dumps(asdict(case), sort_keys=True, ensure_ascii=False) for case in baseline.cases)
+    head = json_text(header, indent=2, sort_keys=True)
+    rows = ",\n".join("    " + json_text(asdict(case), sort_keys=True) for case in baseline.cases)
     return head[: -len("\n}")] + ',\n  "cases": [' + (f"\n{rows}\n  ]" if rows else "]") + "\n}\n"
 
 
@@ -166,56 +168,133 @@ def save(baseline: Baseline, path: Path) -> None:
 
 
 def load(path: Path) -> Baseline:
-    """Read and check a baseline file; raises BaselineError naming the file, the problem and the fix."""
+    """Read and check a baseline file; raises BaselineError naming the file, the problem and the fix.
+
+    A baseline is user input like any other file: every field is checked for its type, and a
+    duplicate key, a bad encoding or nesting no baseline has is an error naming the line.
+    """
+    shown = str(path)
+    if not path.exists():
+        raise BaselineError(f"{path}: no baseline file here; create one with --taskbench-save-baseline")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no baseline file here; create one with --taskbench-save-baseline") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"{path}: cannot read baseline file: {exc}") from None
+        text = read_text(path, shown)
+    except FileProblem as exc:
+        raise BaselineError(f"{exc}; restore it from version control or save a new one with --taskbench-save-baseline") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = parse_json(text, shown)
+    except FileProblem as exc:
         stripped = text.strip()
-        truncated = stripped.startswith("{") and (exc.pos >= len(stripped) or not stripped.endswith("}"))
-        problem = "ends before the JSON does (truncated?)" if truncated else f"is not valid JSON ({exc.msg})"
-        raise BaselineError(
-            f"{path}:{exc.lineno}: the baseline file {problem}; restore it from version control or save a new one with --taskbench-save-baseline"
-        ) from None
+        truncated = exc.message.startswith("invalid JSON") and stripped.startswith("{") and not stripped.endswith("}")
+        problem = exc.message
+        if problem.startswith("invalid JSON: "):
+            problem = f"the baseline file is not valid JSON ({problem.removeprefix('invalid JSON: ')})"
+        if truncated:
+            problem = "the baseline file ends before the JSON does (truncated?)"
+        raise BaselineError(f"{exc.path}:{exc.line}: {problem}; restore it from version control or save a new one with --taskbench-save-baseline") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BaselineError(f"{path}: not a pytest-taskbench baseline (expected a JSON object with \"format\": \"{FORMAT}\")")
     version = data.get("version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise BaselineError(f"{path}: baseline has no valid format version (got {version!r})")
     if version > VERSION:
         raise BaselineError(f"{path}: baseline format version {version} is newer than this pytest-taskbench reads ({VERSION}); upgrade pytest-taskbench")
     return _parse(data, path)
 
 
+# (field, accepted types, may be null) for each stored value; unknown keys are ignored (forward compatible)
+_CASE_SCHEMA: tuple[tuple[str, tuple[type, ...], bool], ...] = (
+    ("key", (str,), False),
+    ("suite", (str,), False),
+    ("id", (str,), False),
+    ("category", (str,), False),
+    ("difficulty", (str,), False),
+    ("score", (int, float), False),
+    ("passed", (bool,), False),
+    ("status", (str,), False),
+    ("critical", (bool,), False),
+    ("input_sha256", (str,), False),
+    ("expected_sha256", (str,), False),
+    ("output", (str,), True),
+)
+_SUITE_SCHEMA: tuple[tuple[str, tuple[type, ...], bool], ...] = (
+    ("name", (str,), False),
+    ("content_hash", (str,), False),
+    ("pass_threshold", (int, float), False),
+    ("weights", (dict,), False),
+    ("aggregate", (int, float), True),
+    ("cases", (int,), False),
+    ("subset", (bool,), False),
+)
+_JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "true or false", dict: "an object"}
+
+
+def _typed(raw: dict[str, Any], schema: tuple[tuple[str, tuple[type, ...], bool], ...], where: str, fail: Any) -> dict[str, Any]:
+    """The known fields of ``raw``, each checked against its type (a bool is never a number)."""
+    values: dict[str, Any] = {}
+    for name, types, nullable in schema:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if value is None and nullable:
+            values[name] = None
+            continue
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+        if not ok or (is_number and not math.isfinite(value)):
+            expected = " or ".join(dict.fromkeys(_JSON_TYPES[t] for t in types)) + (" or null" if nullable else "")
+            raise fail(f"{where}: {name} must be {expected}, got {json.dumps(value)[:60] if _jsonable(value) else type(value).__name__}")
+        values[name] = value
+    return values
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _parse(data: dict[str, Any], path: Path) -> Baseline:
     def fail(message: str) -> BaselineError:
         return BaselineError(f"{path}: {message}; restore the file or save a new baseline with --taskbench-save-baseline")
 
+    problem = value_problem(data, max_values=10_000_000)
+    if problem is not None:
+        raise fail(f"the file {problem}")
     raw_cases, raw_suites = data.get("cases"), data.get("suites")
     if not isinstance(raw_cases, list):
         raise fail("'cases' must be a list")
     if not isinstance(raw_suites, dict):
         raise fail("'suites' must be a mapping of suite file to its record")
+    for name in ("created", "model", "taskbench_version"):
+        if not isinstance(data.get(name, ""), str):
+            raise fail(f"'{name}' must be a string")
+    if not isinstance(data.get("config") or {}, dict):
+        raise fail("'config' must be an object")
     cases = []
-    for index, raw in enumerate(raw_cases):
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_cases, start=1):
+        where = f"case {index}"
         missing = [name for name in CASE_FIELDS if not isinstance(raw, dict) or name not in raw]
         if missing:
-            raise fail(f"case {index + 1} lacks {', '.join(missing)}")
-        try:
-            known = {name: raw[name] for name in BaselineCase.__dataclass_fields__ if name in raw}
-            cases.append(BaselineCase(**{"id": raw["key"].rpartition("::")[2], "difficulty": "", **known, "score": float(raw["score"]), "passed": bool(raw["passed"])}))
-        except (TypeError, ValueError) as exc:
-            raise fail(f"case {index + 1} ({raw.get('key')!r}) is invalid: {exc}") from None
+            raise fail(f"{where} lacks {', '.join(missing)}")
+        values = _typed(raw, _CASE_SCHEMA, f"{where} ({str(raw.get('key'))[:80]!r})", fail)
+        if not 0 <= values["score"] <= 1:
+            raise fail(f"{where} ({values['key']!r}): score must lie between 0 and 1, got {values['score']!r}")
+        if values["key"] in seen:
+            raise fail(f"{where}: key {values['key']!r} repeats case {seen[values['key']]}")
+        seen[values["key"]] = index
+        cases.append(BaselineCase(**{"id": values["key"].rpartition("::")[2], "difficulty": "", **values, "score": float(values["score"])}))
     suites = {}
     for name, raw in raw_suites.items():
         if not isinstance(raw, dict) or "content_hash" not in raw:
             raise fail(f"suite {name!r} lacks its content_hash")
-        suites[str(name)] = SuiteRecord(**{key: value for key, value in raw.items() if key in SuiteRecord.__dataclass_fields__})
+        values = _typed(raw, _SUITE_SCHEMA, f"suite {name!r}", fail)
+        weights = values.get("weights", {})
+        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in weights.values()):
+            raise fail(f"suite {name!r}: weights must map each category to a number")
+        suites[str(name)] = SuiteRecord(**values)
     return Baseline(
         created=str(data.get("created", "")),
         model=str(data.get("model", "")),

@@ -137,6 +137,9 @@ def test_a_baseline_from_a_changed_suite_is_refused_unless_shared_only(pytester:
         ('{"format": "pytest-taskbench-baseline", "version": 1, "cases": [\n  {"key": ', "ends before the JSON does (truncated?)"),
         ('{"machine_info": {}, "benchmarks": []}', "not a pytest-taskbench baseline"),
         ("not json at all", "is not valid JSON"),
+        # wrong types were an INTERNALERROR (exit 3)
+        ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {}, "cases": [{"key": 5, "suite": "s", "category": "c", "score": 1, "passed": true}]}', "key must be a string, got 5"),
+        ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {}, "cases": [' + "[" * 100000 + "]" * 100000 + "]}", "nested too deeply to read"),
     ],
 )
 def test_bad_truncated_or_foreign_baseline_files_are_usage_errors(pytester: pytest.Pytester, suite: Path, content: str | None, message: str) -> None:
