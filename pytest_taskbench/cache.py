@@ -15,7 +15,8 @@ output. Each is written to a temporary file and moved into place with
   half-written entry: the last writer of a key wins with a complete file.
 
 A corrupt or unreadable entry is reported once (``problems``) and treated as a
-miss, never raised; an unusable directory turns the cache off for the run.
+miss, never raised; an entry that cannot be written is skipped and reported; only
+a cache directory that takes no file at all turns the cache off for the run.
 Domain code: no pytest import.
 """
 
@@ -31,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from pytest_taskbench.files import json_text, value_problem
 from pytest_taskbench.generation.base import Backend, GenerationParams, Prompt
 
 FORMAT = "v1"
@@ -44,7 +46,8 @@ def entry_key(identity: str, prompt: Prompt, params: GenerationParams) -> str:
         "text": prompt.text,
         "params": asdict(params),
     }
-    return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    # surrogatepass: a prompt may hold a lone surrogate (a test's own prompt); it must still have a key
+    return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -88,6 +91,8 @@ class GenerationCache:
             entry = json.loads(raw)
             if not isinstance(entry, dict) or entry.get("key") != key or not isinstance(entry.get("output"), str):
                 raise ValueError("not a taskbench cache entry for this key")
+            if value_problem(entry["output"]) is not None:
+                raise ValueError("the output is not valid text")
         except ValueError as exc:
             self._problem("corrupt", f"corrupt cache entry {path} ({exc}); ignored and regenerated")
             return None
@@ -95,25 +100,34 @@ class GenerationCache:
         return output
 
     def put(self, key: str, output: str, meta: Mapping[str, object] | None = None) -> None:
-        """Store one output atomically; a failure to write is reported once and turns writing off."""
+        """Store one output atomically.
+
+        An entry that cannot be written (its path taken by a directory, say) is skipped and
+        reported; only a cache directory that takes no file at all turns caching off for the run.
+        """
         if self.disabled:
             return
         path = self._path(key)
         entry = {"key": key, "output": output, "model": self.identity, **(meta or {})}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    json.dump(entry, stream, ensure_ascii=False)
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            _write_atomically(path, json_text(entry))
         except OSError as exc:
-            self._problem("unwritable", f"cannot write the generation cache at {self.directory}: {exc}; caching is off for this run")
+            if self._writable():
+                self._problem("entry", f"cannot write cache entry {path}: {exc.strerror or exc}; that output is not cached")
+                return
+            self._problem("unwritable", f"cannot write the generation cache at {self.directory}: {exc.strerror or exc}; caching is off for this run")
             self.disabled = True
-            return
+
+    def _writable(self) -> bool:
+        """Whether the cache takes a new file at all (a probe written and removed)."""
+        try:
+            self.model_directory.mkdir(parents=True, exist_ok=True)
+            handle, probe = tempfile.mkstemp(dir=self.model_directory, prefix=".probe-")
+            os.close(handle)
+            os.unlink(probe)
+        except OSError:
+            return False
+        return True
 
     def entries(self) -> int:
         """How many outputs this model has in the cache."""
@@ -133,6 +147,18 @@ class GenerationCache:
     def _problem(self, kind: str, message: str) -> None:
         self.first_problem.setdefault(kind, message)
         self.problem_counts[kind] = self.problem_counts.get(kind, 0) + 1
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def clear_cache(directory: Path) -> int:

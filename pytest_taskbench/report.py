@@ -138,12 +138,15 @@ def pass_rate_interval_lines(s: RunSummary) -> list[str]:
 
 
 def generation_line(counters: Mapping[str, Any]) -> str:
-    generated = int(counters.get("generated", 0))
-    cached = int(counters.get("cached", 0))
+    generated, cached, saved = (int(counters.get(key, 0)) for key in ("generated", "cached", "loaded"))
+    served = int(counters.get("served", generated + cached + saved))
+    unused = generated + cached + saved - served
     seconds = float(counters.get("generation_seconds", 0.0))
     loads = int(counters.get("model_loads", 0))
     loaded = f"; model loaded {loads} time{'s' if loads != 1 else ''}" if loads else ""
-    return f"generation: {generated + cached} outputs ({generated} generated, {cached} from cache) in {seconds:.1f}s{loaded}"
+    sources = f"{generated} generated, {cached} from cache" + (f", {saved} from saved outputs" if saved else "")
+    elsewhere = f"; {unused} of them for cases another worker ran" if unused > 0 else ""
+    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}"
 
 
 def verdict_line(report: SuiteReport) -> str:

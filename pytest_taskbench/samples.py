@@ -16,12 +16,12 @@ Domain code: no pytest import.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.cases import CaseFileContents
+from pytest_taskbench.files import json_text
 from pytest_taskbench.generation.base import Prompt
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import Suite
@@ -70,5 +70,5 @@ def write_samples(path: Path, results: Iterable[CaseResult], prompts: Mapping[Pr
     with path.open("w", encoding="utf-8") as handle:
         for result in ordered:
             line = sample(result, prompts.get((result.path, result.case_id)))
-            handle.write(json.dumps(line, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+            handle.write(json_text(line, sort_keys=True, default=str) + "\n")
     return len(ordered)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, runtime_checkable
 
 from pytest_taskbench.cache import GenerationCache, entry_key
+from pytest_taskbench.files import escape_surrogates, value_problem
 from pytest_taskbench.generation.base import Backend, Generation, GenerationParams, Prompt
 
 
@@ -64,6 +65,7 @@ class EngineCounters:
     generation_seconds: float = 0.0
     batching_checked: int = 0
     batching_disagreements: int = 0
+    served: int = 0  # outputs handed to the cases that asked for them (generated or cached ones no case asked for are not)
 
     def as_dict(self) -> dict[str, float | int]:
         values: dict[str, float | int] = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -94,6 +96,8 @@ class GenerationEngine:
         self._results: dict[Hashable, Generation] = {}
         self._jobs: dict[Hashable, Job] = {}
         self._lookahead: int | None = None
+        self._upcoming: Callable[[], Iterable[Hashable]] | None = None
+        self._served: set[Hashable] = set()
         self.progress = progress
         self.counters = EngineCounters()
         self.disagreements: list[Disagreement] = []
@@ -117,13 +121,17 @@ class GenerationEngine:
         if callable(load):
             load()
 
-    def plan(self, jobs: Sequence[Job], lookahead: int | None = None) -> None:
+    def plan(self, jobs: Sequence[Job], lookahead: int | None = None, upcoming: Callable[[], Iterable[Hashable]] | None = None) -> None:
         """Record the jobs the session will need, in the order items will run.
 
-        ``lookahead`` caps how many planned jobs one miss generates (None: all that follow).
+        A miss generates the planned jobs that follow it: with ``upcoming``, the
+        jobs whose keys it returns (under pytest-xdist, the items already sent to
+        this worker, so nothing is generated that another worker runs); else up to
+        ``lookahead`` of them (None: all).
         """
         self._planned = list(jobs)
         self._lookahead = lookahead
+        self._upcoming = upcoming
         self._position = {job.key: index for index, job in enumerate(self._planned)}
 
     def prefetch(self) -> None:
@@ -135,11 +143,21 @@ class GenerationEngine:
     def get(self, job: Job) -> Generation:
         """The generation for ``job``, generating it (and the planned jobs after it) if needed."""
         if job.key not in self._results:
-            start = self._position.get(job.key)
-            end = None if start is None or self._lookahead is None else start + self._lookahead
-            pending = [job] if start is None else [j for j in self._planned[start:end] if j.key not in self._results]
-            self._generate(pending)
+            self._generate(self._pending_from(job))
+        if job.key not in self._served:
+            self._served.add(job.key)
+            self.counters.served += 1
         return self._results[job.key]
+
+    def _pending_from(self, job: Job) -> list[Job]:
+        start = self._position.get(job.key)
+        if start is None:
+            return [job]
+        if self._upcoming is not None:
+            wanted = set(self._upcoming())
+            return [job] + [j for j in self._planned if j.key in wanted and j.key != job.key and j.key not in self._results]
+        end = None if self._lookahead is None else start + self._lookahead
+        return [j for j in self._planned[start:end] if j.key not in self._results]
 
     def _store(self, job: Job, generation: Generation) -> None:
         self._results[job.key] = generation
@@ -148,7 +166,8 @@ class GenerationEngine:
     def _generate(self, jobs: Sequence[Job]) -> None:
         backend = self.backend
         if isinstance(backend, OutputSource):
-            for job, generation in zip(jobs, backend.outputs_for(jobs)):
+            for job, answer in zip(jobs, backend.outputs_for(jobs)):
+                generation = checked(answer)
                 self._store(job, generation)
                 self.counters.loaded += generation.text is not None
                 self.counters.errors += generation.text is None
@@ -179,7 +198,8 @@ class GenerationEngine:
                 prompts = [misses[key][0].prompt for key in keys]
                 for indices, generations in _batches(backend, prompts, params):
                     self.counters.batches += 1
-                    for index, generation in zip(indices, generations):
+                    for index, answer in zip(indices, generations):
+                        generation = checked(answer)
                         key = keys[index]
                         if cache is not None and generation.text is not None:
                             cache.put(key, generation.text)
@@ -237,6 +257,18 @@ class GenerationEngine:
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
+
+
+def checked(generation: Generation) -> Generation:
+    """A generation whose text and error are valid text: an output holding a lone surrogate (a
+    ``"\\ud800"`` escape from a server or a callable) fails its case instead of every writer after it."""
+    if generation.text is not None:
+        problem = value_problem(generation.text)
+        if problem is not None:
+            return replace(generation, text=None, error=f"the model's output {problem}")
+    if generation.error is not None and value_problem(generation.error) is not None:
+        return replace(generation, error=escape_surrogates(generation.error))
+    return generation
 
 
 def _batches(backend: Any, prompts: Sequence[Prompt], params: GenerationParams) -> Any:

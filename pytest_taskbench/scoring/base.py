@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_taskbench.files import text_only
+
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case, ScorerSpec
 
@@ -176,4 +178,5 @@ def safe_score(scorer_fn: Scorer, output: str, case: Case) -> Score:
         return Score(0.0, f"scorer raised {type(exc).__name__}: {exc}", {"scorer_error": repr(exc)})
     if not isinstance(result, Score):
         return Score(0.0, f"scorer returned {type(result).__name__}, not Score", {"scorer_error": "bad return type"})
-    return result
+    # A reason or detail quoting JSON the model wrote may hold a lone surrogate ("\ud800" parsed): keep it printable.
+    return Score(result.value, text_only(result.reason), text_only(result.details))
