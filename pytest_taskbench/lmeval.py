@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -42,6 +41,8 @@ from pytest_taskbench.cases import DIFFICULTIES, Case, CaseError, CaseFileConten
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.scoring.lmeval_metrics import parse_filters, parse_metrics
 from pytest_taskbench.suite import Suite, SuiteError, parse_suite
+from pytest_taskbench.files import FileProblem, StrictLoader, decode, parse_json, parse_yaml, raw_lines, read_bytes, read_text, unknown_keys, value_problem
+from pytest_taskbench.limits import compile_pattern, template_budget
 
 SCORER_NAME = "lm_eval_exact_match"
 UNSPECIFIED_DIFFICULTY = "unspecified"
@@ -108,8 +109,8 @@ class FunctionRef:
         return function  # type: ignore[no-any-return]
 
 
-def _task_loader(yaml_path: Path) -> type[yaml.SafeLoader]:
-    class TaskLoader(yaml.SafeLoader):
+def _task_loader(yaml_path: Path) -> type[StrictLoader]:
+    class TaskLoader(StrictLoader):
         pass
 
     def function_tag(loader: yaml.SafeLoader, node: yaml.Node) -> FunctionRef:
@@ -122,13 +123,13 @@ def _task_loader(yaml_path: Path) -> type[yaml.SafeLoader]:
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file with ``!function`` tags recognised (as ``FunctionRef``) and never executed."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_task_loader(path))  # noqa: S506 - a SafeLoader subclass
-    except OSError as exc:
-        raise LmEvalError(path, "file", f"cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise LmEvalError(path, "file", f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        data = parse_yaml(read_text(path, str(path)), str(path), _task_loader(path))
+    except FileProblem as exc:
+        raise LmEvalError(path, "file", f"line {exc.line}: {exc.message}") from None
+    problem = value_problem(data)
+    if problem is not None:
+        raise LmEvalError(path, "file", f"the task file {problem}")
+    return data
 
 
 def looks_like_task_file(path: Path) -> bool:
@@ -142,8 +143,8 @@ def looks_like_task_file(path: Path) -> bool:
     if not (_TASK_LINE.search(text) and _SIGNATURE_LINE.search(text)):
         return False  # cheap text check first: most YAML in a repository is not an lm-eval task
     try:
-        data = yaml.load(text, Loader=_task_loader(path))  # noqa: S506
-    except yaml.YAMLError:
+        data = parse_yaml(text, str(path), _task_loader(path))
+    except FileProblem:
         return True  # has the signature lines: report the YAML error instead of ignoring the file
     return isinstance(data, dict) and "task" in data and any(key in data for key in SIGNATURE_KEYS)
 
@@ -266,7 +267,7 @@ def _taskbench_metadata(metadata: Any, fail: Callable[[str, str], LmEvalError]) 
     settings = metadata["taskbench"]
     if not isinstance(settings, dict):
         raise fail("metadata.taskbench", "must be a mapping")
-    unknown = sorted(set(settings) - TASKBENCH_METADATA_KEYS)
+    unknown = unknown_keys(settings, TASKBENCH_METADATA_KEYS)
     if unknown:
         raise fail("metadata.taskbench", f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(TASKBENCH_METADATA_KEYS))}")
     return dict(settings)
@@ -280,7 +281,7 @@ def generation_params(config: Mapping[str, Any], chat_template: bool, fail: Call
         kwargs = {"until": [fewshot_delimiter], "do_sample": False, "temperature": 0.0}
     if not isinstance(kwargs, dict):
         raise fail("generation_kwargs", "must be a mapping")
-    unknown = sorted(set(kwargs) - set(GENERATION_KEYS))
+    unknown = unknown_keys(kwargs, GENERATION_KEYS)
     if unknown:
         raise fail(f"generation_kwargs.{unknown[0]}", f"not supported (supported: {', '.join(GENERATION_KEYS)})")
     until = kwargs.get("until", [fewshot_delimiter])
@@ -312,7 +313,7 @@ def _data_files(config: Mapping[str, Any], path: Path, cwd: Path, fail: Callable
         raise fail("dataset_path", "missing: use dataset_path: json with dataset_kwargs.data_files, or a local directory")
     if not isinstance(kwargs, dict):
         raise fail("dataset_kwargs", "must be a mapping")
-    unknown = sorted(set(kwargs) - {"data_files", "field"})
+    unknown = unknown_keys(kwargs, ("data_files", "field"))
     if unknown:
         raise fail(f"dataset_kwargs.{unknown[0]}", "not supported (supported: data_files, field)")
 
@@ -351,12 +352,18 @@ class Document:
     line: int
 
 
-def read_documents(task: LmEvalTask) -> list[Document]:
-    """Documents in lm-eval's order, with missing columns filled with None and int/float columns unified (as datasets does)."""
+def read_documents(task: LmEvalTask, display: Callable[[Path], str] = str) -> tuple[list[Document], list[CaseError]]:
+    """Documents in lm-eval's order, with missing columns filled with None and int/float columns unified (as datasets does).
+
+    A JSON Lines document that cannot be read becomes a ``CaseError`` at its line; the others are kept.
+    """
     field_name = task.config.get("dataset_kwargs", {}).get("field") if isinstance(task.config.get("dataset_kwargs"), dict) else None
     documents: list[Document] = []
+    errors: list[CaseError] = []
     for data_file in task.data_files:
-        documents.extend(_read_file(data_file, field_name, task.path))
+        found, problems = _read_file(data_file, field_name, task.path, display(data_file))
+        documents.extend(found)
+        errors.extend(problems)
     columns: dict[str, None] = {}
     for document in documents:
         columns.update(dict.fromkeys(document.doc))
@@ -369,8 +376,8 @@ def read_documents(task: LmEvalTask) -> list[Document]:
                 document.doc[column] = float(value)
     if task.process_docs is not None:
         processed = list(task.process_docs(_Rows([d.doc for d in documents])))
-        return [Document(dict(doc), task.data_files[0], 0) for doc in processed]
-    return documents
+        return [Document(dict(doc), task.data_files[0], 0) for doc in processed], errors
+    return documents, errors
 
 
 class _Rows(list):  # type: ignore[type-arg]
@@ -380,44 +387,81 @@ class _Rows(list):  # type: ignore[type-arg]
         return _Rows({**row, **function(row)} for row in self)
 
 
-def _read_file(data_file: Path, field_name: str | None, task_path: Path) -> list[Document]:
+def _read_file(data_file: Path, field_name: str | None, task_path: Path, shown: str) -> tuple[list[Document], list[CaseError]]:
     try:
-        text = data_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LmEvalError(task_path, "dataset_kwargs.data_files", f"cannot read {data_file}: {exc}") from None
-    if data_file.suffix == ".json" or field_name:
+        raw = read_bytes(data_file, shown)
+        text = decode(raw, shown) if data_file.suffix == ".json" or field_name else ""
+    except FileProblem as exc:
+        raise LmEvalError(task_path, "dataset_kwargs.data_files", str(exc)) from None
+    if text:
         try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
+            data = parse_json(text, shown)
+        except FileProblem:
+            data = None  # not one JSON document: read it as JSON Lines, as datasets does
         if data is not None:
             rows = data.get(field_name) if isinstance(data, dict) and field_name else data
             if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
                 raise LmEvalError(task_path, "dataset_kwargs.field" if field_name else "dataset_path", f"{data_file} must hold a list of objects")
-            return [Document(dict(row), data_file, 1) for row in rows]
-    documents = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+            return _checked([Document(dict(row), data_file, 1) for row in rows], shown)
+    documents: list[Document] = []
+    errors: list[CaseError] = []
+    for number, line_bytes in raw_lines(raw):
         try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise LmEvalError(task_path, "dataset_kwargs.data_files", f"{data_file}:{number}: invalid JSON line: {exc}") from None
+            line = decode(line_bytes, shown, number)
+            if not line.strip():
+                continue
+            row = parse_json(line, shown, number)
+        except FileProblem as exc:
+            errors.append(CaseError(shown, exc.line, exc.message))
+            continue
         if not isinstance(row, dict):
-            raise LmEvalError(task_path, "dataset_kwargs.data_files", f"{data_file}:{number}: a document must be a JSON object")
+            errors.append(CaseError(shown, number, "a document must be a JSON object"))
+            continue
         documents.append(Document(row, data_file, number))
-    return documents
+    kept, problems = _checked(documents, shown)
+    return kept, errors + problems
+
+
+def _checked(documents: list[Document], shown: str) -> tuple[list[Document], list[CaseError]]:
+    """The documents whose values are safe to render and score, and an error for each of the others."""
+    kept: list[Document] = []
+    errors: list[CaseError] = []
+    for document in documents:
+        problem = value_problem(document.doc)
+        if problem is None:
+            kept.append(document)
+        else:
+            errors.append(CaseError(shown, document.line, f"the document {problem}"))
+    return kept, errors
 
 
 def _regex_replace(text: str, pattern: str, replacement: str, count: int = 0) -> str:
-    return re.sub(pattern, replacement, text, count=count)
+    return compile_pattern(pattern).sub(replacement, text, count=count)
+
+
+MAX_RENDERED = 1_000_000  # characters a repeated string or list in a template may reach
 
 
 def _environment() -> Any:
     from jinja2 import BaseLoader, StrictUndefined
+    from jinja2.exceptions import SecurityError
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(loader=BaseLoader(), undefined=StrictUndefined, keep_trailing_newline=True)
+    class BoundedEnvironment(SandboxedEnvironment):
+        """The sandbox, with ``*`` and ``**`` refused where they would build something huge in one step."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**" and isinstance(right, (int, float)) and abs(right) > 1000:
+                raise SecurityError(f"{left!r} ** {right!r}: exponent too large")
+            if operator == "*":
+                for sized, times in ((left, right), (right, left)):
+                    if isinstance(sized, (str, list, tuple)) and isinstance(times, int) and len(sized) * times > MAX_RENDERED:
+                        raise SecurityError(f"repeating a {len(sized)}-item value {times} times is too large")
+            return super().call_binop(context, operator, left, right)
+
+    env = BoundedEnvironment(loader=BaseLoader(), undefined=StrictUndefined, keep_trailing_newline=True)
     env.filters["regex_replace"] = _regex_replace
     return env
 
@@ -439,13 +483,19 @@ class Renderer:
         """``doc_to_text`` / ``doc_to_target``: a column's value, else the rendered template."""
         if callable(spec):
             return spec(doc)
-        return doc[spec] if spec in self.columns else self._template(spec).render(**doc)
+        return doc[spec] if spec in self.columns else self._render(spec, doc)
+
+    def _render(self, text: str, doc: Mapping[str, Any]) -> str:
+        template = self._template(text)
+        with template_budget():
+            rendered: str = template.render(**doc)
+        return rendered
 
     def description(self, spec: Any, doc: Mapping[str, Any]) -> str:
         """``Task.resolve_field``: a key of the document, else a template."""
         if not spec:
             return ""
-        return str(doc[spec] if spec in doc else self._template(spec).render(**doc))
+        return str(doc[spec] if spec in doc else self._render(spec, doc))
 
     def target(self, spec: Any, doc: Mapping[str, Any]) -> Any:
         value = self.render(spec, doc)
@@ -459,12 +509,11 @@ class Renderer:
 
 def task_cases(task: LmEvalTask, display: Callable[[Path], str] = str) -> tuple[list[Case], list[CaseError]]:
     """One case per document (id ``doc_<index>``) and one CaseError per document that cannot be rendered."""
-    documents = read_documents(task)
+    documents, errors = read_documents(task, display)
     renderer = Renderer(list(documents[0].doc) if documents else [])
     category_field = task.taskbench.get("category_field", "category")
     default_category = str(task.taskbench.get("category") or task.name)
     cases: list[Case] = []
-    errors: list[CaseError] = []
     multiple_targets: bool | None = None
     for index, document in enumerate(documents):
         doc, shown = document.doc, display(document.path)
