@@ -2,9 +2,9 @@
 
 Works with vLLM, TGI, llama.cpp's server, Ollama and ``transformers serve``:
 ``/chat/completions`` (default) or ``/completions``, several requests in flight,
-retries with exponential backoff on 429, 5xx and connection errors, and one
-clear failure per case when a request finally fails. Only the standard library
-is used (urllib and a thread pool).
+retries with exponential backoff on 429, 5xx, timeouts and connection errors, and
+one clear failure per case when a request finally fails. Only the standard library
+is used (``http.client`` and a thread pool).
 
 Servers differ in their defaults, so every request states ``max_tokens`` and
 ``temperature`` (``transformers serve`` generates 1024 tokens when max_tokens is
@@ -12,21 +12,38 @@ left out; vLLM and others sample at temperature 0.7 when it is). Errors come bac
 as OpenAI's ``{"error": {"message": ...}}`` or FastAPI's ``{"detail": ...}``;
 both are read.
 
+The server is not trusted. Whatever one request gets back (a slow or endless
+answer, a huge one, malformed JSON, a redirect elsewhere) fails that case alone:
+
+- ``timeout`` is a deadline for the whole request (connect, send, status line,
+  headers, body, redirects followed): every blocking socket call gets only the
+  time left, so a server trickling bytes cannot hold a case longer. A timeout is
+  retried like other transient errors and does not mark the server as gone.
+- An answer's body is read in chunks and refused past ``MAX_RESPONSE_BYTES``.
+- Redirects are never followed to another origin (scheme, host, port). A POST
+  follows only a same-origin 307 or 308 (which keep the method and body); a GET
+  (``/models``) any same-origin redirect, ``MAX_REDIRECTS`` at most.
+
 The API key is read from an environment variable (``TASKBENCH_API_KEY`` unless
 ``--taskbench-http-api-key-env`` names another) and only ever put in the
-``Authorization`` header: never in the identity, the cache, errors or reports.
+``Authorization`` header of requests to the base URL's origin: never in the
+identity, the cache, errors or reports. Servers may echo it back, so its value is
+replaced by ``***`` in everything a server says (error bodies, answers, model
+names, ``Location`` headers) before it is kept or shown.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import os
+import re
 import socket
+import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -36,6 +53,15 @@ from pytest_taskbench.generation.base import Generation, GenerationParams, Model
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_SERVER_STOP_SEQUENCES = 4  # OpenAI's limit; the rest are applied here
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # one answer's body; memory per request in flight stays within a few times this
+MAX_ERROR_BODY_BYTES = 64 * 1024  # of an error body only the start is read (and 300 characters shown)
+READ_CHUNK_BYTES = 64 * 1024
+MAX_REDIRECTS = 3  # same-origin hops followed within one request
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+REDACTED = "***"
+# A key this short is a placeholder ("EMPTY", "ollama", "dummy"), not a secret: it is still redacted from
+# errors and server texts, but not from answers, where replacing a common word would silently change scores.
+MIN_KEY_LENGTH_REDACTED_IN_ANSWERS = 8
 
 
 @dataclass(frozen=True)
@@ -44,7 +70,7 @@ class HttpOptions:
     model: str | None = None  # None: the only model the server's /models lists
     api_key_env: str = "TASKBENCH_API_KEY"
     concurrency: int = 8
-    timeout: float = 120.0
+    timeout: float = 120.0  # seconds for a whole request: connect, send, headers and body
     retries: int = 3
     backoff: float = 0.5  # seconds before the first retry; doubles each time
     max_backoff: float = 20.0
@@ -63,23 +89,267 @@ class RequestFailed(Exception):
 def check_base_url(spec: str) -> None:
     """Cheap validation of ``http://host:port/v1`` before any item runs."""
     parsed = urllib.parse.urlparse(spec)
+    try:
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise ModelLoadError(f"{spec!r} has a bad port; expected http://HOST:PORT/v1") from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ModelLoadError(f"{spec!r} is not a server URL; expected http://HOST:PORT/v1")
 
 
-def error_message(body: bytes) -> str:
-    """The server's own words from an error body: OpenAI's ``error`` or FastAPI's ``detail`` shape."""
+def error_message(body: bytes, secret: str | None = None) -> str:
+    """The server's own words from an error body: OpenAI's ``error`` or FastAPI's ``detail`` shape.
+
+    ``secret`` (the API key) is replaced by ``***`` before the text is cut to length, so no part of it
+    survives; control characters and lone surrogates are escaped. Never raises.
+    """
+    raw = body.decode("utf-8", errors="replace")
+    words = raw
     try:
         data = json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", errors="replace").strip()[:300] or "(empty body)"
+    except (ValueError, RecursionError):
+        pass
+    else:
+        try:
+            words = _error_words(data)
+        except Exception:  # noqa: BLE001 - e.g. RecursionError from str() of a deep structure: show the body itself
+            words = raw
+    return _clean(redact(words, secret)).strip()[:300] or "(empty body)"
+
+
+def _error_words(data: Any) -> str:
     if isinstance(data, dict):
         error = data.get("error", data.get("detail"))
         if isinstance(error, dict):
             error = error.get("message", error)
         if error is not None:
-            return str(error)[:300]
-    return json.dumps(data)[:300]
+            return str(error)
+    return json.dumps(data)
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (as is, JSON-, repr- or URL-escaped) replaced by ``***``."""
+    if not secret:
+        return text
+    forms = {secret, json.dumps(secret)[1:-1], repr(secret)[1:-1], urllib.parse.quote(secret), urllib.parse.quote(secret, safe="")}
+    for form in sorted(forms, key=len, reverse=True):
+        if form:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """One printable line: tabs and newlines become spaces, other control characters and lone surrogates escapes."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in "\t\n\r":
+            return " "
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
+def _excerpt(raw: bytes | bytearray, secret: str | None, length: int = 200) -> str:
+    """The start of a body for a message, quoted: redacted before it is cut, so no part of the key is left."""
+    # enough bytes for `length` characters plus a key (or an escaped form of it) that starts among them
+    text = redact(bytes(raw[: 4 * length + 8 * len(secret or "")]).decode("utf-8", errors="replace"), secret)
+    return repr(text[:length])
+
+
+def _json_excerpt(data: Any, secret: str | None, length: int = 200) -> str:
+    """A JSON value written back for a message, redacted before it is cut."""
+    try:
+        text = json.dumps(data)
+    except Exception:  # noqa: BLE001 - e.g. too deeply nested to write back: say so instead
+        return "(not shown: too deeply nested)"
+    return redact(text, secret)[:length]
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+# transport: one deadline per request ---------------------------------------------------
+#
+# Every blocking socket call (connect, TLS handshake, send, each recv) is given only the time left before
+# the request's deadline, so the deadline holds however the server spreads its bytes out, with no extra
+# thread and nothing to race: a watchdog that shuts sockets down from another thread cannot interrupt a
+# connect and must not touch a socket the request has already closed (its descriptor may be reused).
+# DNS resolution (getaddrinfo) is the one step the deadline cannot interrupt.
+
+
+class _DeadlinePassed(TimeoutError):
+    """The request's deadline passed before it completed."""
+
+
+class _Unreachable(Exception):
+    """No connection could be opened: refused, no route, unknown host."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(cause.strerror or str(cause) or type(cause).__name__)
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left; raises ``_DeadlinePassed`` when none are."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed("timed out")
+        return left
+
+
+class _DeadlineSocket:
+    """The parts of a socket ``http.client`` uses, each blocking call limited to the time left.
+
+    Like a socket, it stays open until it and every file made from it are closed: http.client closes
+    the connection's socket while the response still reads from its file.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self._files = 0
+        self._closed = False
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.settimeout(self.deadline.left())
+        self.sock.sendall(data)  # the timeout bounds the whole sendall (Python >= 3.5)
+
+    def recv_into(self, buffer: Any) -> int:
+        self.sock.settimeout(self.deadline.left())
+        return self.sock.recv_into(buffer)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        if mode != "rb":
+            raise ValueError(f"unsupported mode {mode!r}")
+        self._files += 1
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def file_closed(self) -> None:
+        self._files -= 1
+        if self._closed and self._files <= 0:
+            self.sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._files <= 0:
+            self.sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock.file_closed()
+        super().close()
+
+
+def _open_socket(host: str, port: int, deadline: _Deadline) -> socket.socket:
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise _Unreachable(exc) from None
+    failure: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(deadline.left())
+            sock.connect(address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except TimeoutError:
+            sock.close()
+            raise
+        except OSError as exc:
+            sock.close()
+            failure = exc
+        except BaseException:
+            sock.close()
+            raise
+    raise _Unreachable(failure)
+
+
+class _Connection(http.client.HTTPConnection):
+    """One HTTP(S) connection whose connect, handshake, send and every read share one deadline."""
+
+    def __init__(self, host: str, port: int, deadline: _Deadline, tls: ssl.SSLContext | None) -> None:
+        super().__init__(host, port)
+        self._deadline = deadline
+        self._tls = tls
+
+    def connect(self) -> None:
+        sock = _open_socket(self.host, self.port, self._deadline)
+        try:
+            if self._tls is not None:
+                sock.settimeout(self._deadline.left())
+                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        # http.client only calls sendall, makefile("rb") and close on its socket
+        self.sock = _DeadlineSocket(sock, self._deadline)
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url``; raises ValueError for a bad port."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
+def _read_body(response: http.client.HTTPResponse, limit: int, *, whole: bool) -> tuple[bytearray, bool]:
+    """Up to ``limit`` bytes of the body, in chunks, and whether there was more (the rest is left unread).
+
+    ``whole``: a body shorter than its Content-Length is an error (http.client ends it quietly).
+    """
+    data = bytearray()
+    while True:
+        chunk = response.read(min(READ_CHUNK_BYTES, limit + 1 - len(data)))
+        if not chunk:
+            if whole and response.length:
+                raise RequestFailed(f"the connection broke before a complete answer ({len(data)} bytes read, {response.length} more expected)", retry=True)
+            return data, False
+        data += chunk
+        if len(data) > limit:
+            del data[limit:]
+            return data, True
+
+
+@dataclass
+class _Answer:
+    status: int
+    location: str | None
+    retry_after: str | None
+    body: bytearray
 
 
 class HttpBackend:
@@ -95,6 +365,9 @@ class HttpBackend:
         self._model_name = self.options.model
         self._server_down = False
         self._lock = threading.Lock()
+        self._discovery = threading.Lock()
+        self._origin = _origin(self.base_url)
+        self._tls = ssl.create_default_context() if self._origin[0] == "https" else None
 
     # protocol -----------------------------------------------------------------
     def identity(self) -> str:
@@ -117,7 +390,11 @@ class HttpBackend:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield [pending.pop(future)], [future.result()]
+                    try:
+                        generation = future.result()
+                    except Exception as exc:  # noqa: BLE001 - generate_one does not raise; if it ever does, that case fails alone
+                        generation = Generation(None, self._scrub(f"unexpected {type(exc).__name__}: {exc}"))
+                    yield [pending.pop(future)], [generation]
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
@@ -128,19 +405,32 @@ class HttpBackend:
     @property
     def model_name(self) -> str:
         if self._model_name is None:
-            self._model_name = self._discover_model()
+            with self._discovery:  # one discovery however many requests start at once
+                if self._model_name is None:
+                    self._model_name = self._discover_model()
         return self._model_name
+
+    def _api_key(self) -> str | None:
+        return (os.environ.get(self.options.api_key_env) or None) if self.options.api_key_env else None
+
+    def _scrub(self, message: str) -> str:
+        """A message fit to keep and show: the API key redacted, control characters and lone surrogates escaped."""
+        return _clean(redact(message, self._api_key()))
 
     def _discover_model(self) -> str:
         url = f"{self.base_url}/models"
         try:
             data = self._request("GET", url, None)
         except RequestFailed as exc:
-            raise ModelLoadError(f"cannot list the server's models at {url} ({exc}); pass --taskbench-http-model=NAME") from None
-        names = [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict) and m.get("id")]
+            raise ModelLoadError(self._scrub(f"cannot list the server's models at {url} ({exc}); pass --taskbench-http-model=NAME")) from None
+        except Exception as exc:  # noqa: BLE001 - whatever the server did, one clear usage error
+            raise ModelLoadError(self._scrub(f"cannot list the server's models at {url} (unexpected {type(exc).__name__}: {exc}); pass --taskbench-http-model=NAME")) from None
+        key = self._api_key()
+        listed = data.get("data")
+        names = [_clean(redact(m["id"], key)) for m in (listed if isinstance(listed, list) else []) if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
         if len(names) != 1:
-            listed = ", ".join(names[:10]) or "none"
-            raise ModelLoadError(f"{url} lists {len(names)} models ({listed}); pick one with --taskbench-http-model=NAME")
+            shown = ", ".join(name[:100] for name in names[:10]) or "none"
+            raise ModelLoadError(f"{url} lists {len(names)} models ({shown}); pick one with --taskbench-http-model=NAME")
         return names[0]
 
     def body(self, prompt: Prompt, params: GenerationParams) -> dict[str, Any]:
@@ -156,9 +446,15 @@ class HttpBackend:
         return body
 
     def generate_one(self, prompt: Prompt, params: GenerationParams) -> Generation:
-        """One request, retried with backoff; never raises."""
+        """One request, retried with backoff; never raises (anything unexpected fails this case alone)."""
         path = "/chat/completions" if self.options.endpoint == "chat" else "/completions"
         url = self.base_url + path
+        try:
+            return self._generate_one(url, prompt, params)
+        except Exception as exc:  # noqa: BLE001 - one case's failure must not end the session
+            return Generation(None, self._scrub(f"POST {url} failed: unexpected {type(exc).__name__}: {exc}"))
+
+    def _generate_one(self, url: str, prompt: Prompt, params: GenerationParams) -> Generation:
         body = self.body(prompt, params)
         retries = 0 if self._server_down else self.options.retries  # a server seen gone gets one try per case
         attempt = 0
@@ -166,7 +462,7 @@ class HttpBackend:
             attempt += 1
             try:
                 data = self._request("POST", url, body)
-                text = _completion_text(data, self.options.endpoint)
+                text = _completion_text(data, self.options.endpoint, self._api_key())
             except RequestFailed as exc:
                 if exc.retry and attempt <= retries:
                     delay = exc.wait if exc.wait is not None else self.options.backoff * 2 ** (attempt - 1)
@@ -176,49 +472,158 @@ class HttpBackend:
                     with self._lock:
                         self._server_down = True
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
-                return Generation(None, f"POST {url} failed{tries}: {exc}")
+                return Generation(None, self._scrub(f"POST {url} failed{tries}: {exc}"))
             with self._lock:
                 self._server_down = False
+            key = self._api_key()
+            if key and len(key) >= MIN_KEY_LENGTH_REDACTED_IN_ANSWERS:
+                text = redact(text, key)
             return Generation(apply_stop(text, params.stop))
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = os.environ.get(self.options.api_key_env) if self.options.api_key_env else None
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+        """One request (following allowed redirects) within one deadline; the JSON object it answers with."""
+        key = self._api_key()
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        deadline = _Deadline(self.options.timeout)
         with self._lock:
             self.model_calls += method == "POST"
-        try:
-            with urllib.request.urlopen(request, timeout=self.options.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            message = f"HTTP {status}: {error_message(exc.read())}"
-            retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-            raise RequestFailed(message, retry=status in RETRY_STATUSES, wait=retry_after) from None
-        except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise RequestFailed(f"cannot reach the server ({reason}); is it running?", retry=True, connection=True) from None
+        target = url
+        redirects = 0
+        while True:
+            answer = self._exchange(method, target, data, key, deadline)
+            if answer.status not in REDIRECT_STATUSES:
+                break
+            target = self._redirect_target(method, target, answer, key)
+            redirects += 1
+            if redirects > MAX_REDIRECTS:
+                raise RequestFailed(f"more than {MAX_REDIRECTS} redirects, the last to {self._shown_url(target, key)}; point --taskbench-model at the final URL")
+        status, raw = answer.status, answer.body
+        if not 200 <= status < 300:
+            raise RequestFailed(f"HTTP {status}: {error_message(bytes(raw), key)}", retry=status in RETRY_STATUSES, wait=_retry_after(answer.retry_after))
         try:
             parsed = json.loads(raw)
+        except RecursionError:
+            raise RequestFailed("the server answered with JSON nested too deeply to read") from None
         except ValueError:
-            raise RequestFailed(f"the server answered with something that is not JSON: {raw[:200]!r}") from None
+            raise RequestFailed(f"the server answered with something that is not JSON: {_excerpt(raw, key)}") from None
         if not isinstance(parsed, dict):
-            raise RequestFailed(f"the server answered with JSON that is not an object: {raw[:200]!r}")
+            raise RequestFailed(f"the server answered with JSON that is not an object: {_excerpt(raw, key)}")
         return parsed
 
+    def _shown_url(self, url: str, key: str | None) -> str:
+        return _clean(redact(url, key))[:200]
 
-def _completion_text(data: dict[str, Any], endpoint: str) -> str:
+    def _redirect_target(self, method: str, current: str, answer: _Answer, key: str | None) -> str:
+        """The URL a redirect may be followed to, or RequestFailed saying why it is not followed."""
+        if not answer.location:
+            raise RequestFailed(f"HTTP {answer.status}: a redirect without a Location header")
+        target = urllib.parse.urljoin(current, answer.location.strip())
+        try:
+            same_origin = _origin(target) == self._origin
+        except ValueError:
+            same_origin = False
+        if not same_origin:
+            reason = "it is another origin (scheme, host or port), and the API key is only ever sent to the configured one"
+        elif method != "GET" and answer.status not in (307, 308):
+            reason = f"a {answer.status} turns a {method} into a GET; only 307 and 308 are followed"
+        else:
+            return target
+        raise RequestFailed(
+            f"the server redirected the {method} to {self._shown_url(target, key)} (HTTP {answer.status}), not followed: {reason}; "
+            "point --taskbench-model at the final URL"
+        )
+
+    def _connection(self, host: str, port: int, deadline: _Deadline) -> _Connection:
+        """A connection for one request. A keep-alive pool would hand one out here (and take it back in _exchange)."""
+        return _Connection(host, port, deadline, self._tls)
+
+    def _exchange(self, method: str, url: str, data: bytes | None, key: str | None, deadline: _Deadline) -> _Answer:
+        """Send one request and read its answer (the body capped); transport failures become RequestFailed."""
+        parts = urllib.parse.urlsplit(url)
+        origin = _origin(url)
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if key and origin == self._origin:
+            headers["Authorization"] = f"Bearer {key}"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection = self._connection(origin[1], origin[2], deadline)
+        response: http.client.HTTPResponse | None = None
+        try:
+            connection.connect()
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            status = response.status
+            if status in REDIRECT_STATUSES:
+                body = bytearray()  # not needed, and it may be large
+            elif 200 <= status < 300:
+                body = bytearray()
+                too_large = response.length is not None and response.length > MAX_RESPONSE_BYTES  # said up front: read none of it
+                if not too_large:
+                    body, too_large = _read_body(response, MAX_RESPONSE_BYTES, whole=True)
+                if too_large:
+                    raise RequestFailed(f"the answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB ({MAX_RESPONSE_BYTES} bytes), the most one answer may be")
+            else:
+                body, _ = _read_body(response, MAX_ERROR_BODY_BYTES, whole=False)
+            return _Answer(status, response.getheader("Location"), response.getheader("Retry-After"), body)
+        except RequestFailed:
+            raise
+        except TimeoutError:  # the deadline, or a socket call that used up the time left
+            raise RequestFailed(f"no complete answer within {deadline.seconds:g}s (--taskbench-http-timeout)", retry=True) from None
+        except _Unreachable as exc:
+            raise RequestFailed(f"cannot reach the server ({exc}); is it running?", retry=True, connection=True) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise RequestFailed(f"the server's TLS certificate is not trusted ({exc.verify_message or exc})") from None
+        except (ConnectionError, http.client.IncompleteRead, ssl.SSLError) as exc:
+            raise RequestFailed(f"the connection broke before a complete answer ({type(exc).__name__}: {exc})", retry=True) from None
+        except http.client.HTTPException as exc:
+            raise RequestFailed(f"the server's answer is not valid HTTP ({type(exc).__name__}: {str(exc)[:200]})") from None
+        except OSError as exc:
+            raise RequestFailed(f"connection error ({exc})", retry=True) from None
+        except ValueError as exc:  # e.g. http.client refusing a URL with control characters
+            raise RequestFailed(f"cannot send the request ({exc})") from None
+        finally:
+            if response is not None:
+                response.close()  # http.client hands the socket to a response that will close it
+            connection.close()
+
+
+def _completion_text(data: dict[str, Any], endpoint: str, secret: str | None = None) -> str:
+    """The answer's text; RequestFailed naming what is wrong when the answer does not have the expected shape."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         if "error" in data or "detail" in data:
-            raise RequestFailed(error_message(json.dumps(data).encode()))
-        raise RequestFailed(f"the response has no choices: {json.dumps(data)[:200]}")
+            try:
+                words = _error_words(data)
+            except Exception:  # noqa: BLE001 - e.g. too deeply nested to write out
+                words = "(an error the server gave too deeply nested to show)"
+            raise RequestFailed(redact(words, secret)[:300])
+        raise RequestFailed(f"the response has no choices: {_json_excerpt(data, secret)}")
     choice = choices[0]
-    text = (choice.get("message") or {}).get("content") if endpoint == "chat" else choice.get("text")
-    return "" if text is None else str(text)
+    if endpoint != "chat":
+        return _text(choice.get("text"), "choices[0].text", secret)
+    if "message" not in choice:
+        raise RequestFailed(f"the response's choices[0] has no message: {_json_excerpt(choice, secret)}")
+    message = choice["message"]
+    if not isinstance(message, dict):
+        raise RequestFailed(f"the response's choices[0].message is {_kind(message)}, not an object: {_json_excerpt(message, secret)}")
+    content = message.get("content")
+    if isinstance(content, list):  # OpenAI's content parts: [{"type": "text", "text": "..."}, ...]
+        texts = []
+        for index, part in enumerate(content):
+            if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
+                raise RequestFailed(f'the response\'s choices[0].message.content[{index}] is not a {{"type": "text", "text": ...}} part: {_json_excerpt(part, secret)}')
+            texts.append(part["text"])
+        return "".join(texts)
+    return _text(content, "choices[0].message.content", secret)
+
+
+def _text(value: Any, where: str, secret: str | None) -> str:
+    if value is None:
+        return ""  # e.g. content null beside tool calls: the model said nothing
+    if not isinstance(value, str):
+        raise RequestFailed(f"the response's {where} is {_kind(value)}, not text: {_json_excerpt(value, secret)}")
+    return value
 
 
 def _retry_after(value: str | None) -> float | None:
