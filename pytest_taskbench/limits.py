@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,13 +68,20 @@ class BoundedPattern:
 
 @functools.lru_cache(maxsize=512)
 def compile_pattern(pattern: str, flags: int = 0) -> BoundedPattern:
-    """Compile with ``re``'s flags (same values in ``regex``); raises ``re.error`` for an invalid pattern."""
+    """Compile with ``re``'s flags (same values in ``regex``); raises ``re.error`` for an invalid pattern.
+
+    The pattern is checked by ``re`` first, so what is valid, and the message when it is not, are
+    Python's own; ``regex`` then runs it.
+    """
     import regex
 
-    try:
-        return BoundedPattern(pattern, regex.compile(pattern, int(flags)))
-    except regex.error as exc:
-        raise re.error(str(exc)) from None
+    with warnings.catch_warnings():  # "possible nested set" is a FutureWarning, which -W error would raise
+        warnings.simplefilter("ignore")
+        re.compile(pattern, flags)
+        try:
+            return BoundedPattern(pattern, regex.compile(pattern, int(flags)))
+        except regex.error as exc:
+            raise re.error(str(exc)) from None
 
 
 @contextmanager

@@ -6,13 +6,12 @@ A non-string ``case.expected`` is compared as its compact JSON text
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import unicodedata
-import warnings
 from typing import TYPE_CHECKING, Any
 
+from pytest_taskbench.limits import WorkLimitExceeded, compile_pattern
 from pytest_taskbench.scoring import params
 from pytest_taskbench.scoring.base import Score, Scorer, scorer
 from pytest_taskbench.scoring.extract import clip, jsonable, short
@@ -88,7 +87,7 @@ def regex(*, pattern: str | None = None, ignore_case: bool = False, multiline: b
     whole = params.flag("full_match", full_match)
     if pattern is not None:
         try:
-            _compile(params.text("pattern", pattern), flags)
+            compile_pattern(params.text("pattern", pattern), flags)
         except re.error as exc:
             raise ValueError(f"invalid regex pattern {pattern!r}: {exc}") from None
 
@@ -96,25 +95,20 @@ def regex(*, pattern: str | None = None, ignore_case: bool = False, multiline: b
         source = pattern if pattern is not None else expected_text(case.expected)
         details: dict[str, Any] = {"pattern": source, "match": None}
         try:
-            compiled = _compile(source, flags)
+            compiled = compile_pattern(source, flags)
         except re.error as exc:
             return Score(0.0, f"the case's pattern is not a valid regex: {exc}", details)
         text = str(output)
-        found = compiled.fullmatch(text.strip()) if whole else compiled.search(text)
+        try:
+            found = compiled.fullmatch(text.strip()) if whole else compiled.search(text)
+        except WorkLimitExceeded as exc:
+            return Score(0.0, str(exc), details)
         if found is None:
             return Score(0.0, f"no match for /{source}/", details)
         details["match"] = found.group(0)[:200]
         return Score(1.0, f"matches /{source}/", details)
 
     return score
-
-
-@functools.lru_cache(maxsize=256)
-def _compile(pattern: str, flags: int) -> re.Pattern[str]:
-    # A case's pattern may draw a FutureWarning ("possible nested set"); under -W error that would raise.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return re.compile(pattern, flags)
 
 
 def _needles(substrings: Any, case: Case) -> list[str]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_taskbench.scoring.base import Score, Scorer, scorer
 from pytest_taskbench.files import unknown_keys
+from pytest_taskbench.limits import BoundedPattern, compile_pattern
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case
@@ -46,7 +47,7 @@ _DIGITS = str.maketrans("", "", string.digits)
 @dataclass(frozen=True)
 class FilterStep:
     function: str
-    regex: re.Pattern[str] | None = None
+    regex: BoundedPattern | None = None
     group_select: int = 0
     fallback: str = "[invalid]"
 
@@ -96,7 +97,7 @@ class ExactMatch:
 
     def normalise(self, text: str) -> str:
         for pattern in self.regexes_to_ignore:
-            text = re.sub(pattern, "", text)
+            text = compile_pattern(pattern).sub("", text)
         if self.ignore_case:
             text = text.lower()
         if self.ignore_punctuation:
@@ -141,7 +142,7 @@ def _filter_step(where: str, step: Any) -> FilterStep:
         raise ValueError(f"{where}: unsupported regex filter option(s) {', '.join(unknown)}; supported: {', '.join(REGEX_DEFAULTS)}")
     settings = {**REGEX_DEFAULTS, **options}
     try:
-        pattern = re.compile(str(settings["regex_pattern"]))
+        pattern = compile_pattern(str(settings["regex_pattern"]))
     except re.error as exc:
         raise ValueError(f"{where}: invalid regex_pattern {settings['regex_pattern']!r}: {exc}") from None
     if isinstance(settings["group_select"], bool) or not isinstance(settings["group_select"], int):
@@ -171,7 +172,7 @@ def parse_metrics(value: Any) -> tuple[ExactMatch, ...]:
             raise ValueError(f"metric_list[{position}]: regexes_to_ignore must be a list of regular expressions")
         for pattern in ignore:
             try:
-                re.compile(pattern)
+                compile_pattern(pattern)
             except re.error as exc:
                 raise ValueError(f"metric_list[{position}]: invalid regexes_to_ignore entry {pattern!r}: {exc}") from None
         flags = {name: options.get(name, False) for name in EXACT_MATCH_OPTIONS[1:]}
