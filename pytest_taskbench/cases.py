@@ -194,23 +194,20 @@ def _parse_jsonl(raw: bytes, shown: str) -> Parsed:
 
 
 def _parse_yaml(text: str, shown: str) -> Parsed:
-    data, node = compose_yaml(text, shown)
+    document = compose_yaml(text, shown)
+    data, node, line_of = document.value, document.node, document.lines.of
     if node is None:
         return {}, [], []
     if isinstance(data, list):
         assert isinstance(node, yaml.SequenceNode)
-        return {}, _zip_lines(data, node.value), []
+        return {}, [RawCase(line_of(item_node.start_mark), item) for item, item_node in zip(data, node.value)], []
     if isinstance(data, dict) and "cases" in data:
-        _check_document_keys(data, shown, node.start_mark.line + 1)
+        _check_document_keys(data, shown, line_of(node.start_mark))
         cases_node = next(value for key, value in node.value if key.value == "cases")
         if not isinstance(data["cases"], list):
-            raise FileProblem(shown, cases_node.start_mark.line + 1, "'cases' must be a list of cases")
-        return _defaults_of(data, shown), _zip_lines(data["cases"], cases_node.value), []
-    raise FileProblem(shown, node.start_mark.line + 1, "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
-
-
-def _zip_lines(items: list[Any], nodes: list[yaml.Node]) -> list[RawCase]:
-    return [RawCase(item_node.start_mark.line + 1, item) for item, item_node in zip(items, nodes)]
+            raise FileProblem(shown, line_of(cases_node.start_mark), "'cases' must be a list of cases")
+        return _defaults_of(data, shown), [RawCase(line_of(item_node.start_mark), item) for item, item_node in zip(data["cases"], cases_node.value)], []
+    raise FileProblem(shown, line_of(node.start_mark), "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
 
 
 def _check_document_keys(data: dict[str, Any], shown: str, line: int) -> None:

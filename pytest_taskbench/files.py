@@ -24,9 +24,11 @@ Domain code: no pytest import.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -201,12 +203,31 @@ def duplicate_key_position(text: str) -> tuple[str, int, int] | None:
 # YAML ------------------------------------------------------------------------------------------
 
 
+class LineIndex:
+    """Line numbers of character offsets, counting ``\n`` only.
+
+    YAML also breaks lines at ``\r``, NEL, U+2028 and U+2029, so PyYAML's own line numbers can
+    disagree with the editor and with our JSON Lines reader; its marks' offsets do not.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._breaks = [index for index, char in enumerate(text) if char == "\n"]
+
+    def line(self, offset: int) -> int:
+        return bisect.bisect_left(self._breaks, offset) + 1
+
+    def of(self, mark: Any) -> int:
+        """The line of a PyYAML mark (1 when there is none)."""
+        return self.line(mark.index) if mark is not None else 1
+
+
 class StrictLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing duplicate keys, deep nesting, over-long integers and impossible dates."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self.lines = LineIndex(stream)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
@@ -230,7 +251,7 @@ class StrictLoader(yaml.SafeLoader):
                 continue  # an unhashable key: SafeLoader reports it with its line
             if earlier is not None:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}: already given at line {earlier.start_mark.line + 1} of the same mapping", key_node.start_mark
+                    None, None, f"duplicate key {key!r}: already given at line {self.lines.of(earlier.start_mark)} of the same mapping", key_node.start_mark
                 )
             seen[key] = key_node
         return super().construct_mapping(node, deep=deep)
@@ -245,26 +266,34 @@ class StrictLoader(yaml.SafeLoader):
 def yaml_problem(shown: str, exc: BaseException, text: str = "") -> FileProblem:
     """A YAML parser error (or a RecursionError) as a ``FileProblem`` at its line."""
     if isinstance(exc, yaml.reader.ReaderError):
-        line = text.count("\n", 0, exc.position) + 1 if text else 1
+        line = text.count("\n", 0, exc.position) + 1
         character = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
         return FileProblem(shown, line, f"invalid YAML: control character U+{character:04X} is not allowed in YAML; write it as an escape (\\x{character:02x}) in a double-quoted string")
     if isinstance(exc, RecursionError):
         return FileProblem(shown, 1, f"invalid YAML: nested too deeply to read (values may nest at most {MAX_NESTING} levels)")
     mark = getattr(exc, "problem_mark", None)
-    line = mark.line + 1 if mark is not None else 1
     problem = getattr(exc, "problem", None) or str(exc)
-    return FileProblem(shown, line, f"invalid YAML: {problem}")
+    return FileProblem(shown, LineIndex(text).of(mark), f"invalid YAML: {problem}")
 
 
-def compose_yaml(text: str, shown: str, loader: type[StrictLoader] = StrictLoader) -> tuple[Any, yaml.Node | None]:
-    """The document's value and its node (for line numbers); a ``FileProblem`` for anything unreadable."""
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed YAML document: its value, its node (None for an empty document) and its line numbers."""
+
+    value: Any
+    node: yaml.Node | None
+    lines: LineIndex
+
+
+def compose_yaml(text: str, shown: str, loader: type[StrictLoader] = StrictLoader) -> YamlDocument:
+    """The document's value and node; a ``FileProblem`` for anything unreadable."""
     try:
         parser = loader(text)
     except yaml.YAMLError as exc:  # the reader checks every character when it is created
         raise yaml_problem(shown, exc, text) from None
     try:
         node = parser.get_single_node()
-        return (parser.construct_document(node) if node is not None else None), node
+        return YamlDocument(parser.construct_document(node) if node is not None else None, node, parser.lines)
     except (yaml.YAMLError, RecursionError) as exc:
         raise yaml_problem(shown, exc, text) from None
     finally:
@@ -272,7 +301,7 @@ def compose_yaml(text: str, shown: str, loader: type[StrictLoader] = StrictLoade
 
 
 def parse_yaml(text: str, shown: str, loader: type[StrictLoader] = StrictLoader) -> Any:
-    return compose_yaml(text, shown, loader)[0]
+    return compose_yaml(text, shown, loader).value
 
 
 # values ----------------------------------------------------------------------------------------
