@@ -21,7 +21,7 @@ from pytest_taskbench.gates import Verdict, effective_gates, evaluate_gates, gat
 from pytest_taskbench.generation.engine import GenerationEngine, Job
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.scoring.base import Scorer, build_scorer, safe_score
+from pytest_taskbench.scoring.base import Scorer, ScorerError, build_scorer, safe_score, split_spec
 from pytest_taskbench.settings import Settings
 from pytest_taskbench.stats import DEFAULT_SEED, with_intervals
 from pytest_taskbench.suite import SUITE_FILE_NAME, GateConfig, Suite, find_suite_file, load_suite
@@ -95,7 +95,16 @@ class TaskbenchRun:
 
     # scoring ----------------------------------------------------------------
     def scorer_for(self, suite: Suite, case: Case) -> Scorer:
-        """The scorer a case uses, built once per suite and spec; raises ScorerError."""
+        """The scorer a case uses, built once per suite and spec; raises ScorerError.
+
+        A case file may only name a registered scorer: a ``package.module:function`` there would
+        import and run code named by a file that holds case text (see the threat model).
+        """
+        if case.scorer is not None and ":" in split_spec(case.scorer)[0]:
+            raise ScorerError(
+                f"scorer {split_spec(case.scorer)[0]!r} names Python code, which a case file may not; "
+                "name it as a category's scorer in the suite file, or register it with @scorer in conftest.py"
+            )
         spec = suite.scorer_spec_for(case)
         key = (suite.path, json.dumps(spec, sort_keys=True, default=str))
         if key not in self._scorers:
