@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from pytest_taskbench.files import FileProblem, parse_yaml, read_text, split_lines, value_problem
 from pytest_taskbench.cases import DIFFICULTIES, CaseFileContents, load_case_file
 from pytest_taskbench.suite import SuiteError, find_suite_file, load_suite
 
@@ -296,9 +296,12 @@ def load_spec(path: str | Path) -> GeneratorSpec:
     """Read a YAML generator spec (slots, templates, quotas); see the README, "Generating cases from templates", for the format."""
     spec_path = Path(path)
     try:
-        data = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise CasegenError(f"{spec_path}: cannot read generator spec: {exc}") from None
+        data = parse_yaml(read_text(spec_path, str(spec_path)), str(spec_path)) or {}
+    except FileProblem as exc:
+        raise CasegenError(f"{exc.path}:{exc.line}: cannot read generator spec: {exc.message}") from None
+    problem = value_problem(data)
+    if problem is not None:
+        raise CasegenError(f"{spec_path}: the generator spec {problem}")
     if not isinstance(data, dict):
         raise CasegenError(f"{spec_path}: a generator spec is a mapping with slots, templates and quotas")
     unknown = set(data) - {"seed", "slots", "templates", "quotas", "id_format", "prefixes", "id_start", "boundary_share", "field_order"}
@@ -427,7 +430,7 @@ def merge_generated(path: str | Path, cases: Sequence[Mapping[str, Any]]) -> tup
     kept: list[str] = []
     header: list[str] = []
     if target.exists():
-        for line in target.read_text(encoding="utf-8").splitlines():
+        for line in split_lines(target.read_text(encoding="utf-8")):
             data = _json_or_none(line)
             if isinstance(data, dict) and set(data) == {"defaults"} and not kept:
                 header.append(line)
@@ -442,7 +445,7 @@ def merge_generated(path: str | Path, cases: Sequence[Mapping[str, Any]]) -> tup
 def _json_or_none(line: str) -> Any:
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -503,7 +506,7 @@ def _shown(path: Path) -> str:
 def _defaults_line(target: Path) -> list[str]:
     if target.suffix != ".jsonl" or not target.exists():
         return []
-    for line in target.read_text(encoding="utf-8").splitlines():
+    for line in split_lines(target.read_text(encoding="utf-8")):
         if not line.strip() or line.strip().startswith("#"):
             continue
         data = _json_or_none(line)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.cases import DIFFICULTIES
+from pytest_taskbench.files import split_lines
 from pytest_taskbench.lmeval_export import configure_export, run_export
 
 
@@ -126,10 +127,10 @@ def _hand_written_inputs(directory: Path) -> set[str]:
 
     inputs: set[str] = set()
     for file in sorted(directory.glob("*.jsonl")):
-        for line in file.read_text(encoding="utf-8").splitlines():
+        for line in split_lines(file.read_text(encoding="utf-8")):
             try:
                 data = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(data, dict) and isinstance(data.get("input"), str) and GENERATED_TAG not in (data.get("tags") or []):
                 inputs.add(data["input"])

@@ -50,7 +50,7 @@ def test_an_unreadable_outputs_file_is_one_usage_error(pytester: pytest.Pytester
     (pytester.path / "outputs.jsonl").write_text('{"id": "alpha", "output": "ALPHA"}\nnot json\n')
     result = pytester.runpytest("--taskbench-outputs=outputs.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*outputs.jsonl:2: not a JSON line*"])
+    result.stderr.fnmatch_lines(["*outputs.jsonl:2: invalid JSON: Expecting value (column 1); expected {\"id\": CASE_ID, \"output\": TEXT} on each line"])
     missing = pytester.runpytest("--taskbench-outputs=missing.jsonl")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
     missing.stderr.fnmatch_lines(["*cannot read the outputs file*"])

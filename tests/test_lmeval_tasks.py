@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,35 @@ def test_templates_render_in_the_sandbox(tmp_path: Path) -> None:
     assert not suite.cases
     assert "SecurityError" in suite.errors[0].message or "unsafe" in suite.errors[0].message
     assert suite.errors[0].line == 1
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ request }}", "the template executed more than 2000000 steps"),
+        ("{{ request | regex_replace('(a|aa)+$', '') }}", "took more than 1s on a 41-character text (catastrophic backtracking?)"),
+        ("{{ 'x' * 1000000000 }}", "is too large"),
+        ("{{ 10 ** 100000000 }}", "exponent too large"),
+    ],
+)
+def test_templates_that_would_hang_fail_their_document_quickly(tmp_path: Path, template: str, message: str) -> None:
+    task = TASK.replace('"Request: {{ request }}\\nCall:"', json.dumps(template))
+    docs = [{"request": "a" * 40 + "b", "call": "x()"}]
+    started = time.perf_counter()
+    suite = load_lm_eval_suite(write_task(tmp_path, task, docs), cwd=tmp_path)
+    assert time.perf_counter() - started < 10  # a hang, before the bounds, ran until killed
+    assert not suite.cases
+    assert suite.errors[0].line == 1 and message in suite.errors[0].message
+
+
+def test_a_bad_data_line_fails_its_document_only(tmp_path: Path) -> None:
+    path = write_task(tmp_path)
+    with (tmp_path / "data.jsonl").open("a") as data:
+        data.write('{"request": "x", "request": "y", "call": "z()"}\n{not json\n{"request": "' + "[" * 150 + '", "call": ' + "[" * 150 + "]" * 150 + "}\n")
+        data.write(json.dumps({"request": "last", "call": "last()"}) + "\n")
+    suite = load_lm_eval_suite(path, cwd=tmp_path)
+    assert [case.input.rsplit("\n", 2)[-2] for case in suite.cases] == ["Request: list my tasks", "Request: add milk", "Request: last"]
+    assert [(e.line, e.message.split(":")[0]) for e in suite.errors] == [(3, "duplicate key 'request' in one object (columns 2 and 18)"), (4, "invalid JSON"), (5, "the document nests deeper than 100 levels of lists and objects")]
 
 
 @pytest.mark.parametrize(

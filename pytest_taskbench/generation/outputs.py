@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_taskbench.files import FileProblem, decode, parse_json, raw_lines
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt
 from pytest_taskbench.lmeval import is_lm_eval_sample, sample_as_output
 
@@ -46,14 +47,15 @@ class SavedOutputs:
         by_nodeid: dict[str, Generation] = {}
         by_id: dict[str, Generation] = {}
         first_line: dict[tuple[str, str], int] = {}
-        for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
-            if not line.strip():
-                continue
+        for number, line_bytes in raw_lines(raw):
             where = f"{path}:{number}"
             try:
-                entry = json.loads(line)
-            except ValueError as exc:
-                raise ModelLoadError(f"{where}: not a JSON line ({exc}); expected {{\"id\": CASE_ID, \"output\": TEXT}}") from None
+                line = decode(line_bytes, str(path), number)
+                if not line.strip():
+                    continue
+                entry = parse_json(line, str(path), number)
+            except FileProblem as exc:
+                raise ModelLoadError(f"{exc}; expected {{\"id\": CASE_ID, \"output\": TEXT}} on each line") from None
             if not isinstance(entry, dict):
                 raise ModelLoadError(f"{where}: expected a JSON object with \"id\" (or \"nodeid\") and \"output\"")
             if is_lm_eval_sample(entry):
