@@ -28,6 +28,7 @@ from pytest_taskbench.report import SuiteReport, flat_properties
 from pytest_taskbench.report_files import write_report_files
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.run import ModelHandle, TaskbenchRun
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.settings import OPTIONS, OptionSpec, Settings, SettingsError
 from pytest_taskbench.suite import DEFAULT_CASE_PATTERNS, SuiteError
 
@@ -260,15 +261,15 @@ class TaskbenchSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Print each suite's summary, gates and verdict."""
         for report in self.reports:
-            terminalreporter.write_sep("=", f"taskbench: {report.summary.suite_name}")
+            terminalreporter.write_sep("=", f"taskbench: {safe_text(report.summary.suite_name)}")
             for line in report.lines(self.config.option.verbose):
                 terminalreporter.write_line(line, red=line.startswith(("verdict: FAIL", "  FAIL")), green=line.startswith("verdict: PASS"))
-        for line in self.file_messages + github_annotations(self.reports, self.config.rootpath):
+        for line in [safe_text(message) for message in self.file_messages] + github_annotations(self.reports, self.config.rootpath):
             terminalreporter.write_line(line)
         for message in self.baseline_messages:
-            terminalreporter.write_line(message)
-        for note in self.generation_notes:
-            terminalreporter.write_line(f"taskbench generation: {note}" if not note.startswith(" ") else note, yellow=True)
+            terminalreporter.write_line(safe_text(message))
+        for note in self.generation_notes:  # a batching disagreement quotes outputs
+            terminalreporter.write_line(f"taskbench generation: {safe_text(note)}" if not note.startswith(" ") else safe_text(note), yellow=True)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:

@@ -10,11 +10,93 @@ would crash a renderer. See ``safe_text`` and README "Untrusted text".
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from pytest_taskbench.compare import Comparison, GroupChange, comparison_lines
 from pytest_taskbench.safe_text import safe_text
+from tests.conftest import jsonl
+
+MODEL = "--taskbench-model=model:respond"
+INJECTED = "\n::error file=README.md,line=1::injected"
+HOSTILE = f"ok{INJECTED}\n  ::add-mask::secret\r\x1b[2J\x00\u202eevil\x85::warning::nel\u2028::notice::ls ##[add-mask]legacy"
+RAW = ("\x1b", "\x00", "\u202e", "\x85", "\u2028")
+
+SUITE = """\
+name: hostile
+categories:
+  plain: {weight: 0.5, scorer: exact_match}
+  json: {weight: 0.5, scorer: field_match}
+"""
+
+# The model echoes the hostile text for plain cases, and for json cases answers an object whose
+# action (a confusion label) and an invented field's name are hostile; alone, it answers otherwise
+# (a batching disagreement, which the generation notes quote).
+HOSTILE_MODEL = f"""\
+import json
+
+HOSTILE = {HOSTILE!r}
+
+
+def respond(prompts):
+    if len(prompts) == 1:
+        return ["alone " + HOSTILE]
+    return [json.dumps({{"action": HOSTILE, HOSTILE: 1}}) if p.startswith("json") else HOSTILE for p in prompts]
+"""
+
+
+@pytest.fixture
+def hostile_suite(write_suite: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+    bad_scorer = {"name": "exact_match", INJECTED: 1}  # its TypeError quotes the key: a broken case's message
+    return write_suite(
+        SUITE,
+        files={
+            "plain.jsonl": jsonl(
+                [
+                    {"id": "p1", "input": "say hi", "expected": "hi"},
+                    {"id": "p2", "input": f"repeat {HOSTILE}", "expected": f"no{HOSTILE}", "rationale": f"why {HOSTILE}"},
+                    {"id": "p3", "input": "x", "expected": "y", "scorer": bad_scorer},
+                ],
+                defaults={"category": "plain", "difficulty": "simple"},
+            ),
+            "json.jsonl": jsonl(
+                [{"id": f"j{i}", "input": f"json {i}", "expected": {"action": "create"}} for i in range(3)],
+                defaults={"category": "json", "difficulty": "moderate"},
+            ),
+        },
+        model=HOSTILE_MODEL,
+    )
+
+
+def run_hostile(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    result = pytester.runpytest("cases", MODEL, "-p", "no:cacheprovider", "--taskbench-check-batching=2", *args)
+    assert result.ret == 1
+    return result
+
+
+def command_like(line: str) -> bool:
+    """What the runner could take for a command: ``::`` after leading whitespace, or ``##[`` anywhere."""
+    return line.lstrip().startswith("::") or "##[" in line
+
+
+@pytest.mark.parametrize("args", [(), ("-rA", "-v")], ids=["default", "rA-v"])
+def test_untrusted_text_stays_on_its_line_outside_github(pytester: pytest.Pytester, hostile_suite: Path, args: tuple[str, ...]) -> None:
+    result = run_hostile(pytester, *args)
+    out = result.stdout.str()
+    assert not [char for char in RAW if char in out]
+    assert not [line for line in result.stdout.lines if line.lstrip().startswith("::")]
+    assert "\\n::error file=README.md,line=1::injected" in out  # shown, escaped, inside a line
+    result.stdout.fnmatch_lines(["output:   ok\\n::error file=README.md,line=1::injected\\n  ::add-mask::secret\\r\\x1b[2J\\x00\\u202eevil\\x85*"])
+    result.stdout.fnmatch_lines(["input:    repeat ok\\n::error*", "expected: nook\\n::error*", "output:   ok\\n::error*", "rationale: why ok\\n::error*"])
+    result.stdout.fnmatch_lines(["*action confusions*create -> ok\\n::error file=README.md*"])  # an output value as a confusion label
+    result.stdout.fnmatch_lines(["broken case definition: *unexpected keyword argument '\\n::error file=README.md*"])
+
 
 # the escape function --------------------------------------------------------------------------
 
@@ -47,3 +129,14 @@ def test_ordinary_text_is_unchanged() -> None:
         assert safe_text(text) == text
     assert safe_text("a\nb\t\x1b") == "a\\nb\\t\\x1b"
     assert safe_text("\\n") == "\\\\n"
+
+
+def test_comparison_lines_escape_the_baseline_file() -> None:
+    change = GroupChange("aggregate", 3, 0.5, 0.6, None, 0.5, 1.0, 0, 0, False)
+    comparison = Comparison(
+        baseline_path="base.json", baseline_model=f"evil{INJECTED}", baseline_created="2026\x1b[2J", model="m", alpha=0.05, suite_changed=False,
+        aggregate=change, categories=(), regressions=(), fixes=(), score_changes=(), outputs_changed=(), new_cases=(), missing_cases=(), input_changed=(),
+    )
+    lines = comparison_lines(comparison)
+    assert lines[0] == "baseline: base.json (model evil\\n::error file=README.md,line=1::injected, saved 2026\\x1b[2J)"
+    assert len("\n".join(lines).splitlines()) == len(lines)
