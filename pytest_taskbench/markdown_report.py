@@ -21,6 +21,7 @@ from pytest_taskbench.analysis import FailureAnalysis
 from pytest_taskbench.compare import Comparison
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.stats import Interval
 
 MAX_FAILING_ROWS = 50
@@ -155,6 +156,15 @@ def workflow_command(level: str, message: str, **properties: Any) -> str:
     return f"::{level}{' ' + props if props else ''}::{escape_data(message)}"
 
 
+def stop_commands(token: str) -> str:
+    """The line after which the runner executes no workflow command until ``resume_commands(token)``."""
+    return f"::stop-commands::{token}"
+
+
+def resume_commands(token: str) -> str:
+    return f"::{token}::"
+
+
 def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | None = None) -> list[str]:
     """Workflow annotations: an error per failing gate (at the suite file) and one per failing case (at its line).
 
@@ -168,7 +178,8 @@ def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | 
         s = report.summary
         for gate in report.verdict.failed_gates:
             line = _gate_line(rootdir / s.suite_path, gate.name)
-            commands.append(workflow_command("error", gate.message, file=prefix + s.suite_path, line=line, title=f"taskbench {s.suite_name}: gate {gate.name} failed"))
+            title = f"taskbench {safe_text(s.suite_name)}: gate {safe_text(gate.name)} failed"
+            commands.append(workflow_command("error", safe_text(gate.message), file=prefix + s.suite_path, line=line, title=title))
         shown: dict[str, int] = {"error": 0, "warning": 0}
         left: dict[str, int] = {"error": 0, "warning": 0}
         for result in report.failing:
@@ -180,27 +191,29 @@ def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | 
             commands.append(workflow_command(level, case_message(result), file=prefix + result.path, line=result.line or None, title=case_title(result)))
         if any(left.values()):
             more = " and ".join(f"{n} more failing case{'s' if n != 1 else ''} ({level}s)" for level, n in left.items() if n)
-            commands.append(workflow_command("notice", f"{more} not annotated; see the job summary or the HTML report", title=f"taskbench {s.suite_name}"))
+            commands.append(workflow_command("notice", f"{more} not annotated; see the job summary or the HTML report", title=f"taskbench {safe_text(s.suite_name)}"))
     return commands
 
 
 def case_title(result: CaseResult) -> str:
+    case_id = safe_text(result.case_id)
     if result.status == "broken":
-        return f"taskbench: broken case {result.case_id}"
+        return f"taskbench: broken case {case_id}"
     if result.status == "error":
-        return f"taskbench: model error on {result.case_id}"
-    return f"taskbench: {result.case_id} scored {result.score:.2f} < {result.threshold:g} ({result.category}, {result.difficulty})"
+        return f"taskbench: model error on {case_id}"
+    return f"taskbench: {case_id} scored {result.score:.2f} < {result.threshold:g} ({safe_text(result.category)}, {safe_text(result.difficulty)})"
 
 
 def case_message(result: CaseResult) -> str:
-    lines = [result.reason or "failed"]
+    """The reason, and the output of a case that scored low: each one line, controls shown escaped."""
+    lines = [safe_text(result.reason or "failed")]
     if result.status == "scored":
         lines.append(f"output: {_short(result.output or '')}")
     return "\n".join(lines)
 
 
 def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return safe_text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _prefix(rootdir: Path, workspace: str | None) -> str:

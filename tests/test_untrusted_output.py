@@ -98,6 +98,27 @@ def test_untrusted_text_stays_on_its_line_outside_github(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(["broken case definition: *unexpected keyword argument '\\n::error file=README.md*"])
 
 
+@pytest.mark.parametrize("args", [(), ("-rA", "-v")], ids=["default", "rA-v"])
+def test_github_runs_no_command_from_the_session_output(pytester: pytest.Pytester, hostile_suite: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(pytester.path))
+    result = run_hostile(pytester, *args)
+    lines = result.stdout.lines
+    assert not [char for char in RAW if char in result.stdout.str()]
+    stop = next(i for i, line in enumerate(lines) if command_like(line))
+    token = lines[stop].removeprefix("::stop-commands::")
+    assert re.fullmatch("taskbench-[0-9a-f]{32}", token), lines[stop]
+    resume = lines.index(f"::{token}::")
+    assert stop < min(i for i, line in enumerate(lines) if "cases/" in line or "p1" in line)  # before any case output
+    assert resume > lines.index(next(line for line in lines if "short test summary info" in line))
+    assert resume > max(i for i, line in enumerate(lines) if line.startswith("FAILED "))
+    assert not [line for line in lines[stop + 1 : resume] if line.lstrip().startswith("::")]  # stopped anyway
+    after = [line for line in lines[resume + 1 :] if command_like(line)]
+    assert after and all(re.match(r"::(error|warning|notice) [^:]*title=taskbench", line) for line in after), after
+    assert not [line for line in after if line.startswith("::error file=README.md")]
+    assert not [line for line in lines[:stop] if command_like(line)]
+
+
 # the escape function --------------------------------------------------------------------------
 
 ESCAPED = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
