@@ -9,17 +9,29 @@ would crash a renderer. See ``safe_text`` and README "Untrusted text".
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
+from html.parser import HTMLParser
 from pathlib import Path
 
+import cmarkgfm
 import pytest
+from cmarkgfm.cmark import Options
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from pytest_taskbench.analysis import analyze
 from pytest_taskbench.compare import Comparison, GroupChange, comparison_lines
+from pytest_taskbench.gates import GateResult, Verdict
+from pytest_taskbench.markdown_report import markdown_summary
+from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.safe_text import safe_text
 from tests.conftest import jsonl
+from tests.report_known_run import known_results
+from tests.test_analysis import summary_of
 
 MODEL = "--taskbench-model=model:respond"
 INJECTED = "\n::error file=README.md,line=1::injected"
@@ -117,6 +129,105 @@ def test_github_runs_no_command_from_the_session_output(pytester: pytest.Pyteste
     assert after and all(re.match(r"::(error|warning|notice) [^:]*title=taskbench", line) for line in after), after
     assert not [line for line in after if line.startswith("::error file=README.md")]
     assert not [line for line in lines[:stop] if command_like(line)]
+
+
+# Markdown ------------------------------------------------------------------------------------
+
+MARKDOWN_HOSTILE = (
+    "![x](https://example.com/p.png) [docs](https://example.com/) @octocat www.example.com https://example.org "
+    "<img src=x onerror=alert(1)> *em* _u_ ~~del~~ #1 GH-2 :tada: $x$ [^1] | `tick` ``two`` \\| end"
+)
+
+
+def hostile_report(text: str) -> SuiteReport:
+    """The known run with ``text`` as a failing case's reason and output, an action label and a field name."""
+    results = known_results()
+    results[2] = replace(results[2], reason=text, output=json.dumps({"action": text}), details={"got_action": text, "fields": {text: {"status": "invented"}}})
+    summary = summary_of(results)
+    gate = GateResult("baseline", False, 0, 0, f"refusing to compare: {text}")
+    return SuiteReport(summary, Verdict((gate,)), tuple(results), {}, analyze(results, summary))
+
+
+def github_html(markdown: str) -> str:
+    """GitHub's Markdown (cmark-gfm with its extensions, autolink and table among them), raw HTML let through."""
+    return cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_FOOTNOTES)
+
+
+def outside_code(rendered: str) -> str:
+    return re.sub(r"<code>.*?</code>", "", rendered, flags=re.DOTALL)
+
+
+class Cells(HTMLParser):
+    """The text of every table row's cells, and the tags inside them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self.tags: list[str] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif self._cell is not None:
+            self.tags.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def failing_table(rendered: str) -> Cells:
+    table = rendered[rendered.index("<details>") :]
+    parser = Cells()
+    parser.feed(table)
+    return parser
+
+
+def test_markdown_shows_hostile_text_inert_on_github_and_ordinary_text_as_prose() -> None:
+    report = hostile_report(MARKDOWN_HOSTILE)
+    ordinary = "expected list, got update; invalid JSON: Expecting ',' delimiter (due_date 100%)"
+    report = replace(report, cases=tuple(replace(r, reason=ordinary) if r.case_id == "a4" else r for r in report.cases))
+    text = markdown_summary([report])
+    rendered = github_html(text)
+    assert "<img" not in rendered
+    assert "<a " not in rendered and "href" not in rendered  # the summary has no link of its own
+    assert "<del>" not in rendered and "<em>" not in rendered and "<sup" not in rendered
+    assert rendered.count("@octocat") >= 4 and "@octocat" not in outside_code(rendered)
+    assert "www.example.com" not in outside_code(rendered) and "#1" not in outside_code(rendered)
+    cells = failing_table(rendered)
+    assert {len(row) for row in cells.rows} == {5}
+    assert set(cells.tags) == {"code"}
+    assert f"| 0.50 | {ordinary} |" in text  # ordinary text stays prose, as before
+
+
+OWN_TAGS = {"h3", "p", "strong", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "details", "summary", "code"}
+MARKDOWN_CHARS = st.sampled_from(list("abz09 _*`~|\\[]()<>!@#:/.&;$^{}-=+\"'\n\t") + ["www.", "https://", "GH-1", "\x1b", "\u202e", "é", "→", "😀", "&amp;", "<b>"])
+
+
+@given(st.lists(MARKDOWN_CHARS, max_size=30).map("".join))
+@example("a\\|b")
+@example("`")
+@example(" `` x")
+@example("a_b_ _c_")
+def test_any_reason_renders_as_its_own_text_in_one_cell(reason: str) -> None:
+    rendered = github_html(markdown_summary([hostile_report(reason)]))
+    cells = failing_table(rendered)
+    assert {len(row) for row in cells.rows} == {5}
+    assert set(cells.tags) <= {"code"}
+    shown = " ".join(safe_text(reason).split())
+    row = next(row for row in cells.rows if row[0] == "cases/actions.jsonl::a3")
+    assert row[4].replace("\n", " ") == (shown if len(shown) <= 160 else shown[:159] + "…")
+    prose = html.unescape(outside_code(rendered))
+    assert "@" not in prose and "#" not in re.sub("&#[0-9]+;", "", outside_code(rendered)) and "www." not in prose.lower()
+    assert set(re.findall(r"</?([a-z][a-z0-9]*)", rendered)) <= OWN_TAGS  # no <a>, <img>, <em>, <del>, <sup>, <input>, <script>...
 
 
 # the escape function --------------------------------------------------------------------------
