@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 from pytest_taskbench.analysis import analyze
 from pytest_taskbench.compare import Comparison, GroupChange, comparison_lines
 from pytest_taskbench.gates import GateResult, Verdict
-from pytest_taskbench.markdown_report import markdown_summary
-from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.html_report import render_html
+from pytest_taskbench.markdown_report import annotations, markdown_summary
+from pytest_taskbench.report import SuiteReport, terminal_lines
 from pytest_taskbench.safe_text import safe_text
 from tests.conftest import jsonl
 from tests.report_known_run import known_results
@@ -261,6 +262,42 @@ def test_ordinary_text_is_unchanged() -> None:
         assert safe_text(text) == text
     assert safe_text("a\nb\t\x1b") == "a\\nb\\t\\x1b"
     assert safe_text("\\n") == "\\\\n"
+
+
+# every renderer, any str ---------------------------------------------------------------------
+
+NASTY = "\ud800 lone \udfff, \x00 nul \x1b[2J esc \u202e rlo \x85 nel \u2028 ls \x7f\n::error::x"
+
+
+def nasty_report() -> SuiteReport:
+    results = known_results()
+    results = [replace(r, output=NASTY + (r.output or ""), reason=NASTY + r.reason, input=NASTY, case_id=r.case_id) for r in results]
+    results[2] = replace(results[2], details={"got_action": NASTY, "fields": {NASTY: {"status": "invented"}}})
+    summary = summary_of(results)
+    return SuiteReport(summary, Verdict((GateResult("baseline", False, 0, 0, NASTY),)), tuple(results), {}, analyze(results, summary))
+
+
+def test_every_renderer_takes_surrogates_and_controls(tmp_path: Path) -> None:
+    report = nasty_report()
+    page = render_html([report], title=NASTY, model=NASTY)
+    summary = markdown_summary([report])
+    terminal = "\n".join(terminal_lines(report, verbose=1))
+    commands = "\n".join(annotations([report], tmp_path))
+    for text in (page, summary, terminal, commands):
+        text.encode("utf-8")  # no lone surrogate left
+        assert not [char for char in ("\x00", "\x1b", "\u202e", "\x85", "\u2028") if char in text]
+    assert "\\ud800 lone \\udfff" in page and "\\ud800 lone \\udfff" in terminal and "\\ud800 lone \\udfff" in summary
+    assert not [line for line in terminal.splitlines() if line.lstrip().startswith("::")]
+
+
+def test_files_written_from_a_hostile_run_are_valid_utf8(pytester: pytest.Pytester, hostile_suite: Path) -> None:
+    (pytester.path / "model.py").write_text(HOSTILE_MODEL.replace("HOSTILE = ", "HOSTILE = '\\ud800' + "))
+    result = pytester.runpytest("cases", MODEL, "-p", "no:cacheprovider", "--taskbench-report=r.html", "--taskbench-markdown=s.md")
+    assert result.ret == 1, result.stdout.str()
+    for name in ("r.html", "s.md"):
+        text = (pytester.path / name).read_bytes().decode("utf-8")
+        assert "\\ud800" in text and "\x1b" not in text
+    assert "\\ud800ok\\n::error file=README.md" in result.stdout.str()
 
 
 def test_comparison_lines_escape_the_baseline_file() -> None:
