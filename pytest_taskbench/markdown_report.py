@@ -61,17 +61,18 @@ def cell(value: Any, limit: int = REASON_LIMIT) -> str:
 # Text that neither cmark-gfm nor GitHub's filters after it can turn into markup, a link, an
 # image, a mention, an issue reference or an emoji: letters, digits, spaces, non-ASCII symbols and
 # punctuation, and these ASCII characters; ``&<>|`` are escaped. An underscore counts only between
-# two letters or digits (there it can neither open nor close emphasis), a colon only before a space
-# or at the end (so no ``https://``, ``mailto:`` or ``:emoji:``), and ``www.`` (which the autolink
-# extension links) and ``GH-1`` (an issue reference) not at all. Everything else is a code span.
-_INERT_ASCII = frozenset(" ,.;()'\"%+=?!/<>&|-")
-_NOT_INERT = re.compile(r"www\.|gh-\d|:(?=[^ ])", re.IGNORECASE)
+# two letters or digits (there it can neither open nor close emphasis); a colon only before a space,
+# at the end or between two digits (``16:00``; so no ``https://``, ``mailto:`` or ``:emoji:``, and
+# no ``:100:`` either); ``www.`` (which the autolink extension links) and ``GH-1`` (an issue
+# reference) not at all. Everything else is a code span.
+_INERT_ASCII = frozenset(" ,.;:()'\"%+=?!/<>&|{}-")
+_NOT_INERT = re.compile(r"www\.|gh-\d|:[\w+-]+:|(?<![0-9]):(?=[^ ])|:(?=[^ 0-9])", re.IGNORECASE)
 
 
 def _inert(text: str) -> bool:
     for i, char in enumerate(text):
         if char.isascii():
-            if char.isalnum() or char in _INERT_ASCII or char == ":":
+            if char.isalnum() or char in _INERT_ASCII:
                 continue
             if char == "_" and 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum():
                 continue

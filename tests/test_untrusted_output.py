@@ -195,7 +195,9 @@ def failing_table(rendered: str) -> Cells:
 def test_markdown_shows_hostile_text_inert_on_github_and_ordinary_text_as_prose() -> None:
     report = hostile_report(MARKDOWN_HOSTILE)
     ordinary = "expected list, got update; invalid JSON: Expecting ',' delimiter (due_date 100%)"
-    report = replace(report, cases=tuple(replace(r, reason=ordinary) if r.case_id == "a4" else r for r in report.cases))
+    times = 'due_time invented: "16:00"; filter wrong: expected {"a": 1}'
+    reasons = {"a4": ordinary, "a5": times, "e2": "at 10:30:00 :100:"}  # an emoji's :name: is no prose
+    report = replace(report, cases=tuple(replace(r, reason=reasons.get(r.case_id, r.reason)) for r in report.cases))
     text = markdown_summary([report])
     rendered = github_html(text)
     assert "<img" not in rendered
@@ -206,7 +208,8 @@ def test_markdown_shows_hostile_text_inert_on_github_and_ordinary_text_as_prose(
     cells = failing_table(rendered)
     assert {len(row) for row in cells.rows} == {5}
     assert set(cells.tags) == {"code"}
-    assert f"| 0.50 | {ordinary} |" in text  # ordinary text stays prose, as before
+    assert f"| 0.50 | {ordinary} |" in text and f"| 0.00 | {times} |" in text  # ordinary text stays prose, as before
+    assert "| 0.67 | `at 10:30:00 :100:` |" in text
 
 
 OWN_TAGS = {"h3", "p", "strong", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "details", "summary", "code"}
@@ -218,6 +221,7 @@ MARKDOWN_CHARS = st.sampled_from(list("abz09 _*`~|\\[]()<>!@#:/.&;$^{}-=+\"'\n\t
 @example("`")
 @example(" `` x")
 @example("a_b_ _c_")
+@example('due 16:00 {"a": 1}; 10:30:00 :100: a:b')
 def test_any_reason_renders_as_its_own_text_in_one_cell(reason: str) -> None:
     rendered = github_html(markdown_summary([hostile_report(reason)]))
     cells = failing_table(rendered)
