@@ -132,6 +132,15 @@ def test_github_runs_no_command_from_the_session_output(pytester: pytest.Pyteste
     assert not [line for line in lines[:stop] if command_like(line)]
 
 
+def test_github_commands_resume_even_when_the_session_breaks(pytester: pytest.Pytester, hostile_suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    pytester.makeconftest("def pytest_collection_finish(session):\n    raise RuntimeError('boom')\n")
+    result = pytester.runpytest("cases", MODEL, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    commands = [line for line in result.stdout.lines if line.startswith("::")]
+    assert len(commands) == 2 and commands[1] == f"::{commands[0].removeprefix('::stop-commands::')}::"  # no summary ran; unconfigure resumed
+
+
 # Markdown ------------------------------------------------------------------------------------
 
 MARKDOWN_HOSTILE = (
