@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.scoring.extract import parse_output
 from pytest_taskbench.summary import GroupSummary, RunSummary
 from pytest_taskbench.files import unknown_keys
@@ -185,27 +186,27 @@ class FailureAnalysis:
         return f"not monotonic: {groups[worst].name} fails most"
 
     def lines(self) -> list[str]:
-        """A concise block for the end of the terminal summary."""
+        """A concise block for the end of the terminal summary; every name and label shown with ``safe_text``."""
         lines = ["failure analysis:"]
         c = self.config
         if self.strengths:
-            lines.append(f"  strengths (>= {c.strength:.2f}): " + ", ".join(f"{n.category} {_pct(n.mean)}" for n in self.strengths))
+            lines.append(f"  strengths (>= {c.strength:.2f}): " + ", ".join(f"{safe_text(n.category)} {_pct(n.mean)}" for n in self.strengths))
         if self.weaknesses:
             lines.append(f"  weaknesses (< {c.weakness:.2f}):")
-            lines.extend(f"    {n.category}: {n.recommendation}" for n in self.weaknesses)
+            lines.extend(f"    {safe_text(n.category)}: {safe_text(n.recommendation)}" for n in self.weaknesses)
         if self.parse_errors:
             lines.append(f"  invalid JSON: {_count(len(self.parse_errors), 'case')} ({_first(self.parse_errors)})")
         if self.model_errors:
             lines.append(f"  model errors: {_count(len(self.model_errors), 'case')} ({_first(self.model_errors)})")
         if self.confusion is not None:
             confusions = self.confusion.confusions()
-            shown = ", ".join(f"{e} -> {g}: {n}" for e, g, n in confusions[:SHOWN_IN_LINE]) or "none"
-            lines.append(f"  {self.confusion.field} confusions ({self.confusion.correct}/{self.confusion.total} right): {shown}")
+            shown = ", ".join(f"{safe_text(e)} -> {safe_text(g)}: {n}" for e, g, n in confusions[:SHOWN_IN_LINE]) or "none"
+            lines.append(f"  {safe_text(self.confusion.field)} confusions ({self.confusion.correct}/{self.confusion.total} right): {shown}")
         if self.fields:
-            lines.append("  fields most often missing or wrong: " + "; ".join(f.describe() for f in self.fields[:SHOWN_IN_LINE]))
+            lines.append("  fields most often missing or wrong: " + "; ".join(safe_text(f.describe()) for f in self.fields[:SHOWN_IN_LINE]))
         if len([g for g in self.by_difficulty if g.cases]) > 1:
-            rates = ", ".join(f"{g.name} {_pct(g.failure_rate)} ({g.failed}/{g.cases})" for g in self.by_difficulty if g.cases)
-            lines.append(f"  failure rate by difficulty: {rates}; {self.difficulty_trend}")
+            rates = ", ".join(f"{safe_text(g.name)} {_pct(g.failure_rate)} ({g.failed}/{g.cases})" for g in self.by_difficulty if g.cases)
+            lines.append(f"  failure rate by difficulty: {rates}; {safe_text(self.difficulty_trend)}")
         return lines if len(lines) > 1 else []
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,7 +237,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _first(ids: Sequence[str]) -> str:
-    shown = ", ".join(ids[:SHOWN_IN_LINE])
+    shown = ", ".join(safe_text(i) for i in ids[:SHOWN_IN_LINE])
     return shown + (f", +{len(ids) - SHOWN_IN_LINE} more" if len(ids) > SHOWN_IN_LINE else "")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from pytest_taskbench.baseline import Baseline, BaselineCase, sha256
 from pytest_taskbench.gates import GateResult
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.stats import DEFAULT_ALPHA, DEFAULT_SEED, Interval, holm_adjust, mcnemar_exact, sign_flip_test, stratified_mean
 from pytest_taskbench.suite import GateConfig
 from pytest_taskbench.summary import weighted_aggregate
@@ -357,14 +358,14 @@ def _interval(interval: Interval | None) -> str:
 def comparison_lines(comparison: Comparison, verbose: int = 0) -> list[str]:
     agg = comparison.aggregate
     lines = [
-        f"baseline: {comparison.baseline_path} (model {comparison.baseline_model or 'unknown'}, saved {comparison.baseline_created})",
+        f"baseline: {safe_text(comparison.baseline_path)} (model {safe_text(comparison.baseline_model or 'unknown')}, saved {safe_text(comparison.baseline_created)})",
         f"  compared on {agg.cases} shared cases" + ("; the suite changed since the baseline (--taskbench-compare-shared-only)" if comparison.suite_changed else ""),
         f"aggregate {agg.mean:.3f} vs {agg.baseline_mean:.3f} baseline: {agg.change:+.3f} ({_interval(agg.interval)}), {agg.verdict} "
         f"(sign-flip {_p(agg.p_value)}); {_cases(agg.regressed)} regressed, {agg.fixed} fixed (McNemar {_p(agg.mcnemar_p)})",
     ]
     for g in comparison.categories:
         lines.append(
-            f"  {g.name}: {g.mean:.3f} vs {g.baseline_mean:.3f}: {g.change:+.3f} ({_interval(g.interval)}), {_cases(g.regressed)} regressed, "
+            f"  {safe_text(g.name)}: {g.mean:.3f} vs {g.baseline_mean:.3f}: {g.change:+.3f} ({_interval(g.interval)}), {_cases(g.regressed)} regressed, "
             f"{g.fixed} fixed (McNemar {_p(g.mcnemar_p)}), {g.verdict} (Holm-adjusted sign-flip {_p(g.tested_p)})"
         )
     lines.append(
@@ -376,7 +377,7 @@ def comparison_lines(comparison: Comparison, verbose: int = 0) -> list[str]:
         shown = changes if verbose > 0 else changes[:MAX_CASES_SHOWN]
         if changes:
             lines.append(f"{title}:" + (f" (first {len(shown)} of {len(changes)}; -v shows all)" if len(shown) < len(changes) else ""))
-            lines.extend(f"  {c.key}  {c.baseline_score:.2f} -> {c.score:.2f}" + ("  [critical]" if c.critical else "") for c in shown)
+            lines.extend(f"  {safe_text(c.key)}  {c.baseline_score:.2f} -> {c.score:.2f}" + ("  [critical]" if c.critical else "") for c in shown)
     return lines
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_taskbench.analysis import AnalysisConfig, FailureAnalysis
 from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.summary import GroupSummary
 
 WEAK, MIDDLE, STRONG = "#d64545", "#e8a33d", "#2f9e5b"
@@ -23,7 +24,12 @@ FIELD_COLOURS = {"missing": "#e8a33d", "wrong": "#d64545", "partial": "#f2d16b",
 
 
 def esc(value: Any) -> str:
-    return escape(str(value), quote=True)
+    """Text for HTML (element or attribute): markup escaped, controls, bidi controls and surrogates shown as escapes.
+
+    Newlines and tabs stay (outputs show as written, ``white-space: pre-wrap``); a lone surrogate
+    becomes ``\\ud800``, so the report always encodes as UTF-8.
+    """
+    return escape(safe_text(str(value), multiline=True), quote=True)
 
 
 def pct(value: float) -> str:

@@ -11,6 +11,7 @@ import pytest
 from pytest_taskbench.cases import Case, CaseError
 from pytest_taskbench.lmeval import LmEvalSuite
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.scoring.base import ScorerError
 from pytest_taskbench.suite import Suite, SuiteError
 
@@ -148,7 +149,7 @@ class BrokenCaseItem(pytest.Item):
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, CaseDefinitionError):
-            return f"broken case definition: {excinfo.value.error}"
+            return f"broken case definition: {safe_text(str(excinfo.value.error))}"
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -157,20 +158,25 @@ class BrokenCaseItem(pytest.Item):
 
 def _show(value: Any, limit: int = 500) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+    return safe_text(text) if len(text) <= limit else safe_text(text[:limit]) + f"... ({len(text)} chars)"
 
 
 def format_failure(result: CaseResult, case: Case) -> str:
-    """Short, readable failure: where, input, expected, output, score and reason."""
+    """Short, readable failure: where, input, expected, output, score and reason.
+
+    Each value is shown on its own line with ``safe_text`` (a newline in an output reads ``\\n``),
+    so no model output or case text starts a line of the log: pytest prints this text in the
+    failure section and, on CI, whole in the short test summary.
+    """
     if result.status == "error":
-        headline = f"model error: {result.details.get('model_error', result.reason)}"
+        headline = f"model error: {safe_text(str(result.details.get('model_error', result.reason)))}"
     else:
-        headline = f"score {result.score:.3f} < {result.threshold:g}: {result.reason}"
-    lines = [headline, f"case:     {case.location} ({case.category}, {case.difficulty})"]
+        headline = f"score {result.score:.3f} < {result.threshold:g}: {safe_text(result.reason)}"
+    lines = [headline, f"case:     {safe_text(case.location)} ({safe_text(case.category)}, {safe_text(case.difficulty)})"]
     lines.append(f"input:    {_show(case.request_text)}")
     lines.append(f"expected: {_show(case.expected)}")
     if result.output is not None:
         lines.append(f"output:   {_show(result.output)}")
     if case.rationale:
-        lines.append(f"rationale: {case.rationale}")
+        lines.append(f"rationale: {safe_text(case.rationale)}")
     return "\n".join(lines)

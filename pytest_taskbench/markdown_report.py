@@ -13,6 +13,8 @@ Domain code: no pytest import.
 # No ``from __future__ import annotations`` here: this module's public ``annotations()`` would
 # rebind that name, which type checkers reject. Every annotation below also evaluates on Python 3.10.
 import os
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from pytest_taskbench.analysis import FailureAnalysis
 from pytest_taskbench.compare import Comparison
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.stats import Interval
 
 MAX_FAILING_ROWS = 50
@@ -40,12 +43,72 @@ def _level(interval: Interval | None) -> str:
     return "CI" if interval is None else f"{interval.level:.0%} CI"
 
 
-def cell(value: Any, limit: int = REASON_LIMIT) -> str:
-    """Text made safe for one Markdown table cell: one line, no pipes, no raw HTML."""
-    text = " ".join(str(value).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+def _one_line(value: Any, limit: int, safe_first: bool) -> str:
+    raw = str(value)
+    text = " ".join(safe_text(raw).split()) if safe_first else safe_text(" ".join(raw.split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def cell(value: Any, limit: int = REASON_LIMIT) -> str:
+    """Trusted text (suite, category and difficulty names, our own prose) for a table cell: one line, no pipes, no raw HTML."""
+    return _html(_one_line(value, limit, safe_first=False))
+
+
+# Text that neither cmark-gfm nor GitHub's filters after it can turn into markup, a link, an
+# image, a mention, an issue reference or an emoji: letters, digits, spaces, non-ASCII symbols and
+# punctuation, and these ASCII characters; ``&<>|`` are escaped. An underscore counts only between
+# two letters or digits (there it can neither open nor close emphasis); a colon only before a space,
+# at the end or between two digits (``16:00``; so no ``https://``, ``mailto:`` or ``:emoji:``, and
+# no ``:100:`` either); ``www.`` (which the autolink extension links) and ``GH-1`` (an issue
+# reference) not at all. Everything else is a code span.
+_INERT_ASCII = frozenset(" ,.;:()'\"%+=?!/<>&|{}-")
+_NOT_INERT = re.compile(r"www\.|gh-\d|:[\w+-]+:|(?<![0-9]):(?=[^ ])|:(?=[^ 0-9])", re.IGNORECASE)
+
+
+def _inert(text: str) -> bool:
+    for i, char in enumerate(text):
+        if char.isascii():
+            if char.isalnum() or char in _INERT_ASCII:
+                continue
+            if char == "_" and 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum():
+                continue
+            return False
+        if unicodedata.category(char)[0] not in "LMNPS":
+            return False
+    return not _NOT_INERT.search(text)
+
+
+def code(value: Any, limit: int = REASON_LIMIT, *, table: bool = False) -> str:
+    """Untrusted text as a code span: nothing in it is Markdown, HTML, a link or a mention.
+
+    The fence is one backtick longer than the longest run of backticks in the text; ``table``
+    escapes pipes, which GitHub's table extension would otherwise take for a cell's end even
+    inside a code span (it removes the backslash before rendering the span).
+    """
+    return _code_span(_one_line(value, limit, safe_first=True), table)
+
+
+def _code_span(text: str, table: bool) -> str:
+    if not text:
+        return ""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # else a backtick there would join the fence
+    body = text.replace("|", "\\|") if table else text
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def untrusted(value: Any, limit: int = REASON_LIMIT, *, table: bool = False) -> str:
+    """Untrusted text (outputs, reasons, case text, labels, field names, baseline contents, messages quoting them).
+
+    Shown as it is (``&<>|`` escaped) when it is plainly inert (``_inert``), so ordinary reasons and
+    advice read as prose; otherwise as a ``code`` span. Controls are escaped first (``safe_text``).
+    """
+    text = _one_line(value, limit, safe_first=True)
+    return _html(text) if _inert(text) else _code_span(text, table)
 
 
 def markdown_summary(reports: Sequence[SuiteReport]) -> str:
@@ -74,7 +137,7 @@ def suite_markdown(report: SuiteReport) -> list[str]:
         for g in s.categories:
             lines.append(f"| {cell(g.name)} | {g.cases} | {g.mean:.3f} | {_interval(g.mean_ci) or '–'} | {_pct(g.pass_rate)} | {g.weight or 0:.2f} |")
         lines.append("")
-    lines.append("**Gates:** " + " · ".join(f"{'✅' if g.passed else '❌'} {cell(g.message)}" for g in verdict.gates))
+    lines.append("**Gates:** " + " · ".join(f"{'✅' if g.passed else '❌'} {untrusted(g.message)}" for g in verdict.gates))  # a refused baseline quotes it
     lines.append("")
     if report.comparison is not None:
         lines += comparison_markdown(report.comparison) + [""]
@@ -88,12 +151,12 @@ def suite_markdown(report: SuiteReport) -> list[str]:
 def comparison_markdown(comparison: Comparison) -> list[str]:
     change = comparison.aggregate
     ci = _interval(change.interval)
-    line = f"**Against the baseline** ({cell(comparison.baseline_model)}, {change.cases} shared cases): aggregate {change.baseline_mean:.3f} → {change.mean:.3f}"
+    line = f"**Against the baseline** ({untrusted(comparison.baseline_model)}, {change.cases} shared cases): aggregate {change.baseline_mean:.3f} → {change.mean:.3f}"
     line += f" ({change.change:+.3f}" + (f", {_level(change.interval)} {ci}" if ci else "") + f", p = {change.p_value:.3g}; {change.verdict})"
     lines = [line]
     for title, changes in (("Regressions", comparison.regressions), ("Fixes", comparison.fixes)):
         if changes:
-            shown = ", ".join(f"`{cell(c.key)}` {c.baseline_score:.2f} → {c.score:.2f}" for c in changes[:10])
+            shown = ", ".join(f"{code(c.key)} {c.baseline_score:.2f} → {c.score:.2f}" for c in changes[:10])
             lines.append(f"- {title} ({len(changes)}): {shown}" + (" …" if len(changes) > 10 else ""))
     return lines
 
@@ -104,7 +167,7 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
     if analysis.strengths:
         items.append(f"- **Strengths** (≥ {c.strength:.2f}): " + ", ".join(f"{cell(n.category)} {_pct(n.mean)}" for n in analysis.strengths))
     for note in analysis.weaknesses:
-        advice = cell(note.recommendation.replace(" -> ", " → "), 300)
+        advice = untrusted(note.recommendation.replace(" -> ", " → "), 300)  # quotes confusion labels
         items.append(f"- **Weakness** (< {c.weakness:.2f}): **{cell(note.category)}**: {advice}")
     if analysis.parse_errors:
         items.append(f"- **Invalid JSON** in {len(analysis.parse_errors)} case{'s' if len(analysis.parse_errors) != 1 else ''}: " + _ids(analysis.parse_errors))
@@ -112,10 +175,10 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
         items.append(f"- **Model errors** in {len(analysis.model_errors)} case{'s' if len(analysis.model_errors) != 1 else ''}: " + _ids(analysis.model_errors))
     if analysis.confusion is not None and analysis.confusion.confusions():
         m = analysis.confusion
-        pairs = ", ".join(f"{cell(e)} → {cell(g)}: {n}" for e, g, n in m.confusions()[:8])
-        items.append(f"- **`{cell(m.field)}` confusions** ({m.correct}/{m.total} right): {pairs}")
+        pairs = ", ".join(f"{untrusted(e)} → {untrusted(g)}: {n}" for e, g, n in m.confusions()[:8])
+        items.append(f"- **{code(m.field)} confusions** ({m.correct}/{m.total} right): {pairs}")
     if analysis.fields:
-        items.append("- **Fields most often missing or wrong:** " + "; ".join(cell(f.describe()) for f in analysis.fields[:5]))
+        items.append("- **Fields most often missing or wrong:** " + "; ".join(untrusted(f.describe()) for f in analysis.fields[:5]))
     rates = [g for g in analysis.by_difficulty if g.cases]
     if len(rates) > 1:
         shown = " · ".join(f"{cell(g.name)} {_pct(g.failure_rate)} ({g.failed}/{g.cases})" for g in rates)
@@ -124,7 +187,7 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
 
 
 def _ids(ids: Sequence[str], limit: int = 10) -> str:
-    return ", ".join(f"`{cell(i)}`" for i in ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+    return ", ".join(code(i) for i in ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def failing_markdown(failing: Sequence[CaseResult]) -> list[str]:
@@ -133,7 +196,7 @@ def failing_markdown(failing: Sequence[CaseResult]) -> list[str]:
     lines = [f"<details><summary>{len(failing)} failing case{'s' if len(failing) != 1 else ''}{more}</summary>", ""]
     lines += ["| case | category | difficulty | score | reason |", "|---|---|---|--:|---|"]
     for r in shown:
-        lines.append(f"| `{cell(r.nodeid)}` | {cell(r.category)} | {cell(r.difficulty)} | {r.score:.2f} | {cell(r.reason)} |")
+        lines.append(f"| {code(r.nodeid, table=True)} | {cell(r.category)} | {cell(r.difficulty)} | {r.score:.2f} | {untrusted(r.reason, table=True)} |")
     return lines + ["", "</details>"]
 
 
@@ -155,6 +218,15 @@ def workflow_command(level: str, message: str, **properties: Any) -> str:
     return f"::{level}{' ' + props if props else ''}::{escape_data(message)}"
 
 
+def stop_commands(token: str) -> str:
+    """The line after which the runner executes no workflow command until ``resume_commands(token)``."""
+    return f"::stop-commands::{token}"
+
+
+def resume_commands(token: str) -> str:
+    return f"::{token}::"
+
+
 def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | None = None) -> list[str]:
     """Workflow annotations: an error per failing gate (at the suite file) and one per failing case (at its line).
 
@@ -168,7 +240,8 @@ def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | 
         s = report.summary
         for gate in report.verdict.failed_gates:
             line = _gate_line(rootdir / s.suite_path, gate.name)
-            commands.append(workflow_command("error", gate.message, file=prefix + s.suite_path, line=line, title=f"taskbench {s.suite_name}: gate {gate.name} failed"))
+            title = f"taskbench {safe_text(s.suite_name)}: gate {safe_text(gate.name)} failed"
+            commands.append(workflow_command("error", safe_text(gate.message), file=prefix + s.suite_path, line=line, title=title))
         shown: dict[str, int] = {"error": 0, "warning": 0}
         left: dict[str, int] = {"error": 0, "warning": 0}
         for result in report.failing:
@@ -180,27 +253,29 @@ def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | 
             commands.append(workflow_command(level, case_message(result), file=prefix + result.path, line=result.line or None, title=case_title(result)))
         if any(left.values()):
             more = " and ".join(f"{n} more failing case{'s' if n != 1 else ''} ({level}s)" for level, n in left.items() if n)
-            commands.append(workflow_command("notice", f"{more} not annotated; see the job summary or the HTML report", title=f"taskbench {s.suite_name}"))
+            commands.append(workflow_command("notice", f"{more} not annotated; see the job summary or the HTML report", title=f"taskbench {safe_text(s.suite_name)}"))
     return commands
 
 
 def case_title(result: CaseResult) -> str:
+    case_id = safe_text(result.case_id)
     if result.status == "broken":
-        return f"taskbench: broken case {result.case_id}"
+        return f"taskbench: broken case {case_id}"
     if result.status == "error":
-        return f"taskbench: model error on {result.case_id}"
-    return f"taskbench: {result.case_id} scored {result.score:.2f} < {result.threshold:g} ({result.category}, {result.difficulty})"
+        return f"taskbench: model error on {case_id}"
+    return f"taskbench: {case_id} scored {result.score:.2f} < {result.threshold:g} ({safe_text(result.category)}, {safe_text(result.difficulty)})"
 
 
 def case_message(result: CaseResult) -> str:
-    lines = [result.reason or "failed"]
+    """The reason, and the output of a case that scored low: each one line, controls shown escaped."""
+    lines = [safe_text(result.reason or "failed")]
     if result.status == "scored":
         lines.append(f"output: {_short(result.output or '')}")
     return "\n".join(lines)
 
 
 def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return safe_text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _prefix(rootdir: Path, workspace: str | None) -> str:

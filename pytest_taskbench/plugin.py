@@ -6,6 +6,7 @@ import atexit
 import functools
 import gc
 import os
+import secrets
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,11 +25,12 @@ from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_
 from pytest_taskbench.generation.progress import ProgressPrinter
 from pytest_taskbench.items import BrokenSuiteFile, CaseFile, CaseItem, LmEvalTaskFile
 from pytest_taskbench.lmeval import looks_like_task_file
-from pytest_taskbench.markdown_report import github_annotations
+from pytest_taskbench.markdown_report import github_annotations, resume_commands, stop_commands
 from pytest_taskbench.report import SuiteReport, flat_properties
 from pytest_taskbench.report_files import write_report_files
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.run import ModelHandle, TaskbenchRun
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.settings import OPTIONS, OptionSpec, Settings, SettingsError
 from pytest_taskbench.suite import SuiteError
 
@@ -85,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session = TaskbenchSession(config, run)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "taskbench-session")
+    config.pluginmanager.register(GitHubCommands(session), "taskbench-github")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "taskbench-xdist")
 
@@ -255,17 +258,15 @@ class TaskbenchSession:
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Print each suite's summary, gates and verdict."""
+        """Print each suite's summary, gates and verdict (the workflow annotations come later: GitHubCommands)."""
         for report in self.reports:
-            terminalreporter.write_sep("=", f"taskbench: {report.summary.suite_name}")
+            terminalreporter.write_sep("=", f"taskbench: {safe_text(report.summary.suite_name)}")
             for line in report.lines(self.config.option.verbose):
                 terminalreporter.write_line(line, red=line.startswith(("verdict: FAIL", "  FAIL")), green=line.startswith("verdict: PASS"))
-        for line in self.file_messages + github_annotations(self.reports, self.config.rootpath):
-            terminalreporter.write_line(line)
-        for message in self.baseline_messages:
-            terminalreporter.write_line(message)
-        for note in self.generation_notes:
-            terminalreporter.write_line(f"taskbench generation: {note}" if not note.startswith(" ") else note, yellow=True)
+        for message in self.file_messages + self.baseline_messages:
+            terminalreporter.write_line(safe_text(message))
+        for note in self.generation_notes:  # a batching disagreement quotes outputs
+            terminalreporter.write_line(f"taskbench generation: {safe_text(note)}" if not note.startswith(" ") else safe_text(note), yellow=True)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
@@ -306,6 +307,54 @@ def _add_junit_properties(config: pytest.Config, reports: list[SuiteReport]) -> 
     for report in reports:
         for name, value in flat_properties(report, with_suite_prefix=len(reports) > 1):
             xml.add_global_property(name, value)
+
+
+class GitHubCommands:
+    """Under GitHub Actions, keep the runner from executing anything the session prints; then annotate.
+
+    The runner reads every line a step prints, leading whitespace trimmed, as a possible
+    workflow command (``::add-mask::x``, ``::error file=...::x``), and anywhere in a line the
+    older ``##[command]x`` form. Model outputs and case text are shown escaped, one line each,
+    but pytest prints node ids and failure sections too, and other plugins print what they
+    like. So a model run prints ``::stop-commands::TOKEN`` (a fresh random token, which no
+    output generated before it can know) when the session starts, and ``::TOKEN::``, which
+    resumes command processing, after pytest's short test summary: this ``tryfirst`` wrapper
+    is outside TerminalReporter's, which prints the failures before its yield and the short
+    summary after it. Only then come taskbench's own annotations. Should the summary never
+    run (an internal error), ``pytest_unconfigure`` resumes.
+    """
+
+    def __init__(self, session: TaskbenchSession) -> None:
+        self.session = session
+        self.token: str | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        config = session.config
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        settings = self.session.run.settings
+        if reporter is None or hasattr(config, "workerinput") or os.environ.get("GITHUB_ACTIONS") != "true" or not (settings.model or settings.outputs):
+            return
+        self.token = f"taskbench-{secrets.token_hex(16)}"
+        reporter.write_line(stop_commands(self.token))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Any:
+        try:
+            return (yield)
+        finally:
+            self._resume(terminalreporter)
+            for line in github_annotations(self.session.reports, self.session.config.rootpath):
+                terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            self._resume(reporter)
+
+    def _resume(self, reporter: Any) -> None:
+        if self.token is not None:
+            reporter.write_line(resume_commands(self.token))
+            self.token = None
 
 
 class XdistHooks:

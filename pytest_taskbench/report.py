@@ -13,6 +13,7 @@ from pytest_taskbench.analysis import FailureAnalysis
 from pytest_taskbench.compare import Comparison, flat_comparison_properties
 from pytest_taskbench.gates import Verdict
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.stats import Interval
 from pytest_taskbench.summary import GroupSummary, RunSummary
 
@@ -47,11 +48,12 @@ def _pct(value: float) -> str:
 
 
 def _table(title: str, groups: Sequence[GroupSummary], with_weight: bool) -> list[str]:
-    width = max([len(title)] + [len(g.name) for g in groups])
+    names = [safe_text(g.name) for g in groups]
+    width = max([len(title)] + [len(name) for name in names])
     header = f"{title:<{width}}  cases   mean  pass rate" + ("  weight" if with_weight else "")
     rows = [header]
-    for g in groups:
-        row = f"{g.name:<{width}}  {g.cases:5d}  {g.mean:5.3f}     {_pct(g.pass_rate)}"
+    for name, g in zip(names, groups):
+        row = f"{name:<{width}}  {g.cases:5d}  {g.mean:5.3f}     {_pct(g.pass_rate)}"
         if with_weight:
             row += f"  {g.weight or 0.0:6.2f}"
         if g.errors:
@@ -81,21 +83,21 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
         lines.append(f"pass rate: {s.passed}/{s.cases} cases scored >= {s.pass_threshold:g} ({_pct(s.pass_rate).strip()})")
         lines.extend(pass_rate_interval_lines(s))
     for note in s.notes:
-        lines.append(f"note: {note}")
-    lines.extend(f"warning: {warning}" for warning in s.warnings)
+        lines.append(f"note: {safe_text(note)}")
+    lines.extend(f"warning: {safe_text(warning)}" for warning in s.warnings)
     if report.comparison is not None:
         lines.extend(report.comparison.lines(verbose))
     if report.counters:
         lines.append(generation_line(report.counters))
     lines.append("gates:")
     for gate in verdict.gates:
-        lines.append(f"  {'PASS' if gate.passed else 'FAIL'} {gate.name}: {gate.message}")
+        lines.append(f"  {'PASS' if gate.passed else 'FAIL'} {safe_text(gate.name)}: {safe_text(gate.message)}")
     failing = report.failing
     if failing:
         shown = failing if verbose > 0 else failing[:MAX_FAILING_SHOWN]
         lines.append(f"cases below the pass threshold or failed: {len(failing)}" + (f" (first {len(shown)}; -v shows all)" if len(shown) < len(failing) else ""))
         for result in shown:
-            lines.append(f"  {result.nodeid}  {result.score:.2f}  {_one_line(result.reason)}")
+            lines.append(f"  {safe_text(result.nodeid)}  {result.score:.2f}  {_one_line(result.reason)}")
     if report.analysis is not None:
         lines.extend(report.analysis.lines())
     lines.append(verdict_line(report))
@@ -112,7 +114,7 @@ def _ci(interval: Interval | None, percent: bool = False) -> str:
 
 def interval_lines(s: RunSummary) -> list[str]:
     """A table of each group's interval: the mean's (bootstrap) and the pass rate's (Wilson)."""
-    rows = [(f"{kind} {g.name}", g) for kind, groups in (("category", s.categories), ("difficulty", s.difficulties)) for g in groups]
+    rows = [(f"{kind} {safe_text(g.name)}", g) for kind, groups in (("category", s.categories), ("difficulty", s.difficulties)) for g in groups]
     if not any(g.pass_rate_ci is not None for _, g in rows):
         return []
     title = f"{100 * (1 - s.alpha):g}% intervals"
@@ -152,14 +154,15 @@ def generation_line(counters: Mapping[str, Any]) -> str:
 def verdict_line(report: SuiteReport) -> str:
     failed = report.verdict.failed_gates
     if failed:
-        return f"verdict: FAIL ({len(failed)} gate{'s' if len(failed) > 1 else ''} failed: {', '.join(g.name for g in failed)})"
+        return f"verdict: FAIL ({len(failed)} gate{'s' if len(failed) > 1 else ''} failed: {', '.join(safe_text(g.name) for g in failed)})"
     below = report.summary.failed
     tail = f"; {below} case{'s' if below != 1 else ''} below the pass threshold" if below else ""
     return f"verdict: PASS (all gates hold{tail})"
 
 
 def _one_line(text: str, limit: int = 100) -> str:
-    flat = " ".join(text.split())
+    """One line of at most ``limit`` characters: controls escaped (``\\n``), runs of spaces made one."""
+    flat = " ".join(safe_text(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def test_annotations_under_github_actions_point_at_case_lines(pytester: pytest.P
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     result = pytester.runpytest("cases", MODEL, "--taskbench-min-aggregate=0.8")
     assert result.ret == 1
-    commands = [line for line in result.stdout.lines if line.startswith("::")]
+    stop, resume, *commands = [line for line in result.stdout.lines if line.startswith("::")]
+    token = stop.removeprefix("::stop-commands::")
+    assert re.fullmatch("taskbench-[0-9a-f]{32}", token) and resume == f"::{token}::"  # the output between them runs no command
     assert commands == [
         "::error file=cases/taskbench.yaml,line=8,title=taskbench tasks%3A gate min_aggregate failed::weighted aggregate 0.733 < 0.800",
         '::warning file=cases/actions.jsonl,line=3,title=taskbench%3A a3 scored 0.50 < 0.8 (actions%2C moderate)::action wrong%0Aoutput: {"action": "list", "title": "call bob"}',
