@@ -80,7 +80,7 @@ class BrokenSuiteFile(pytest.File):
         self.error = error
 
     def collect(self) -> Iterator[pytest.Item]:
-        raise self.CollectError(self.error)
+        raise self.CollectError(safe_text(self.error))
 
 
 class LmEvalTaskFile(CaseFile):
@@ -91,7 +91,7 @@ class LmEvalTaskFile(CaseFile):
         try:
             suite = run.suite_at(self.path)
         except SuiteError as exc:  # an unsupported key or a !function: one clear error naming the file and the key
-            raise self.CollectError(str(exc)) from None
+            raise self.CollectError(safe_text(str(exc))) from None
         assert isinstance(suite, LmEvalSuite)
         yield from self.case_items(run, suite, suite.cases, suite.errors)
 

@@ -11,10 +11,11 @@ reorders what a reader sees, and a lone surrogate cannot be encoded at all.
 ``\\n``, ``\\r``, ``\\t``, ``\\xHH`` below U+0100, ``\\uHHHH`` above. Escaped are C0
 controls, DEL, C1 controls (NEL included), the line and paragraph separators
 U+2028 and U+2029, the bidirectional controls (U+061C, U+200E, U+200F,
-U+202A-U+202E, U+2066-U+2069) and surrogates. A backslash that would read as
-the start of an escape (before ``\\``, ``n``, ``r``, ``t``, ``x``, ``u`` or an
-escaped character) is doubled, so distinct texts stay distinct; any other
-text, ordinary text included, comes back unchanged.
+U+202A-U+202E, U+2066-U+2069) and surrogates; all other text, backslashes
+included, comes back unchanged. A backslash is not doubled: messages quote
+escapes (``\\ud800``) and JSON outputs hold them, and doubling each would make
+every such line harder to read for no safety gain. So a text that spells an
+escape out reads like one that holds the character; only the latter is escaped.
 
 Domain code: no pytest import.
 """
@@ -27,15 +28,12 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _ESCAPED = f"\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}\ud800-\udfff"
 _ESCAPED_MULTILINE = f"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029{_BIDI}\ud800-\udfff"
-# One pattern per mode: an escaped character, or a backslash that must be doubled.
-_ONE_LINE = re.compile(f"[{_ESCAPED}]|\\\\(?=[\\\\nrtxu{_ESCAPED}])")
+_ONE_LINE = re.compile(f"[{_ESCAPED}]")
 _MULTILINE = re.compile(f"[{_ESCAPED_MULTILINE}]")
 
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
-    if char == "\\":
-        return "\\\\"
     if char in _NAMED:
         return _NAMED[char]
     code = ord(char)
@@ -47,8 +45,7 @@ def safe_text(text: str, *, multiline: bool = False) -> str:
 
     The result is one line and encodes as UTF-8. With ``multiline`` (for the HTML
     report, which shows outputs as they were written) newline, carriage return
-    and tab stay as they are and no backslash is doubled: the result is safe to
-    show but not always reversible.
+    and tab stay as they are.
     """
     if multiline:
         return _MULTILINE.sub(_escape, text)

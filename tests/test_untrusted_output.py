@@ -251,8 +251,8 @@ SEQUENCE = re.compile(r"\\(\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4})")
 
 
 def unescape(shown: str) -> str:
-    """The inverse of ``safe_text``: the escapes Python writes, and a doubled backslash."""
-    named = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+    """The inverse of ``safe_text`` for a text that held no backslash: the escapes Python writes."""
+    named = {"n": "\n", "r": "\r", "t": "\t"}
     return SEQUENCE.sub(lambda m: named.get(m.group(1)) or chr(int(m.group(1)[1:], 16)), shown)
 
 
@@ -264,7 +264,8 @@ def test_safe_text_is_one_safe_line_that_keeps_the_text(text: str) -> None:
     assert not ESCAPED.search(shown)
     assert len(shown.splitlines()) <= 1
     shown.encode("utf-8")
-    assert unescape(shown) == text
+    if "\\" not in text:  # a text that spells an escape out is shown as it is, so only these read back
+        assert unescape(shown) == text
     multiline = safe_text(text, multiline=True)
     assert not ESCAPED.search(multiline.replace("\n", "").replace("\r", "").replace("\t", ""))
     multiline.encode("utf-8")
@@ -274,7 +275,7 @@ def test_ordinary_text_is_unchanged() -> None:
     for text in ("expected 'HI', got 'hi'", 'say "hi" — ok 😀', "C:\\dir\\file", "a b\\"):
         assert safe_text(text) == text
     assert safe_text("a\nb\t\x1b") == "a\\nb\\t\\x1b"
-    assert safe_text("\\n") == "\\\\n"
+    assert safe_text("\\n") == "\\n"  # spelled out, not doubled
 
 
 # every renderer, any str ---------------------------------------------------------------------

@@ -38,7 +38,6 @@ import http.client
 import io
 import json
 import os
-import re
 import socket
 import ssl
 import threading
@@ -49,6 +48,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -114,7 +114,7 @@ def error_message(body: bytes, secret: str | None = None) -> str:
             words = _error_words(data)
         except Exception:  # noqa: BLE001 - e.g. RecursionError from str() of a deep structure: show the body itself
             words = raw
-    return _clean(redact(words, secret)).strip()[:300] or "(empty body)"
+    return safe_text(redact(words, secret)).strip()[:300] or "(empty body)"
 
 
 def _error_words(data: Any) -> str:
@@ -136,21 +136,6 @@ def redact(text: str, secret: str | None) -> str:
         if form:
             text = text.replace(form, REDACTED)
     return text
-
-
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _clean(text: str) -> str:
-    """One printable line: tabs and newlines become spaces, other control characters and lone surrogates escapes."""
-
-    def escape(match: re.Match[str]) -> str:
-        char = match.group()
-        if char in "\t\n\r":
-            return " "
-        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
-
-    return _UNPRINTABLE.sub(escape, text)
 
 
 def _excerpt(raw: bytes | bytearray, secret: str | None, length: int = 200) -> str:
@@ -415,7 +400,7 @@ class HttpBackend:
 
     def _scrub(self, message: str) -> str:
         """A message fit to keep and show: the API key redacted, control characters and lone surrogates escaped."""
-        return _clean(redact(message, self._api_key()))
+        return safe_text(redact(message, self._api_key()))
 
     def _discover_model(self) -> str:
         url = f"{self.base_url}/models"
@@ -427,7 +412,7 @@ class HttpBackend:
             raise ModelLoadError(self._scrub(f"cannot list the server's models at {url} (unexpected {type(exc).__name__}: {exc}); pass --taskbench-http-model=NAME")) from None
         key = self._api_key()
         listed = data.get("data")
-        names = [_clean(redact(m["id"], key)) for m in (listed if isinstance(listed, list) else []) if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
+        names = [safe_text(redact(m["id"], key)) for m in (listed if isinstance(listed, list) else []) if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
         if len(names) != 1:
             shown = ", ".join(name[:100] for name in names[:10]) or "none"
             raise ModelLoadError(f"{url} lists {len(names)} models ({shown}); pick one with --taskbench-http-model=NAME")
@@ -511,7 +496,7 @@ class HttpBackend:
         return parsed
 
     def _shown_url(self, url: str, key: str | None) -> str:
-        return _clean(redact(url, key))[:200]
+        return safe_text(redact(url, key))[:200]
 
     def _redirect_target(self, method: str, current: str, answer: _Answer, key: str | None) -> str:
         """The URL a redirect may be followed to, or RequestFailed saying why it is not followed."""
