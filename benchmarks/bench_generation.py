@@ -27,13 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -152,7 +150,9 @@ def subset_suite(args: argparse.Namespace, workdir: Path) -> tuple[Path, list[st
         lines = file.read_text().splitlines(keepends=True)
         file.write_text("".join(line for number, line in enumerate(lines, start=1) if number in keep.get(file.name, set())))
     subset = load_suite(target / "taskbench.yaml")
-    ordered = [c for path in sorted(subset.case_files()) for c in load_case_file(path, categories=list(subset.categories), difficulties=subset.difficulties).cases]
+    ordered = [
+        c for path in sorted(subset.case_files()) for c in load_case_file(path, categories=list(subset.categories), difficulties=subset.difficulties).cases
+    ]
     return target, [subset.prompt_for(case).text for case in ordered]
 
 
@@ -164,8 +164,30 @@ def plugin_vs_bare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     bare_script = workdir / "bare_loop.py"
     bare_script.write_text(BARE_LOOP)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    bare_command = [sys.executable, str(bare_script), str(args.model), str(prompts_file), str(args.batch_size), str(suite.generation.max_new_tokens), json.dumps(list(suite.generation.stop)), str(args.threads)]
-    plugin_command = [sys.executable, "-m", "pytest", str(cases_dir), f"--taskbench-model={args.model}", f"--taskbench-batch-size={args.batch_size}", "--taskbench-no-cache", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    bare_command = [
+        sys.executable,
+        str(bare_script),
+        str(args.model),
+        str(prompts_file),
+        str(args.batch_size),
+        str(suite.generation.max_new_tokens),
+        json.dumps(list(suite.generation.stop)),
+        str(args.threads),
+    ]
+    plugin_command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(cases_dir),
+        f"--taskbench-model={args.model}",
+        f"--taskbench-batch-size={args.batch_size}",
+        "--taskbench-no-cache",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+    ]
     bare_runs, plugin_runs = [], []
     for _ in range(args.repeat):  # taking turns, so drift in machine load hits both alike
         bare_runs.append(timed(bare_command, workdir, env))
@@ -197,7 +219,16 @@ def warm_cache(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     (root / "cases").mkdir(parents=True)
     (root / "cases" / "taskbench.yaml").write_text("name: warm\ncategories:\n  echo: {weight: 1.0, scorer: exact_match}\ngeneration: {max_new_tokens: 4}\n")
     words = "hello world book a meeting cancel my order the quick brown fox".split()
-    rows = [{"id": f"c{i:03d}", "input": f"{words[i % len(words)]} {words[(i * 7) % len(words)]} {i}", "expected": str(i), "category": "echo", "difficulty": "simple"} for i in range(500)]
+    rows = [
+        {
+            "id": f"c{i:03d}",
+            "input": f"{words[i % len(words)]} {words[(i * 7) % len(words)]} {i}",
+            "expected": str(i),
+            "category": "echo",
+            "difficulty": "simple",
+        }
+        for i in range(500)
+    ]
     (root / "cases" / "echo.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     (root / "instant.py").write_text(INSTANT_MODEL)
     model = build_tiny_model(root / "model")
@@ -206,7 +237,9 @@ def warm_cache(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     warm = timed([sys.executable, *common, f"--taskbench-model={model}", "--json-report", "--json-report-file=warm.json"], root)
     counters = json.loads((root / "warm.json").read_text())["taskbench"]["suites"]
     generation = next(iter(counters.values())).get("generation", {})
-    instant = timed([sys.executable, *common, "--taskbench-model=instant:respond", "--taskbench-no-cache", "--json-report", "--json-report-file=instant.json"], root)
+    instant = timed(
+        [sys.executable, *common, "--taskbench-model=instant:respond", "--taskbench-no-cache", "--json-report", "--json-report-file=instant.json"], root
+    )
     line = next((text for text in warm[2].splitlines() if text.startswith("generation:")), "(no generation line)")
     print("warm-cache re-run vs an instant module:function model (500 cases, fresh processes)")
     print(f"  cold run, tiny transformers model:  {fill[0]:6.2f}s")

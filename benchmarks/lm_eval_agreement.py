@@ -107,7 +107,7 @@ class ToolRun:
     def run(self, cwd: Path, quiet: bool = False) -> float:
         """Wall time of one fresh process (model loading and interpreter exit included)."""
         began = time.perf_counter()
-        with (open(os.devnull, "w") if quiet else self.log.open("w")) as out:
+        with open(os.devnull, "w") if quiet else self.log.open("w") as out:
             completed = subprocess.run(self.command, cwd=cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT, check=False)
         elapsed = time.perf_counter() - began
         if completed.returncode not in (0, 1):  # pytest exits 1 when cases fail: that is a result, not a crash
@@ -177,14 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     task_dir = args.workdir / "task"
-    result = export_suite(load_suite(args.suite / "taskbench.yaml"), task_dir, category=None if args.category == "all" else args.category, task_name=f"agreement_{args.category}")
+    result = export_suite(
+        load_suite(args.suite / "taskbench.yaml"), task_dir, category=None if args.category == "all" else args.category, task_name=f"agreement_{args.category}"
+    )
     if args.limit:
         lines = result.data_path.read_text().splitlines(keepends=True)[: args.limit]
         result.data_path.write_text("".join(lines))
     task = result.yaml_path.stem
     if args.chat_template:
         args.model = with_chat_template(args.model.resolve(), args.workdir)
-    print(f"task {task}: {len(result.data_path.read_text().splitlines())} documents, model {args.model}, batch size {args.batch_size}, cpu, float32{', chat template' if args.chat_template else ''}")
+    print(
+        f"task {task}: {len(result.data_path.read_text().splitlines())} documents, model {args.model}, batch size {args.batch_size}, cpu, float32{', chat template' if args.chat_template else ''}"
+    )
 
     lm_eval_tool, pytest_tool = lm_eval_run(args, task_dir, task), pytest_run(args, result.yaml_path)
     times = timed_alternately([lm_eval_tool, pytest_tool], args.workdir, args.repeat, not args.no_warmup)
@@ -198,9 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"documents compared:        {len(docs)} (only in one run: {len(missing)})")
     print(f"identical generated text:  {len(same_text)}/{len(docs)}")
     print(f"identical exact_match:     {len(same_em)}/{len(docs)}")
-    print(f"exact_match mean:          lm-eval {sum(r.exact_match for r in lm_rows.values()) / len(docs):.4f}, pytest {sum(r.exact_match for r in py_rows.values()) / max(1, len(py_rows)):.4f}")
+    print(
+        f"exact_match mean:          lm-eval {sum(r.exact_match for r in lm_rows.values()) / len(docs):.4f}, pytest {sum(r.exact_match for r in py_rows.values()) / max(1, len(py_rows)):.4f}"
+    )
     runs = ", ".join(f"{name} " + " ".join(f"{t:.1f}" for t in values) for name, values in times.items())
-    print(f"wall time (median of {args.repeat}): lm-eval {lm_seconds:.1f}s, pytest {py_seconds:.1f}s (pytest/lm-eval = {py_seconds / lm_seconds:.2f}; runs: {runs})")
+    print(
+        f"wall time (median of {args.repeat}): lm-eval {lm_seconds:.1f}s, pytest {py_seconds:.1f}s (pytest/lm-eval = {py_seconds / lm_seconds:.2f}; runs: {runs})"
+    )
     for d in [d for d in docs if d not in same_text][:5]:
         print(f"  doc_{d}: lm-eval {lm_rows[d].output!r} vs pytest {py_rows.get(d, Row('<missing>', 0)).output!r}")
     return 0 if len(same_text) == len(same_em) == len(docs) and not missing else 1

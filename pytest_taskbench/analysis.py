@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_taskbench.files import unknown_keys
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.scoring.extract import parse_output
 from pytest_taskbench.summary import GroupSummary, RunSummary
-from pytest_taskbench.files import unknown_keys
 
 ANALYSIS_KEYS = frozenset({"strength", "weakness", "confusion_field"})
 INVALID = "(invalid JSON)"
@@ -224,7 +224,9 @@ class FailureAnalysis:
             "fields": [{"field": f.name, "missing": f.missing, "wrong": f.wrong, "partial": f.partial, "invented": f.invented} for f in self.fields],
             "failure_rate_by_difficulty": {g.name: {"cases": g.cases, "failed": g.failed, "rate": g.failure_rate} for g in self.by_difficulty},
             "difficulty_trend": self.difficulty_trend,
-            "category_by_difficulty": [{"category": c.category, "difficulty": c.difficulty, "cases": c.cases, "mean": c.mean, "passed": c.passed} for c in self.cross],
+            "category_by_difficulty": [
+                {"category": c.category, "difficulty": c.difficulty, "cases": c.cases, "mean": c.mean, "passed": c.passed} for c in self.cross
+            ],
         }
 
 
@@ -255,7 +257,11 @@ def analyze(results: Iterable[CaseResult], summary: RunSummary, config: Analysis
     scored = [r for r in results if r.status != "broken"]
     failing = [r for r in scored if not r.passed]
     confusion = confusion_matrix(scored, config.confusion_field) if config.confusion_field else None
-    strengths = tuple(CategoryNote(g.name, g.mean, g.cases, f"reliable: keep its {_count(g.cases, 'case')} as a regression guard") for g in summary.categories if g.mean >= config.strength)
+    strengths = tuple(
+        CategoryNote(g.name, g.mean, g.cases, f"reliable: keep its {_count(g.cases, 'case')} as a regression guard")
+        for g in summary.categories
+        if g.mean >= config.strength
+    )
     weaknesses = tuple(
         CategoryNote(g.name, g.mean, g.cases, recommend(g, [r for r in failing if r.category == g.name], config.confusion_field))
         for g in sorted(summary.categories, key=lambda g: g.mean)
@@ -284,7 +290,9 @@ def recommend(category: GroupSummary, failing: Sequence[CaseResult], confusion_f
         return f"add training data for {name}: its cases pass but score low {current}"
     parse_errors = sum(bool(r.details.get("parse_error")) for r in failing if r.status == "scored")
     if 2 * parse_errors >= len(failing):
-        return f"make {name} outputs valid JSON: {parse_errors} of {len(failing)} failures are parse errors; add format examples or constrained decoding {current}"
+        return (
+            f"make {name} outputs valid JSON: {parse_errors} of {len(failing)} failures are parse errors; add format examples or constrained decoding {current}"
+        )
     matrix = confusion_matrix(failing, confusion_field) if confusion_field else None
     confusions = [c for c in matrix.confusions() if c[1] not in (INVALID, MISSING)] if matrix is not None else []
     if confusions and 2 * confusions[0][2] >= len(failing):

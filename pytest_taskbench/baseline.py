@@ -192,7 +192,7 @@ def load(path: Path) -> Baseline:
             problem = "the baseline file ends before the JSON does (truncated?)"
         raise BaselineError(f"{exc.path}:{exc.line}: {problem}; restore it from version control or save a new one with --taskbench-save-baseline") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise BaselineError(f"{path}: not a pytest-taskbench baseline (expected a JSON object with \"format\": \"{FORMAT}\")")
+        raise BaselineError(f'{path}: not a pytest-taskbench baseline (expected a JSON object with "format": "{FORMAT}")')
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise BaselineError(f"{path}: baseline has no valid format version (got {version!r})")
@@ -333,9 +333,7 @@ class BaselinePlan:
     shared_only: bool = False
 
     @classmethod
-    def from_options(
-        cls, *, save: str | None, compare: str | None, update: bool, shared_only: bool, rootdir: Path, invocation_dir: Path
-    ) -> BaselinePlan:
+    def from_options(cls, *, save: str | None, compare: str | None, update: bool, shared_only: bool, rootdir: Path, invocation_dir: Path) -> BaselinePlan:
         """Resolve and read the files; raises BaselineError for a bad name or an unusable baseline.
 
         ``update`` rewrites the compared baseline (or the default one); when that file does not

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-from pytest_taskbench.files import FileProblem, parse_yaml, read_text, split_lines, value_problem
 from pytest_taskbench.cases import DIFFICULTIES, CaseFileContents, load_case_file
+from pytest_taskbench.files import FileProblem, parse_yaml, read_text, split_lines, value_problem
 from pytest_taskbench.suite import SuiteError, find_suite_file, load_suite
 
 GENERATED_TAG = "generated"
@@ -484,14 +483,18 @@ def check_new_case(path: str | Path, case: Mapping[str, Any]) -> list[str]:
 
     existing = read(target, display_path=_shown(target)).cases if target.exists() else []
     problems.extend(
-        f"{target}: duplicate case id {other.id!r}: already defined at {target}:{other.line}; choose another id" for other in existing if other.id == case.get("id")
+        f"{target}: duplicate case id {other.id!r}: already defined at {target}:{other.line}; choose another id"
+        for other in existing
+        if other.id == case.get("id")
     )
     new_input = case.get("input")
     if isinstance(new_input, str):
         files = suite.case_files() if suite is not None else ([target] if target.exists() else [])
         for file in files:
             cases = existing if file.resolve() == target.resolve() else read(file, display_path=_shown(file)).cases  # read each file once
-            problems.extend(f"{target}: duplicate input: case {other.id!r} at {other.location} already asks exactly this" for other in cases if other.input == new_input)
+            problems.extend(
+                f"{target}: duplicate input: case {other.id!r} at {other.location} already asks exactly this" for other in cases if other.input == new_input
+            )
     return problems
 
 

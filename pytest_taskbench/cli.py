@@ -48,7 +48,7 @@ def _configure_add_case(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="the JSONL case file to append to (created if missing)")
     parser.add_argument("--id", required=True, help="case id, unique in the file (e.g. action_101)")
     parser.add_argument("--input", required=True, help="the request, exactly as production saw it")
-    parser.add_argument("--expected", required=True, type=json_value, help="the right answer as JSON, e.g. '{\"action\": \"list\"}'")
+    parser.add_argument("--expected", required=True, type=json_value, help='the right answer as JSON, e.g. \'{"action": "list"}\'')
     parser.add_argument("--category", help="the case's category (default: the file's stem when it names a suite category)")
     parser.add_argument("--difficulty", required=True, choices=DIFFICULTIES)
     parser.add_argument("--rationale", default="", help="why this case exists and what a right answer must get right")

@@ -311,7 +311,9 @@ def regression_gates(comparison: Comparison, gates: GateConfig) -> tuple[GateRes
         else:
             low = agg.interval.low
             relation = ">" if low > margin else "<="
-            results.append(GateResult("non_inferiority", low > margin, low, margin, f"lower {level} bound of the aggregate's change {low:+.3f} {relation} {margin:+.3f}"))
+            results.append(
+                GateResult("non_inferiority", low > margin, low, margin, f"lower {level} bound of the aggregate's change {low:+.3f} {relation} {margin:+.3f}")
+            )
     if gates.fail_on_category_regression:
         regressed = [g for g in comparison.categories if g.significant_regression]
         names = ", ".join(f"{g.name} {g.change:+.3f} (Holm-adjusted {_p(g.tested_p)})" for g in regressed)
@@ -319,7 +321,15 @@ def regression_gates(comparison: Comparison, gates: GateConfig) -> tuple[GateRes
     if gates.fail_on_critical_regression:
         critical = comparison.critical_regressions
         keys = ", ".join(c.key for c in critical[:5]) + (" ..." if len(critical) > 5 else "")
-        results.append(GateResult("critical_regression", not critical, len(critical), 0, f"critical cases that passed before and fail now: {len(critical)}" + (f" ({keys})" if keys else "")))
+        results.append(
+            GateResult(
+                "critical_regression",
+                not critical,
+                len(critical),
+                0,
+                f"critical cases that passed before and fail now: {len(critical)}" + (f" ({keys})" if keys else ""),
+            )
+        )
     return tuple(results)
 
 
@@ -359,7 +369,8 @@ def comparison_lines(comparison: Comparison, verbose: int = 0) -> list[str]:
     agg = comparison.aggregate
     lines = [
         f"baseline: {safe_text(comparison.baseline_path)} (model {safe_text(comparison.baseline_model or 'unknown')}, saved {safe_text(comparison.baseline_created)})",
-        f"  compared on {agg.cases} shared cases" + ("; the suite changed since the baseline (--taskbench-compare-shared-only)" if comparison.suite_changed else ""),
+        f"  compared on {agg.cases} shared cases"
+        + ("; the suite changed since the baseline (--taskbench-compare-shared-only)" if comparison.suite_changed else ""),
         f"aggregate {agg.mean:.3f} vs {agg.baseline_mean:.3f} baseline: {agg.change:+.3f} ({_interval(agg.interval)}), {agg.verdict} "
         f"(sign-flip {_p(agg.p_value)}); {_cases(agg.regressed)} regressed, {agg.fixed} fixed (McNemar {_p(agg.mcnemar_p)})",
     ]

@@ -268,7 +268,11 @@ def yaml_problem(shown: str, exc: BaseException, text: str = "") -> FileProblem:
     if isinstance(exc, yaml.reader.ReaderError):
         line = text.count("\n", 0, exc.position) + 1
         character = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
-        return FileProblem(shown, line, f"invalid YAML: control character U+{character:04X} is not allowed in YAML; write it as an escape (\\x{character:02x}) in a double-quoted string")
+        return FileProblem(
+            shown,
+            line,
+            f"invalid YAML: control character U+{character:04X} is not allowed in YAML; write it as an escape (\\x{character:02x}) in a double-quoted string",
+        )
     if isinstance(exc, RecursionError):
         return FileProblem(shown, 1, f"invalid YAML: nested too deeply to read (values may nest at most {MAX_NESTING} levels)")
     mark = getattr(exc, "problem_mark", None)

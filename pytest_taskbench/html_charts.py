@@ -64,15 +64,21 @@ def aggregate_gauge(report: SuiteReport, config: AnalysisConfig) -> str:
         body.append(f'<text x="{x(tick):.1f}" y="70" font-size="11" text-anchor="middle" fill="#5f6b7a">{tick:g}</text>')
     if s.aggregate is not None:
         colour = zone_colour(s.aggregate, config)
-        body.append(f'<rect class="bar aggregate" data-value="{s.aggregate:.6f}" x="{x(0):.1f}" y="31" width="{x(s.aggregate) - x(0):.1f}" height="16" rx="3" fill="{colour}"/>')
+        body.append(
+            f'<rect class="bar aggregate" data-value="{s.aggregate:.6f}" x="{x(0):.1f}" y="31" width="{x(s.aggregate) - x(0):.1f}" height="16" rx="3" fill="{colour}"/>'
+        )
         interval = s.aggregate_ci
         if interval is not None:
             body.append(_whisker(x(interval.low), x(interval.high), 39, "aggregate"))
         label = f"{s.aggregate:.3f}" + (f"  [{interval.low:.3f}, {interval.high:.3f}]" if interval is not None else "")
-        body.append(f'<text x="{min(x(s.aggregate), x(1) - 4):.1f}" y="18" font-size="13" font-weight="700" text-anchor="{"end" if s.aggregate > 0.75 else "start"}">{esc(label)}</text>')
+        body.append(
+            f'<text x="{min(x(s.aggregate), x(1) - 4):.1f}" y="18" font-size="13" font-weight="700" text-anchor="{"end" if s.aggregate > 0.75 else "start"}">{esc(label)}</text>'
+        )
     gate = next((g for g in report.verdict.gates if g.name == "min_aggregate"), None)
     if gate is not None:
-        body.append(f'<line class="gate" x1="{x(gate.threshold):.1f}" x2="{x(gate.threshold):.1f}" y1="22" y2="56" stroke="#1f2430" stroke-width="2" stroke-dasharray="4 3"/>')
+        body.append(
+            f'<line class="gate" x1="{x(gate.threshold):.1f}" x2="{x(gate.threshold):.1f}" y1="22" y2="56" stroke="#1f2430" stroke-width="2" stroke-dasharray="4 3"/>'
+        )
         body.append(f'<text x="{x(gate.threshold) + 4:.1f}" y="84" font-size="11" fill="#1f2430">gate {gate.threshold:g}</text>')
     return _svg(width, height, f"aggregate {s.aggregate}", body, "gauge")
 
@@ -97,7 +103,9 @@ def category_chart(groups: Sequence[GroupSummary], config: AnalysisConfig) -> st
         body.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top - 4}" y2="{height - 6}" stroke="#dde2ea"/>')
         body.append(f'<text x="{x(tick):.1f}" y="{top - 8}" font-size="11" text-anchor="middle" fill="#5f6b7a">{tick:g}</text>')
     for threshold in (config.weakness, config.strength):
-        body.append(f'<line class="threshold" x1="{x(threshold):.1f}" x2="{x(threshold):.1f}" y1="{top - 4}" y2="{height - 6}" stroke="#5f6b7a" stroke-dasharray="3 3"/>')
+        body.append(
+            f'<line class="threshold" x1="{x(threshold):.1f}" x2="{x(threshold):.1f}" y1="{top - 4}" y2="{height - 6}" stroke="#5f6b7a" stroke-dasharray="3 3"/>'
+        )
     for i, g in enumerate(groups):
         y = top + i * row_h
         weight = "" if g.weight is None else f"weight {g.weight:.2f} · "
@@ -149,7 +157,9 @@ def field_chart(analysis: FailureAnalysis, limit: int = 8) -> str:
     width, height = label_w + span + 50, top + row_h * len(fields) + 6
     body = []
     for j, (status, colour) in enumerate(FIELD_COLOURS.items()):
-        body.append(f'<rect x="{label_w + j * 80}" y="4" width="10" height="10" fill="{colour}"/><text x="{label_w + j * 80 + 14}" y="13" font-size="11">{status}</text>')
+        body.append(
+            f'<rect x="{label_w + j * 80}" y="4" width="10" height="10" fill="{colour}"/><text x="{label_w + j * 80 + 14}" y="13" font-size="11">{status}</text>'
+        )
     for i, f in enumerate(fields):
         y, x0 = top + i * row_h, float(label_w)
         body.append(f'<text x="{label_w - 8}" y="{y + 14}" font-size="12" text-anchor="end">{esc(f.name)}</text>')
@@ -157,7 +167,9 @@ def field_chart(analysis: FailureAnalysis, limit: int = 8) -> str:
             n = getattr(f, status)
             if n:
                 w = span * n / most
-                body.append(f'<rect class="bar field" data-field="{esc(f.name)}" data-status="{status}" data-count="{n}" x="{x0:.1f}" y="{y + 2}" width="{w:.1f}" height="16" fill="{colour}"><title>{esc(f.name)}: {n} {status}</title></rect>')
+                body.append(
+                    f'<rect class="bar field" data-field="{esc(f.name)}" data-status="{status}" data-count="{n}" x="{x0:.1f}" y="{y + 2}" width="{w:.1f}" height="16" fill="{colour}"><title>{esc(f.name)}: {n} {status}</title></rect>'
+                )
                 x0 += w
         body.append(f'<text x="{x0 + 6:.1f}" y="{y + 14}" font-size="12">{f.total}</text>')
     return _svg(width, height, "fields most often missing or wrong", body, "fields")

@@ -117,7 +117,9 @@ def confusion_table(analysis: FailureAnalysis, anchor: str) -> str:
             colour = STRONG if e == g else WEAK
             alpha = 0.15 + 0.6 * len(ids) / total
             title = ", ".join(ids[:30]) + (" …" if len(ids) > 30 else "")
-            cells.append(f'<td data-expected="{esc(e)}" data-got="{esc(g)}" data-count="{len(ids)}" title="{esc(title)}" style="background:rgba({_rgb(colour)},{alpha:.2f})">{len(ids)}</td>')
+            cells.append(
+                f'<td data-expected="{esc(e)}" data-got="{esc(g)}" data-count="{len(ids)}" title="{esc(title)}" style="background:rgba({_rgb(colour)},{alpha:.2f})">{len(ids)}</td>'
+            )
         rows.append(f'<tr><th scope="row">{esc(e)}</th>{"".join(cells)}</tr>')
     return (
         f'<div class="scroll"><table class="matrix" id="{anchor}-confusion"><thead><tr><th>expected \\ output</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
@@ -170,7 +172,7 @@ def comparison_section(comparison: Comparison, cases: Sequence[CaseResult]) -> s
     a = comparison.aggregate
     interval = "" if a.interval is None else f", {a.interval.level:.0%} CI [{a.interval.low:+.3f}, {a.interval.high:+.3f}]"
     parts = [
-        f'<p>Baseline <b>{esc(comparison.baseline_model)}</b> ({esc(comparison.baseline_created)}), {a.cases} shared cases: aggregate '
+        f"<p>Baseline <b>{esc(comparison.baseline_model)}</b> ({esc(comparison.baseline_created)}), {a.cases} shared cases: aggregate "
         f"{a.baseline_mean:.3f} → <b>{a.mean:.3f}</b> ({a.change:+.3f}{interval}; p = {a.p_value:.3g}): <b>{esc(a.verdict)}</b>. "
         f"{a.regressed} regressions, {a.fixed} fixes.</p>"
     ]
@@ -180,7 +182,9 @@ def comparison_section(comparison: Comparison, cases: Sequence[CaseResult]) -> s
             f'<td class="num">{g.change:+.3f}</td><td>{esc(g.verdict)}</td></tr>'
             for g in comparison.categories
         )
-        parts.append(f'<table><thead><tr><th>category</th><th class="num">shared</th><th class="num">baseline</th><th class="num">now</th><th class="num">change</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>')
+        parts.append(
+            f'<table><thead><tr><th>category</th><th class="num">shared</th><th class="num">baseline</th><th class="num">now</th><th class="num">change</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>'
+        )
     for title, changes, kind, badge in (("Regressions", comparison.regressions, "regression", "fail"), ("Fixes", comparison.fixes, "fix", "pass")):
         if not changes:
             continue
@@ -234,7 +238,7 @@ def case_table(report: SuiteReport, anchor: str) -> str:
         f'<div class="card" data-case-table><div class="filters"><input type="search" placeholder="Search cases: id, input, expected, output, reason" aria-label="search cases">'
         f'{options("category", categories)}{options("difficulty", difficulties)}{options("outcome", outcomes)}<span class="muted" data-shown>{len(cases)} cases</span></div>'
         f'<table class="cases"><thead><tr><th>outcome</th><th>case</th><th>category</th><th class="num">score</th><th>input</th><th>expected</th><th>output</th><th>reason</th></tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table></div>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -257,7 +261,10 @@ def suite_section(report: SuiteReport, anchor: str) -> str:
     ]
     for note in s.notes:
         parts.append(f'<p class="muted">note: {esc(note)}</p>')
-    gates = "".join(f'<li><span class="badge {"pass" if g.passed else "fail"}">{"PASS" if g.passed else "FAIL"}</span> {esc(g.name)}: {esc(g.message)}</li>' for g in verdict.gates)
+    gates = "".join(
+        f'<li><span class="badge {"pass" if g.passed else "fail"}">{"PASS" if g.passed else "FAIL"}</span> {esc(g.name)}: {esc(g.message)}</li>'
+        for g in verdict.gates
+    )
     level = next((g.mean_ci.level for g in s.categories if g.mean_ci is not None), None)
     whiskers = f"whiskers: {level:.0%} interval; " if level is not None else ""
     parts.append(

@@ -106,7 +106,9 @@ def export_suite(suite: Suite, out_dir: Path, *, category: str | None = None, ta
             continue
         if case.scorer is not None and _metric_for(case.scorer)[:2] != (metric, strip):
             warnings.append(f"case {case.id}: its own scorer is replaced by the category's exact_match")
-        documents.append({"id": case.id, "category": case.category, "difficulty": case.difficulty, "input": case.input, "target": _target(case.expected, strip)})
+        documents.append(
+            {"id": case.id, "category": case.category, "difficulty": case.difficulty, "input": case.input, "target": _target(case.expected, strip)}
+        )
 
     name = task_name or _NAME.sub("_", f"{suite.name}_{category}" if category else suite.name).strip("_").lower()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -253,7 +253,9 @@ def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | 
             commands.append(workflow_command(level, case_message(result), file=prefix + result.path, line=result.line or None, title=case_title(result)))
         if any(left.values()):
             more = " and ".join(f"{n} more failing case{'s' if n != 1 else ''} ({level}s)" for level, n in left.items() if n)
-            commands.append(workflow_command("notice", f"{more} not annotated; see the job summary or the HTML report", title=f"taskbench {safe_text(s.suite_name)}"))
+            commands.append(
+                workflow_command("notice", f"{more} not annotated; see the job summary or the HTML report", title=f"taskbench {safe_text(s.suite_name)}")
+            )
     return commands
 
 

@@ -8,9 +8,9 @@ import gc
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,9 +18,9 @@ import pytest
 from pytest_taskbench import hookspecs
 from pytest_taskbench.baseline import DEFAULT_NAME as DEFAULT_BASELINE_NAME
 from pytest_taskbench.baseline import BaselineError
+from pytest_taskbench.cache import clear_cache
 from pytest_taskbench.cases import CASE_FILE_SUFFIXES
 from pytest_taskbench.gates import decide_exit_status
-from pytest_taskbench.cache import clear_cache
 from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind, threads_per_process
 from pytest_taskbench.generation.progress import ProgressPrinter
 from pytest_taskbench.items import BrokenSuiteFile, CaseFile, CaseItem, LmEvalTaskFile
@@ -254,7 +254,10 @@ class TaskbenchSession:
         _add_junit_properties(self.config, self.reports)
         self.file_messages = write_report_files(self.reports, self.run, self.config.invocation_params.dir)
         session.exitstatus = decide_exit_status(
-            int(session.exitstatus), all(r.verdict.passed for r in self.reports), self.other_failures, stopped_early=bool(session.shouldstop or session.shouldfail)
+            int(session.exitstatus),
+            all(r.verdict.passed for r in self.reports),
+            self.other_failures,
+            stopped_early=bool(session.shouldstop or session.shouldfail),
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

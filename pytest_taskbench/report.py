@@ -95,7 +95,9 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
     failing = report.failing
     if failing:
         shown = failing if verbose > 0 else failing[:MAX_FAILING_SHOWN]
-        lines.append(f"cases below the pass threshold or failed: {len(failing)}" + (f" (first {len(shown)}; -v shows all)" if len(shown) < len(failing) else ""))
+        lines.append(
+            f"cases below the pass threshold or failed: {len(failing)}" + (f" (first {len(shown)}; -v shows all)" if len(shown) < len(failing) else "")
+        )
         for result in shown:
             lines.append(f"  {safe_text(result.nodeid)}  {result.score:.2f}  {_one_line(result.reason)}")
     if report.analysis is not None:
@@ -194,10 +196,7 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
         "categories": groups(s.categories),
         "difficulties": groups(s.difficulties),
         "notes": list(s.notes),
-        "gates": [
-            {"name": g.name, "passed": g.passed, "measured": g.measured, "threshold": g.threshold, "message": g.message}
-            for g in report.verdict.gates
-        ],
+        "gates": [{"name": g.name, "passed": g.passed, "measured": g.measured, "threshold": g.threshold, "message": g.message} for g in report.verdict.gates],
         "verdict": "pass" if report.verdict.passed else "fail",
         "failing_cases": [r.nodeid for r in report.failing],
         "statistics": statistics_dict(s),

@@ -42,7 +42,13 @@ def write_report_files(reports: Sequence[SuiteReport], run: TaskbenchRun, invoca
     if settings.log_samples:
         cases = [result for report in reports for result in report.cases]
         messages.append(
-            _write(invocation_dir, "--taskbench-log-samples", settings.log_samples, "samples log", lambda path: f" ({write_samples(path, cases, _prompts(reports, run))} cases)")
+            _write(
+                invocation_dir,
+                "--taskbench-log-samples",
+                settings.log_samples,
+                "samples log",
+                lambda path: f" ({write_samples(path, cases, _prompts(reports, run))} cases)",
+            )
         )
     return messages
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.analysis import analyze
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
-from pytest_taskbench.cases import Case, CaseFileContents
 from pytest_taskbench.cache import GenerationCache, open_cache
+from pytest_taskbench.cases import Case, CaseFileContents
 from pytest_taskbench.compare import BaselineCheck, ComparedSuite, check_against_baseline
-from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings
 from pytest_taskbench.gates import Verdict, effective_gates, evaluate_gates, gated_on_figures
+from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings
 from pytest_taskbench.generation.engine import GenerationEngine, Job
 from pytest_taskbench.report import SuiteReport
 from pytest_taskbench.results import CaseResult
@@ -69,7 +70,9 @@ class TaskbenchRun:
         from pytest_taskbench.lmeval import load_lm_eval_suite
 
         options = self.settings
-        return load_lm_eval_suite(task_file, allow_functions=options.lm_eval_allow_functions, chat_template=options.lm_eval_chat_template, display=self.display_path)
+        return load_lm_eval_suite(
+            task_file, allow_functions=options.lm_eval_allow_functions, chat_template=options.lm_eval_chat_template, display=self.display_path
+        )
 
     def case_file(self, suite: Suite, path: Path) -> CaseFileContents:
         """A case file read once per process: collection, the suite's case count and the samples log share it."""
@@ -212,16 +215,25 @@ class TaskbenchRun:
                 difficulties=suite.difficulties,
                 pass_threshold=self.pass_threshold(suite),
                 band_for=suite.band_for,
-                total_in_suite=suite.count_cases(lambda path: self.case_file(suite, path)),
+                total_in_suite=suite.count_cases(partial(self.case_file, suite)),
                 notes=[suite.weights_note] if suite.weights_note else [],
             )
             gates = effective_gates(suite.gates, self.settings, list(suite.categories))
-            summary = with_intervals(summary, suite_results, alpha=gates.alpha, seed=self.seed, min_cases=suite.min_cases, gated=gated_on_figures(gates) or self.baselines.baseline is not None)
+            summary = with_intervals(
+                summary,
+                suite_results,
+                alpha=gates.alpha,
+                seed=self.seed,
+                min_cases=suite.min_cases,
+                gated=gated_on_figures(gates) or self.baselines.baseline is not None,
+            )
             verdict = evaluate_gates(summary, gates)
             check = self.check_against_baseline(suite, suite_path, suite_results, gates, model)
             summary, verdict = replace(summary, notes=summary.notes + check.notes), Verdict(verdict.gates + check.gates)
             analysis = analyze(suite_results, summary, suite.analysis)
-            reports.append(SuiteReport(summary, verdict, tuple(suite_results), counters if any(counters.values()) else {}, analysis, comparison=check.comparison))
+            reports.append(
+                SuiteReport(summary, verdict, tuple(suite_results), counters if any(counters.values()) else {}, analysis, comparison=check.comparison)
+            )
         return reports
 
     # statistics and baselines -----------------------------------------------
@@ -233,7 +245,12 @@ class TaskbenchRun:
         """Resolve and read the baseline files named by the options (raises BaselineError)."""
         s = self.settings
         self.baselines = BaselinePlan.from_options(
-            save=s.save_baseline, compare=s.compare, update=s.update_baseline, shared_only=s.compare_shared_only, rootdir=self.rootdir, invocation_dir=invocation_dir
+            save=s.save_baseline,
+            compare=s.compare,
+            update=s.update_baseline,
+            shared_only=s.compare_shared_only,
+            rootdir=self.rootdir,
+            invocation_dir=invocation_dir,
         )
 
     def check_against_baseline(self, suite: Suite, suite_path: str, results: Sequence[CaseResult], gates: GateConfig, model: str | None) -> BaselineCheck:

@@ -38,7 +38,9 @@ class OptionSpec:
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("model", "str", "the model: a local transformers checkpoint directory, or package.module:function (prompts in, outputs out)", "PATH|MODULE:FUNC"),
+    OptionSpec(
+        "model", "str", "the model: a local transformers checkpoint directory, or package.module:function (prompts in, outputs out)", "PATH|MODULE:FUNC"
+    ),
     OptionSpec("pass_threshold", "float", "score at which a case passes (overrides the suite's pass_threshold; default 0.8)", "SCORE"),
     OptionSpec("min_aggregate", "float", "gate: fail the run when the weighted aggregate is below this", "SCORE"),
     OptionSpec("min_category", "list", "gate: CATEGORY=SCORE minimum mean for a category (repeatable; '*=SCORE' for every category)", "CAT=SCORE"),
@@ -49,7 +51,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("seed", "int", "seed for the bootstrap and permutation resampling (default 20240601): the same results give the same intervals", "N"),
     OptionSpec("alpha", "float", "significance level of the regression tests; intervals are at 1 - alpha (overrides gates.alpha; default 0.05)", "ALPHA"),
     OptionSpec("min_aggregate_lower_bound", "float", "gate: fail the run when the lower bound of the aggregate's interval is below this", "SCORE"),
-    OptionSpec("save_baseline", "name", "store this run as baseline NAME (ROOTDIR/.taskbench/baselines/NAME.json; NAME defaults to 'default') or at PATH.json", "NAME|PATH"),
+    OptionSpec(
+        "save_baseline",
+        "name",
+        "store this run as baseline NAME (ROOTDIR/.taskbench/baselines/NAME.json; NAME defaults to 'default') or at PATH.json",
+        "NAME|PATH",
+    ),
     OptionSpec("compare", "str", "compare this run case by case with baseline NAME or PATH.json and apply the regression gates", "NAME|PATH"),
     OptionSpec("update_baseline", "bool", "rewrite the baseline named by --taskbench-compare (or 'default') with this run; review its diff"),
     OptionSpec("compare_shared_only", "bool", "compare with a baseline from a changed suite on the cases both share"),
@@ -80,14 +87,25 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("http_model", "str", "for an http(s):// model: the model name sent to the server (default: the only one /models lists)", "NAME"),
     OptionSpec("http_api_key_env", "str", "for an http(s):// model: environment variable holding the API key (default TASKBENCH_API_KEY)", "VAR"),
     OptionSpec("http_concurrency", "int", "for an http(s):// model: requests in flight at once (default 8)", "N"),
-    OptionSpec("http_timeout", "int", "for an http(s):// model: deadline in seconds for each request as a whole, from connecting to the last byte of the answer (default 120)", "SECONDS"),
+    OptionSpec(
+        "http_timeout",
+        "int",
+        "for an http(s):// model: deadline in seconds for each request as a whole, from connecting to the last byte of the answer (default 120)",
+        "SECONDS",
+    ),
     OptionSpec("http_retries", "int", "for an http(s):// model: retries after 429, 5xx, a timeout or a connection error, with backoff (default 3)", "N"),
     OptionSpec("report", "str", "write a self-contained HTML report (charts, failure analysis, every case) to this file", "PATH.html"),
-    OptionSpec("markdown", "str", "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)", "PATH.md"),
+    OptionSpec(
+        "markdown", "str", "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)", "PATH.md"
+    ),
     OptionSpec("log_samples", "str", "write every case (prompt, output, expected, score, details) to this JSON Lines file", "PATH.jsonl"),
     # lm-evaluation-harness task YAML (lmeval.py)
     OptionSpec("no_lm_eval", "bool", "do not collect lm-evaluation-harness task YAML files as benchmark cases"),
-    OptionSpec("lm_eval_chat_template", "bool", "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval"),
+    OptionSpec(
+        "lm_eval_chat_template",
+        "bool",
+        "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval",
+    ),
     OptionSpec("lm_eval_allow_functions", "bool", "let lm-eval task YAML `!function` tags import and run Python code next to the task file"),
 )
 POSITIVE_INTS = frozenset({"batch_size", "threads", "max_new_tokens", "http_concurrency", "http_timeout"})

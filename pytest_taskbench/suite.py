@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.analysis import AnalysisConfig, analysis_config
-from pytest_taskbench.files import FileProblem, parse_json, parse_yaml, read_text, unknown_keys, value_problem
 from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file
+from pytest_taskbench.files import FileProblem, parse_json, parse_yaml, read_text, unknown_keys, value_problem
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 
 SUITE_FILE_NAME = "taskbench.yaml"
@@ -440,4 +440,3 @@ def _bands(value: Any, fail: Any) -> tuple[tuple[float, str], ...]:
         _unit_float(lower, f"bands.{label}", fail)
     bands = sorted(((float(lower), str(label)) for label, lower in value.items()), reverse=True)
     return tuple(bands)
-

@@ -153,4 +153,3 @@ def summarize(
         missing_categories=missing if scored else (),
         notes=tuple(all_notes),
     )
-

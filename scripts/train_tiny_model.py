@@ -86,35 +86,279 @@ PRIORITY_PHRASES: dict[str, list[str]] = {
     "low": ["low priority", "no rush", "low-priority", "not important", "priority low"],
 }
 REAL_NAMES = [
-    "Priya", "Marco", "Lena", "Tom", "Aisha", "Kenji", "Olga", "Ravi", "Nina", "Carlos", "Mei", "Jonas", "Fatima", "Liam",
-    "Sofia", "Omar", "Hana", "Pablo", "Yusuf", "Elena", "Sam", "Noor", "Felix", "Amara", "Lucas", "Ingrid", "Tariq", "Chen",
-    "Beatriz", "Oskar", "Leila", "Hugo", "Zainab", "Mateus", "Greta", "Arjun", "Clara", "Emeka", "Vera", "Diego",
+    "Priya",
+    "Marco",
+    "Lena",
+    "Tom",
+    "Aisha",
+    "Kenji",
+    "Olga",
+    "Ravi",
+    "Nina",
+    "Carlos",
+    "Mei",
+    "Jonas",
+    "Fatima",
+    "Liam",
+    "Sofia",
+    "Omar",
+    "Hana",
+    "Pablo",
+    "Yusuf",
+    "Elena",
+    "Sam",
+    "Noor",
+    "Felix",
+    "Amara",
+    "Lucas",
+    "Ingrid",
+    "Tariq",
+    "Chen",
+    "Beatriz",
+    "Oskar",
+    "Leila",
+    "Hugo",
+    "Zainab",
+    "Mateus",
+    "Greta",
+    "Arjun",
+    "Clara",
+    "Emeka",
+    "Vera",
+    "Diego",
 ]
-SYLLABLES = ["ka", "lo", "mi", "ra", "ven", "to", "shi", "dru", "el", "pa", "zu", "no", "rin", "ta", "bel", "gor", "vi", "sen", "ma", "qui", "do", "fen", "ar", "lu"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "ven",
+    "to",
+    "shi",
+    "dru",
+    "el",
+    "pa",
+    "zu",
+    "no",
+    "rin",
+    "ta",
+    "bel",
+    "gor",
+    "vi",
+    "sen",
+    "ma",
+    "qui",
+    "do",
+    "fen",
+    "ar",
+    "lu",
+]
 TAGS = ["work", "home", "finance", "health", "errands", "travel", "school", "garden", "family", "car", "urgent-fixes", "q2", "personal", "ops"]
 VERBS = [
-    "call", "email", "book", "renew", "pay", "buy", "clean", "fix", "review", "prepare", "send", "water", "pick up", "write",
-    "submit", "update", "order", "plan", "check", "finish", "print", "sign", "file", "return", "cancel", "schedule", "organise",
-    "draft", "test", "install", "replace", "repair", "collect", "deliver", "read", "research", "translate", "visit", "text", "pack",
+    "call",
+    "email",
+    "book",
+    "renew",
+    "pay",
+    "buy",
+    "clean",
+    "fix",
+    "review",
+    "prepare",
+    "send",
+    "water",
+    "pick up",
+    "write",
+    "submit",
+    "update",
+    "order",
+    "plan",
+    "check",
+    "finish",
+    "print",
+    "sign",
+    "file",
+    "return",
+    "cancel",
+    "schedule",
+    "organise",
+    "draft",
+    "test",
+    "install",
+    "replace",
+    "repair",
+    "collect",
+    "deliver",
+    "read",
+    "research",
+    "translate",
+    "visit",
+    "text",
+    "pack",
 ]
 ADJECTIVES = [
-    "new", "old", "quarterly", "monthly", "annual", "weekly", "final", "first", "broken", "shared", "spare", "blue", "large",
-    "second", "team", "client", "kitchen", "garden", "office", "school", "summer", "winter", "legal", "marketing", "sales", "",
+    "new",
+    "old",
+    "quarterly",
+    "monthly",
+    "annual",
+    "weekly",
+    "final",
+    "first",
+    "broken",
+    "shared",
+    "spare",
+    "blue",
+    "large",
+    "second",
+    "team",
+    "client",
+    "kitchen",
+    "garden",
+    "office",
+    "school",
+    "summer",
+    "winter",
+    "legal",
+    "marketing",
+    "sales",
+    "",
 ]
 NOUNS = [
-    "report", "invoice", "contract", "budget", "slides", "plumber", "dentist", "passport", "insurance", "tickets", "car",
-    "printer", "website", "newsletter", "fence", "bike", "laptop", "forms", "proposal", "agenda", "roadmap", "lease",
-    "tax return", "survey", "deck", "boiler", "window", "garage", "package", "documents", "photos", "flights", "hotel",
-    "gift", "groceries", "bill", "receipts", "presentation", "checklist", "schedule", "order", "keys", "cake", "notes",
-    "minutes", "application", "subscription", "tyres", "plants", "shelf", "backup", "server", "dashboard", "playlist",
-    "appointment", "membership", "licence", "permit", "quote", "estimate", "budget review", "brochure", "poster", "banner",
-    "website copy", "press release", "blog post", "podcast", "webinar", "workshop", "training", "course", "exam", "essay",
-    "thesis", "chapter", "manuscript", "recipe", "dinner", "party", "wedding", "birthday card", "flowers", "curtains",
-    "carpet", "sofa", "mattress", "fridge", "oven", "dishwasher", "washing machine", "heater", "roof", "gutters", "lawn",
-    "hedge", "bins", "recycling", "medication", "prescription", "vaccine", "blood test", "eye test", "haircut", "suit",
-    "shoes", "jacket", "umbrella", "charger", "headphones", "monitor", "keyboard", "router", "phone", "tablet", "camera",
-    "database", "migration", "release", "hotfix", "pull request", "code review", "test suite", "pipeline", "ticket",
-    "incident report", "postmortem", "runbook", "onboarding", "offboarding", "payroll", "expenses", "timesheet", "audit",
+    "report",
+    "invoice",
+    "contract",
+    "budget",
+    "slides",
+    "plumber",
+    "dentist",
+    "passport",
+    "insurance",
+    "tickets",
+    "car",
+    "printer",
+    "website",
+    "newsletter",
+    "fence",
+    "bike",
+    "laptop",
+    "forms",
+    "proposal",
+    "agenda",
+    "roadmap",
+    "lease",
+    "tax return",
+    "survey",
+    "deck",
+    "boiler",
+    "window",
+    "garage",
+    "package",
+    "documents",
+    "photos",
+    "flights",
+    "hotel",
+    "gift",
+    "groceries",
+    "bill",
+    "receipts",
+    "presentation",
+    "checklist",
+    "schedule",
+    "order",
+    "keys",
+    "cake",
+    "notes",
+    "minutes",
+    "application",
+    "subscription",
+    "tyres",
+    "plants",
+    "shelf",
+    "backup",
+    "server",
+    "dashboard",
+    "playlist",
+    "appointment",
+    "membership",
+    "licence",
+    "permit",
+    "quote",
+    "estimate",
+    "budget review",
+    "brochure",
+    "poster",
+    "banner",
+    "website copy",
+    "press release",
+    "blog post",
+    "podcast",
+    "webinar",
+    "workshop",
+    "training",
+    "course",
+    "exam",
+    "essay",
+    "thesis",
+    "chapter",
+    "manuscript",
+    "recipe",
+    "dinner",
+    "party",
+    "wedding",
+    "birthday card",
+    "flowers",
+    "curtains",
+    "carpet",
+    "sofa",
+    "mattress",
+    "fridge",
+    "oven",
+    "dishwasher",
+    "washing machine",
+    "heater",
+    "roof",
+    "gutters",
+    "lawn",
+    "hedge",
+    "bins",
+    "recycling",
+    "medication",
+    "prescription",
+    "vaccine",
+    "blood test",
+    "eye test",
+    "haircut",
+    "suit",
+    "shoes",
+    "jacket",
+    "umbrella",
+    "charger",
+    "headphones",
+    "monitor",
+    "keyboard",
+    "router",
+    "phone",
+    "tablet",
+    "camera",
+    "database",
+    "migration",
+    "release",
+    "hotfix",
+    "pull request",
+    "code review",
+    "test suite",
+    "pipeline",
+    "ticket",
+    "incident report",
+    "postmortem",
+    "runbook",
+    "onboarding",
+    "offboarding",
+    "payroll",
+    "expenses",
+    "timesheet",
+    "audit",
 ]
 MEETINGS = ["meeting", "call", "sync", "catch-up", "one-on-one", "review", "lunch", "coffee", "standup", "interview", "demo"]
 
@@ -191,7 +435,9 @@ def _date(rng: random.Random) -> tuple[str, str]:
     """A date phrase with its preposition ('on March 12', 'tomorrow') and the ISO date."""
     roll = rng.random()
     if roll < 0.3:
-        offset, phrase = rng.choice([(0, "today"), (0, "tonight"), (1, "tomorrow"), (2, "the day after tomorrow"), (2, "by the end of the week"), (27, "by the end of the month")])
+        offset, phrase = rng.choice(
+            [(0, "today"), (0, "tonight"), (1, "tomorrow"), (2, "the day after tomorrow"), (2, "by the end of the week"), (27, "by the end of the month")]
+        )
         if "end of the week" in phrase:
             offset = 2
         return phrase, (TODAY + dt.timedelta(offset)).isoformat()
@@ -281,10 +527,27 @@ def _create(rng: random.Random) -> Example:
     else:
         pattern = rng.choice(
             [
-                "add a task to {x} {w}", "remind me to {x} {w}", "create a task: {x} {w}", "new task {x} {w}", "I need to {x} {w}",
-                "I have to {x} {w}", "don't let me forget to {x} {w}", "put '{x}' on my list {w}", "todo: {x} {w}", "add {x} to my tasks {w}",
-                "make a task to {x} {w}", "note to self: {x} {w}", "{w} I need to {x}", "{x} {w}", "add '{x}' {w}", "task: {x} {w}",
-                "set a reminder to {x} {w}", "I must {x} {w}", "could you add {x} {w}", "please remind me to {x} {w}", "{w}: {x}",
+                "add a task to {x} {w}",
+                "remind me to {x} {w}",
+                "create a task: {x} {w}",
+                "new task {x} {w}",
+                "I need to {x} {w}",
+                "I have to {x} {w}",
+                "don't let me forget to {x} {w}",
+                "put '{x}' on my list {w}",
+                "todo: {x} {w}",
+                "add {x} to my tasks {w}",
+                "make a task to {x} {w}",
+                "note to self: {x} {w}",
+                "{w} I need to {x}",
+                "{x} {w}",
+                "add '{x}' {w}",
+                "task: {x} {w}",
+                "set a reminder to {x} {w}",
+                "I must {x} {w}",
+                "could you add {x} {w}",
+                "please remind me to {x} {w}",
+                "{w}: {x}",
             ]
         )
         text = pattern.format(x=phrase, w=when)
@@ -307,9 +570,22 @@ def _complete(rng: random.Random) -> Example:
     phrase, title = _task_ref(rng)
     text = rng.choice(
         [
-            "mark {x} as done", "mark {x} complete", "I finished {x}", "{x} is done", "done with {x}", "check off {x}",
-            "I've completed {x}", "tick off {x}", "{x} - finished it", "close {x}, it's done", "{x} is complete",
-            "finished {x}", "complete {x}", "set {x} to done", "I'm done with {x}", "{x}: done",
+            "mark {x} as done",
+            "mark {x} complete",
+            "I finished {x}",
+            "{x} is done",
+            "done with {x}",
+            "check off {x}",
+            "I've completed {x}",
+            "tick off {x}",
+            "{x} - finished it",
+            "close {x}, it's done",
+            "{x} is complete",
+            "finished {x}",
+            "complete {x}",
+            "set {x} to done",
+            "I'm done with {x}",
+            "{x}: done",
         ]
     ).format(x=phrase)
     return Example(text, {"action": "complete", "title": title})
@@ -319,8 +595,17 @@ def _delete(rng: random.Random) -> Example:
     phrase, title = _task_ref(rng)
     text = rng.choice(
         [
-            "delete {x}", "remove {x} from my list", "get rid of {x}", "cancel {x}", "drop {x}", "scrap {x}, not needed anymore",
-            "please delete {x}", "erase {x}", "remove {x}", "{x} is cancelled, delete it", "take {x} off my list",
+            "delete {x}",
+            "remove {x} from my list",
+            "get rid of {x}",
+            "cancel {x}",
+            "drop {x}",
+            "scrap {x}, not needed anymore",
+            "please delete {x}",
+            "erase {x}",
+            "remove {x}",
+            "{x} is cancelled, delete it",
+            "take {x} off my list",
         ]
     ).format(x=phrase)
     return Example(text, {"action": "delete", "title": title})
@@ -333,13 +618,17 @@ def _update(rng: random.Random) -> Example:
     if roll < 0.3:
         level = rng.choice(["urgent", "high", "medium", "low"])
         said = rng.choice(PRIORITY_PHRASES[level])
-        text = rng.choice(["change {x} to {p}", "make {x} {p}", "set the priority of {x} to {l}", "bump {x} to {l} priority", "{x} is now {p}", "mark {x} as {p}"])
+        text = rng.choice(
+            ["change {x} to {p}", "make {x} {p}", "set the priority of {x} to {l}", "bump {x} to {l} priority", "{x} is now {p}", "mark {x} as {p}"]
+        )
         text = text.format(x=phrase, p=said, l=level)
         expected["priority"] = level
     elif roll < 0.7:
         date_phrase, due_date = _date(rng)
         time_phrase, due_time = _time(rng) if rng.random() < 0.3 else (None, None)
-        pattern = rng.choice(["move {x} to {w}", "push {x} to {w}", "reschedule {x} {w}", "change the due date of {x} to {w}", "postpone {x} until {w}", "{x} is now due {w}"])
+        pattern = rng.choice(
+            ["move {x} to {w}", "push {x} to {w}", "reschedule {x} {w}", "change the due date of {x} to {w}", "postpone {x} until {w}", "{x} is now due {w}"]
+        )
         if pattern.endswith("to {w}") or pattern.endswith("until {w}"):
             date_phrase = _bare(date_phrase)
         text = pattern.format(x=phrase, w=_join([date_phrase, time_phrase]))
@@ -348,11 +637,15 @@ def _update(rng: random.Random) -> Example:
             expected["due_time"] = due_time
     elif roll < 0.85:
         person = _name(rng)
-        text = rng.choice(["assign {x} to {a}", "give {x} to {a}", "hand {x} over to {a}", "{a} should take {x}", "reassign {x} to {a}"]).format(x=phrase, a=person)
+        text = rng.choice(["assign {x} to {a}", "give {x} to {a}", "hand {x} over to {a}", "{a} should take {x}", "reassign {x} to {a}"]).format(
+            x=phrase, a=person
+        )
         expected["assignee"] = person
     else:
         time_phrase, due_time = _time(rng)
-        text = rng.choice(["change the time of {x} to {t}", "move {x} to {t}", "{x} should be {tt}"]).format(x=phrase, t=time_phrase.replace("at ", ""), tt=time_phrase)
+        text = rng.choice(["change the time of {x} to {t}", "move {x} to {t}", "{x} should be {tt}"]).format(
+            x=phrase, t=time_phrase.replace("at ", ""), tt=time_phrase
+        )
         expected["due_time"] = due_time
     return Example(text, _ordered(expected))
 
@@ -361,7 +654,18 @@ def _list(rng: random.Random) -> Example:
     flt: dict[str, Any] = {}
     parts: list[str] = []
     if rng.random() < 0.2:
-        text = rng.choice(["show my tasks", "list everything on my plate", "what's on my to-do list", "show me all my todos", "what do I have to do", "give me my task list", "list tasks", "my tasks please"])
+        text = rng.choice(
+            [
+                "show my tasks",
+                "list everything on my plate",
+                "what's on my to-do list",
+                "show me all my todos",
+                "what do I have to do",
+                "give me my task list",
+                "list tasks",
+                "my tasks please",
+            ]
+        )
         return Example(text, {"action": "list"})
     if rng.random() < 0.35:
         status = rng.choice(["done", "open", "all"])
@@ -372,7 +676,12 @@ def _list(rng: random.Random) -> Example:
         flt["priority"] = level
         parts.append(f"{level} priority" if level != "urgent" else "urgent")
     words = " ".join(parts)
-    text = rng.choice(["show {p} tasks", "pull up my {p} tasks", "which {p} tasks do I have", "what {p} tasks are there"]).format(p=words).replace("my  tasks", "my tasks").replace("  ", " ")
+    text = (
+        rng.choice(["show {p} tasks", "pull up my {p} tasks", "which {p} tasks do I have", "what {p} tasks are there"])
+        .format(p=words)
+        .replace("my  tasks", "my tasks")
+        .replace("  ", " ")
+    )
     roll = rng.random()
     if roll < 0.35 or not flt:
         date_phrase, due_date = _date(rng)
@@ -397,15 +706,59 @@ def _clarify(rng: random.Random) -> Example:
     roll = rng.random()
     if roll < 0.4:
         verb = rng.choice(["wipe", "purge", "nuke", "erase", "delete", "remove", "clear"])
-        scope = rng.choice(["all my tasks", "every single task", "my whole list", "all todos", "all of them", "every task I have", "the entire task list", "all done tasks", "every task tagged work"])
+        scope = rng.choice(
+            [
+                "all my tasks",
+                "every single task",
+                "my whole list",
+                "all todos",
+                "all of them",
+                "every task I have",
+                "the entire task list",
+                "all done tasks",
+                "every task tagged work",
+            ]
+        )
         return Example(f"{verb} {scope}", {"action": "clarify", "question": "This would delete many tasks at once. Are you sure?", "reason": "destructive"})
     if roll < 0.65:
-        text = rng.choice(["add a task", "create something", "remind me", "new task", "put something on my list", "schedule it", "add a reminder for later", "create a task for tomorrow"])
+        text = rng.choice(
+            [
+                "add a task",
+                "create something",
+                "remind me",
+                "new task",
+                "put something on my list",
+                "schedule it",
+                "add a reminder for later",
+                "create a task for tomorrow",
+            ]
+        )
         return Example(text, {"action": "clarify", "question": "What should the task be?", "reason": "missing_information"})
     if roll < 0.85:
-        text = rng.choice(["mark it done", "delete that one", "move it to tomorrow", "the thing is finished", "cancel it", "make it urgent", "that one is done", "assign it to Sam"])
+        text = rng.choice(
+            [
+                "mark it done",
+                "delete that one",
+                "move it to tomorrow",
+                "the thing is finished",
+                "cancel it",
+                "make it urgent",
+                "that one is done",
+                "assign it to Sam",
+            ]
+        )
         return Example(text, {"action": "clarify", "question": "Which task do you mean?", "reason": "ambiguous"})
-    text = rng.choice(["what's the weather like", "tell me a joke", "send an email to my boss", "translate this to French", "what time is it in Tokyo", "who won the match", "order a pizza"])
+    text = rng.choice(
+        [
+            "what's the weather like",
+            "tell me a joke",
+            "send an email to my boss",
+            "translate this to French",
+            "what time is it in Tokyo",
+            "who won the match",
+            "order a pizza",
+        ]
+    )
     return Example(text, {"action": "clarify", "question": "I can only manage tasks. What would you like to do with your tasks?", "reason": "unsupported"})
 
 
@@ -457,7 +810,9 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN, pad_token=PAD_TOKEN, unk_token=None, model_max_length=1024)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN, pad_token=PAD_TOKEN, unk_token=None, model_max_length=1024
+    )
 
 
 def encode_examples(tokenizer: Any, examples: Sequence[Example], max_length: int) -> list[tuple[list[int], int]]:
@@ -589,7 +944,9 @@ def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models", help="directory that receives task-api-tiny/ and task-api-tiny-early/")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent.parent / "models", help="directory that receives task-api-tiny/ and task-api-tiny-early/"
+    )
     parser.add_argument("--steps", type=int, default=TrainingConfig.steps)
     parser.add_argument("--threads", type=int, default=TrainingConfig.threads)
     parser.add_argument("--seed", type=int, default=SEED)

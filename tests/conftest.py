@@ -8,16 +8,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+# Same reason: hypothesis' terminal summary imports this module in every in-process run;
+# importing it once here keeps each pytester run from paying for the import again.
+import hypothesis.internal.observability  # noqa: F401, E402
 import pytest
 
 # Import scipy.stats (and the numpy submodules it loads) before any in-process pytester run:
 # pytester drops modules first imported during a run, and numpy's extension modules cannot be
 # imported twice in one process. The plugin imports scipy lazily so `pytest --help` stays fast.
 import scipy.stats  # noqa: F401, E402
-
-# Same reason: hypothesis' terminal summary imports this module in every in-process run;
-# importing it once here keeps each pytester run from paying for the import again.
-import hypothesis.internal.observability  # noqa: F401, E402
 from hypothesis import settings
 
 # No per-example deadline anywhere: a property that touches files or the bootstrap can take

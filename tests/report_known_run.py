@@ -47,7 +47,7 @@ gates:
   min_aggregate: 0.7
 """
 
-SCORER = '''\
+SCORER = """\
 import json
 
 from pytest_taskbench import Score
@@ -68,7 +68,7 @@ def fields():
         reason = "all fields match" if not problems else "; ".join(problems)
         return Score(matched / len(results), reason, {"parse_error": None, "extracted": False, "fields": results})
     return score
-'''
+"""
 
 # (id, category, difficulty, expected, output)
 CASES: list[tuple[str, str, str, dict[str, Any], str]] = [
@@ -77,9 +77,21 @@ CASES: list[tuple[str, str, str, dict[str, Any], str]] = [
     ("a3", "actions", "moderate", {"action": "create", "title": "call bob"}, '{"action": "list", "title": "call bob"}'),
     ("a4", "actions", "complex", {"action": "create", "title": "write <report> & send"}, '{"action": "list", "title": "write <report> & send"}'),
     ("a5", "actions", "complex", {"action": "delete", "title": "old tasks"}, "Sure! I deleted them."),
-    ("e1", "entities", "simple", {"action": "create", "title": "pay rent", "due_date": "2026-03-05"}, '{"action": "create", "title": "pay rent", "due_date": "2026-03-05"}'),
+    (
+        "e1",
+        "entities",
+        "simple",
+        {"action": "create", "title": "pay rent", "due_date": "2026-03-05"},
+        '{"action": "create", "title": "pay rent", "due_date": "2026-03-05"}',
+    ),
     ("e2", "entities", "moderate", {"action": "create", "title": "dentist", "due_date": "2026-03-06"}, '{"action": "create", "title": "dentist"}'),
-    ("e3", "entities", "complex", {"action": "create", "title": "gym", "due_date": "2026-03-07"}, '{"action": "create", "title": "gym", "due_date": "2026-03-09"}'),
+    (
+        "e3",
+        "entities",
+        "complex",
+        {"action": "create", "title": "gym", "due_date": "2026-03-07"},
+        '{"action": "create", "title": "gym", "due_date": "2026-03-09"}',
+    ),
     ("f1", "format", "simple", {"action": "list"}, '{"action": "list"}'),
     ("f2", "format", "moderate", {"action": "complete", "title": "taxes"}, '{"action": "complete", "title": "taxes"}'),
 ]

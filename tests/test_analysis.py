@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_taskbench.analysis import INVALID, MISSING, AnalysisConfig, FailureAnalysis, analyze, confusion_matrix, field_values
+from pytest_taskbench.analysis import INVALID, MISSING, AnalysisConfig, FailureAnalysis, analyze, field_values
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import SuiteError, parse_suite
 from pytest_taskbench.summary import RunSummary, summarize
@@ -28,8 +28,8 @@ def summary_of(results: list[CaseResult]) -> RunSummary:
     )
 
 
-def analysis_of(results: list[CaseResult], config: AnalysisConfig = AnalysisConfig()) -> FailureAnalysis:
-    return analyze(results, summary_of(results), config)
+def analysis_of(results: list[CaseResult], config: AnalysisConfig | None = None) -> FailureAnalysis:
+    return analyze(results, summary_of(results), config or AnalysisConfig())
 
 
 def test_strengths_and_weaknesses_follow_the_thresholds_with_recommendations() -> None:
@@ -48,7 +48,9 @@ def test_thresholds_are_configurable() -> None:
 
 
 def test_parse_errors_name_their_cases_and_dominate_the_recommendation() -> None:
-    results = [replace(r, score=0.0, passed=False, details={"parse_error": "Expecting value"}) if r.case_id in ("a1", "a2", "a3") else r for r in known_results()]
+    results = [
+        replace(r, score=0.0, passed=False, details={"parse_error": "Expecting value"}) if r.case_id in ("a1", "a2", "a3") else r for r in known_results()
+    ]
     analysis = analysis_of(results)
     assert analysis.parse_errors == ("a1", "a2", "a3", "a5")
     assert analysis.weaknesses[0].recommendation.startswith("make actions outputs valid JSON: 4 of 5 failures are parse errors")
@@ -57,7 +59,10 @@ def test_parse_errors_name_their_cases_and_dominate_the_recommendation() -> None
 def test_spread_confusions_are_named_in_the_recommendation() -> None:
     results = [replace(r, output='{"action": "update", "title": "write <report> & send"}', details={}) if r.case_id == "a4" else r for r in known_results()]
     actions = analysis_of(results).weaknesses[0]
-    assert actions.recommendation == "add training data for actions that separates the action values it confuses most: create -> list 1, create -> update 1 (2 of 3 failures) (current 60%)"
+    assert (
+        actions.recommendation
+        == "add training data for actions that separates the action values it confuses most: create -> list 1, create -> update 1 (2 of 3 failures) (current 60%)"
+    )
 
 
 def test_confusion_matrix_counts_every_case_that_expects_the_field() -> None:
@@ -134,7 +139,9 @@ def test_empty_and_all_passing_runs() -> None:
 
 
 def test_model_errors_are_listed_apart_from_parse_errors() -> None:
-    results = [replace(r, status="error", output=None, score=0.0, passed=False, details={"model_error": "boom"}) if r.case_id == "f1" else r for r in known_results()]
+    results = [
+        replace(r, status="error", output=None, score=0.0, passed=False, details={"model_error": "boom"}) if r.case_id == "f1" else r for r in known_results()
+    ]
     analysis = analysis_of(results)
     assert analysis.model_errors == ("f1",)
     assert "f1" not in analysis.parse_errors

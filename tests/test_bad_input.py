@@ -17,14 +17,44 @@ GOOD = jsonl([{"id": "ok1", "input": "a", "expected": "a"}, {"id": "ok2", "input
     ("filename", "text", "node", "message"),
     [
         ("greet.jsonl", '{"id": "x", "input": "a", "expected": "a", "difficulty": "simple"}\n{not json\n', "line2", "cases/greet.jsonl:2: invalid JSON: *"),
-        ("greet.jsonl", '{"id": "x", "input": "a", "expected": "a", "difficulty": "simple", "colour": 1}\n', "line1", "cases/greet.jsonl:1: unknown case field(s) colour; allowed: *"),
+        (
+            "greet.jsonl",
+            '{"id": "x", "input": "a", "expected": "a", "difficulty": "simple", "colour": 1}\n',
+            "line1",
+            "cases/greet.jsonl:1: unknown case field(s) colour; allowed: *",
+        ),
         ("greet.jsonl", '{"id": "x", "input": "a", "difficulty": "simple"}\n', "line1", "cases/greet.jsonl:1: case 'x': missing 'expected'*"),
-        ("greet.jsonl", '{"id": "x", "input": "a", "expected": 1, "difficulty": "hard"}\n', "line1", "cases/greet.jsonl:1: case 'x': difficulty must be one of simple, moderate, complex, adversarial, got 'hard'"),
-        ("misc.jsonl", '{"id": "x", "input": "a", "expected": 1, "difficulty": "simple", "category": "poetry"}\n', "line1", "cases/misc.jsonl:1: case 'x': unknown category 'poetry'; the suite defines greet, shout"),
-        ("greet.jsonl", '{"id": "x", "input": "a", "messages": [], "expected": 1, "difficulty": "simple"}\n', "line1", "cases/greet.jsonl:1: case 'x' needs exactly one of 'input' (a string) or 'messages' (a chat list)"),
-        ("greet.jsonl", '{"id": "has space", "input": "a", "expected": 1, "difficulty": "simple"}\n', "line1", "cases/greet.jsonl:1: case id 'has space' may hold only*"),
+        (
+            "greet.jsonl",
+            '{"id": "x", "input": "a", "expected": 1, "difficulty": "hard"}\n',
+            "line1",
+            "cases/greet.jsonl:1: case 'x': difficulty must be one of simple, moderate, complex, adversarial, got 'hard'",
+        ),
+        (
+            "misc.jsonl",
+            '{"id": "x", "input": "a", "expected": 1, "difficulty": "simple", "category": "poetry"}\n',
+            "line1",
+            "cases/misc.jsonl:1: case 'x': unknown category 'poetry'; the suite defines greet, shout",
+        ),
+        (
+            "greet.jsonl",
+            '{"id": "x", "input": "a", "messages": [], "expected": 1, "difficulty": "simple"}\n',
+            "line1",
+            "cases/greet.jsonl:1: case 'x' needs exactly one of 'input' (a string) or 'messages' (a chat list)",
+        ),
+        (
+            "greet.jsonl",
+            '{"id": "has space", "input": "a", "expected": 1, "difficulty": "simple"}\n',
+            "line1",
+            "cases/greet.jsonl:1: case id 'has space' may hold only*",
+        ),
         ("greet.yaml", "- id: y\n  input: [unclosed\n", "line3", "cases/greet.yaml:3: invalid YAML: *"),
-        ("greet.json", '[{"id": "j", "input": "a", "expected": 1, "difficulty": "simple"},\n 7]\n', "line2", "cases/greet.json:2: a case must be an object/mapping, got int"),
+        (
+            "greet.json",
+            '[{"id": "j", "input": "a", "expected": 1, "difficulty": "simple"},\n 7]\n',
+            "line2",
+            "cases/greet.json:2: a case must be an object/mapping, got int",
+        ),
     ],
 )
 def test_broken_case_fails_alone_naming_file_and_line(
@@ -40,21 +70,36 @@ def test_broken_case_fails_alone_naming_file_and_line(
 
 
 def test_duplicate_id_names_both_places(pytester: pytest.Pytester, write_suite: Callable[..., Path]) -> None:
-    write_suite(files={"greet.jsonl": jsonl([{"id": "a", "input": "x", "expected": "x"}, {"id": "b", "input": "y", "expected": "y"}, {"id": "a", "input": "z", "expected": "z"}], {"difficulty": "simple"})})
+    write_suite(
+        files={
+            "greet.jsonl": jsonl(
+                [{"id": "a", "input": "x", "expected": "x"}, {"id": "b", "input": "y", "expected": "y"}, {"id": "a", "input": "z", "expected": "z"}],
+                {"difficulty": "simple"},
+            )
+        }
+    )
     result = pytester.runpytest("cases", MODEL)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["broken case definition: cases/greet.jsonl:4: duplicate case id 'a': already defined at cases/greet.jsonl:2"])
 
 
 def test_unknown_scorer_fails_its_case_and_lists_known_scorers(pytester: pytest.Pytester, write_suite: Callable[..., Path]) -> None:
-    write_suite(files={"greet.jsonl": jsonl([{"id": "a", "input": "x", "expected": "x"}, {"id": "b", "input": "y", "expected": "y", "scorer": "telepathy"}], {"difficulty": "simple"})})
+    write_suite(
+        files={
+            "greet.jsonl": jsonl(
+                [{"id": "a", "input": "x", "expected": "x"}, {"id": "b", "input": "y", "expected": "y", "scorer": "telepathy"}], {"difficulty": "simple"}
+            )
+        }
+    )
     result = pytester.runpytest("cases", MODEL)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["broken case definition: cases/greet.jsonl:3: case 'b': unknown scorer 'telepathy'; known scorers: *exact_match*"])
 
 
 def test_bad_scorer_parameters_fail_their_case(pytester: pytest.Pytester, write_suite: Callable[..., Path]) -> None:
-    write_suite(files={"greet.jsonl": jsonl([{"id": "a", "input": "x", "expected": "x", "scorer": {"name": "exact_match", "shout": True}}], {"difficulty": "simple"})})
+    write_suite(
+        files={"greet.jsonl": jsonl([{"id": "a", "input": "x", "expected": "x", "scorer": {"name": "exact_match", "shout": True}}], {"difficulty": "simple"})}
+    )
     result = pytester.runpytest("cases", MODEL)
     result.stdout.fnmatch_lines(["broken case definition: cases/greet.jsonl:2: case 'a': bad parameters for scorer 'exact_match': *shout*"])
 

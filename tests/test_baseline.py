@@ -70,21 +70,44 @@ BASE = '{{"format": "pytest-taskbench-baseline", "version": 1, "suites": {{}}, "
         ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {"s": {}}, "cases": []}', "suite 's' lacks its content_hash"),
         # wrong types once gave INTERNALERROR or were accepted silently
         (BASE.format(case='{"key": 5, "suite": "s", "category": "c", "score": 1, "passed": true}'), "case 1 ('5'): key must be a string, got 5"),
-        (BASE.format(case='[1, 2]'), "case 1 lacks key, suite, category, score, passed"),
+        (BASE.format(case="[1, 2]"), "case 1 lacks key, suite, category, score, passed"),
         (BASE.format(case='{"key": "k", "suite": "s", "category": ["c"], "score": 1, "passed": true}'), "case 1 ('k'): category must be a string, got [\"c\"]"),
-        (BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": 1, "passed": true, "output": 7}'), "case 1 ('k'): output must be a string or null, got 7"),
+        (
+            BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": 1, "passed": true, "output": 7}'),
+            "case 1 ('k'): output must be a string or null, got 7",
+        ),
         (BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": true, "passed": true}'), "case 1 ('k'): score must be a number, got true"),
         (BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": 7, "passed": true}'), "score must lie between 0 and 1, got 7"),
         (BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": 1, "passed": "yes"}'), "passed must be true or false"),
-        (BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": 1, "passed": true}, {"key": "k", "suite": "s", "category": "c", "score": 1, "passed": true}'), "case 2: key 'k' repeats case 1"),
-        ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {"s": {"content_hash": "h", "weights": [1]}}, "cases": []}', "suite 's': weights must be an object, got [1]"),
-        ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {"s": {"content_hash": "h", "aggregate": "high"}}, "cases": []}', "suite 's': aggregate must be a number or null"),
-        ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {"s": {"content_hash": "h", "weights": {"a": "x"}}}, "cases": []}', "weights must map each category to a number"),
+        (
+            BASE.format(
+                case='{"key": "k", "suite": "s", "category": "c", "score": 1, "passed": true}, {"key": "k", "suite": "s", "category": "c", "score": 1, "passed": true}'
+            ),
+            "case 2: key 'k' repeats case 1",
+        ),
+        (
+            '{"format": "pytest-taskbench-baseline", "version": 1, "suites": {"s": {"content_hash": "h", "weights": [1]}}, "cases": []}',
+            "suite 's': weights must be an object, got [1]",
+        ),
+        (
+            '{"format": "pytest-taskbench-baseline", "version": 1, "suites": {"s": {"content_hash": "h", "aggregate": "high"}}, "cases": []}',
+            "suite 's': aggregate must be a number or null",
+        ),
+        (
+            '{"format": "pytest-taskbench-baseline", "version": 1, "suites": {"s": {"content_hash": "h", "weights": {"a": "x"}}}, "cases": []}',
+            "weights must map each category to a number",
+        ),
         ('{"format": "pytest-taskbench-baseline", "version": 1, "model": 5, "suites": {}, "cases": []}', "'model' must be a string"),
         ('{"format": "pytest-taskbench-baseline", "version": true, "suites": {}, "cases": []}', "no valid format version (got True)"),
-        ('{"format": "pytest-taskbench-baseline",\n "version": 1,\n "version": 1, "suites": {}, "cases": []}', ":3: duplicate key 'version': already given at line 2 of the same object"),
+        (
+            '{"format": "pytest-taskbench-baseline",\n "version": 1,\n "version": 1, "suites": {}, "cases": []}',
+            ":3: duplicate key 'version': already given at line 2 of the same object",
+        ),
         ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {}, "cases": [' + "[" * 100000 + "]" * 100000 + "]}", "nested too deeply to read"),
-        ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {}, "cases": [], "x": ' + "[" * 150 + "]" * 150 + "}", "nests deeper than 100 levels"),
+        (
+            '{"format": "pytest-taskbench-baseline", "version": 1, "suites": {}, "cases": [], "x": ' + "[" * 150 + "]" * 150 + "}",
+            "nests deeper than 100 levels",
+        ),
         (BASE.format(case='{"key": "k\\ud800", "suite": "s", "category": "c", "score": 1, "passed": true}'), "holds a lone surrogate \\ud800"),
     ],
 )
@@ -115,7 +138,12 @@ def test_a_test_path_or_odd_name_is_refused(tmp_path: Path, spec: str) -> None:
 
 
 def test_updating_from_a_subset_keeps_the_cases_that_did_not_run() -> None:
-    old = build_baseline([result("a", 1.0), result("b", 1.0), result("z", 1.0, suite="other/taskbench.yaml")], {SUITE: SuiteRecord("s", "h"), "other/taskbench.yaml": SuiteRecord("o", "h")}, model="old", config={})
+    old = build_baseline(
+        [result("a", 1.0), result("b", 1.0), result("z", 1.0, suite="other/taskbench.yaml")],
+        {SUITE: SuiteRecord("s", "h"), "other/taskbench.yaml": SuiteRecord("o", "h")},
+        model="old",
+        config={},
+    )
     new = build_baseline([result("a", 0.0)], {SUITE: SuiteRecord("s", "h2")}, model="new", config={})
     subset = merged(old, new, replaced_suites=[])
     assert [(c.id, c.score) for c in subset.cases] == [("a", 0.0), ("b", 1.0), ("z", 1.0)]

@@ -126,7 +126,9 @@ def test_cache_dir_option(pytester: pytest.Pytester) -> None:
 
 def test_model_errors_are_not_cached(pytester: pytest.Pytester) -> None:
     write_cases(pytester, WORDS)
-    (pytester.path / "model.py").write_text(COUNTING_MODEL.replace("return [", "if 'ECHO' in [p.upper() for p in prompts]: raise RuntimeError('flaky')\n    return ["))
+    (pytester.path / "model.py").write_text(
+        COUNTING_MODEL.replace("return [", "if 'ECHO' in [p.upper() for p in prompts]: raise RuntimeError('flaky')\n    return [")
+    )
     pytester.runpytest(MODEL, "--taskbench-batch-size=1").assert_outcomes(passed=4, failed=2)
     reset_calls(pytester)
     pytester.runpytest(MODEL, "--taskbench-batch-size=1")

@@ -65,8 +65,17 @@ def templates_for(categories: tuple[str, ...] = CATEGORIES) -> list[CaseTemplate
         for template in (
             # The stratum in the text gives every stratum its own inputs: a shared text would let the quotas ask for
             # more distinct boundary inputs (about 20 in all) than the slots can make, whatever the seed.
-            CaseTemplate(f"{category}_{difficulty}_add", category, difficulty, f"add {{thing}} {{day}} [{category} {difficulty}]", {"action": "create"}, "adds {thing}"),
-            CaseTemplate(f"{category}_{difficulty}_del", category, difficulty, f"delete {{thing}} ({{tag}}) [{category} {difficulty}]", {"action": "delete"}, "deletes {thing}"),
+            CaseTemplate(
+                f"{category}_{difficulty}_add", category, difficulty, f"add {{thing}} {{day}} [{category} {difficulty}]", {"action": "create"}, "adds {thing}"
+            ),
+            CaseTemplate(
+                f"{category}_{difficulty}_del",
+                category,
+                difficulty,
+                f"delete {{thing}} ({{tag}}) [{category} {difficulty}]",
+                {"action": "delete"},
+                "deletes {thing}",
+            ),
         )
     ]
 
@@ -104,7 +113,9 @@ def test_generated_cases_meet_every_quota_exactly(quotas: dict[str, dict[str, in
 
 @settings(max_examples=25, deadline=None)
 @given(quotas=quota_strategy, seed=st.integers(0, 2**32))
-def test_generated_cases_are_valid_case_files_with_valid_expected_outputs(tmp_path_factory: pytest.TempPathFactory, quotas: dict[str, dict[str, int]], seed: int) -> None:
+def test_generated_cases_are_valid_case_files_with_valid_expected_outputs(
+    tmp_path_factory: pytest.TempPathFactory, quotas: dict[str, dict[str, int]], seed: int
+) -> None:
     cases = generate_stratified(templates_for(), SLOTS, quotas, seed)
     directory = tmp_path_factory.mktemp("generated")
     for category in CATEGORIES:
@@ -246,7 +257,9 @@ def test_add_case_appends_one_valid_line(suite_dir: Path, capsys: pytest.Capture
 
 def test_a_new_case_is_checked_with_the_suites_own_difficulties(suite_dir: Path) -> None:
     (suite_dir / "taskbench.yaml").write_text(SUITE_YAML + "difficulties: [easy, hard]\n", encoding="utf-8")
-    (suite_dir / "alpha.jsonl").write_text('{"id": "a1", "input": "add thing 1", "expected": {"action": "create", "title": "Thing 1"}, "difficulty": "easy"}\n', encoding="utf-8")
+    (suite_dir / "alpha.jsonl").write_text(
+        '{"id": "a1", "input": "add thing 1", "expected": {"action": "create", "title": "Thing 1"}, "difficulty": "easy"}\n', encoding="utf-8"
+    )
     case = {"id": "a1", "input": "add thing 1", "expected": {"action": "create", "title": "Thing 1"}, "difficulty": "hard"}
     problems = check_new_case(suite_dir / "alpha.jsonl", case)
     assert not any("difficulty must be one of" in problem for problem in problems)

@@ -54,7 +54,11 @@ def test_json_array_and_object_forms_give_line_numbers(tmp_path: Path) -> None:
     contents = load_case_file(array, categories=CATEGORIES)
     assert [c.id for c in contents.cases] == ["j0", "j1", "j2"]
     assert [c.line for c in contents.cases] == [2, 9, 16]
-    document = write(tmp_path, "b.json", json.dumps({"defaults": {"difficulty": "moderate"}, "cases": [{"id": "k", "input": "y", "expected": None, "category": "edge"}]}, indent=1))
+    document = write(
+        tmp_path,
+        "b.json",
+        json.dumps({"defaults": {"difficulty": "moderate"}, "cases": [{"id": "k", "input": "y", "expected": None, "category": "edge"}]}, indent=1),
+    )
     (case,) = load_case_file(document, categories=CATEGORIES).cases
     assert (case.difficulty, case.expected, case.line) == ("moderate", None, 6)  # the line of its opening brace
 

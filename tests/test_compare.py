@@ -90,7 +90,9 @@ def test_a_changed_case_input_is_not_paired() -> None:
 
 
 def test_a_baseline_from_another_suite_is_refused_unless_shared_only() -> None:
-    with pytest.raises(IncompatibleBaseline, match="was saved from a different suite: 's' with content hash h, this run's suite is 's' with content hash other"):
+    with pytest.raises(
+        IncompatibleBaseline, match="was saved from a different suite: 's' with content hash h, this run's suite is 's' with content hash other"
+    ):
         compare(run([1.0] * 4), run([1.0] * 4), content_hash="other")
     assert compare(run([1.0] * 4), run([1.0] * 4), content_hash="other", shared_only=True).suite_changed
     with pytest.raises(IncompatibleBaseline, match="no case of suite 's' in this run is in the baseline"):

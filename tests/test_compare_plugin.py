@@ -34,7 +34,14 @@ BASELINE = ".taskbench/baselines/default.json"
 def suite(pytester: pytest.Pytester, write_suite: Callable[..., Path]) -> Path:
     greet = [{"id": f"g{i}", "input": f"w{i}", "expected": f"w{i}"} for i in range(1, 7)] + [{"id": "g7", "input": "up", "expected": "UP"}]
     shout = [{"id": "s1", "input": "s1", "expected": "s1", "critical": True}] + [{"id": f"s{i}", "input": f"s{i}", "expected": f"s{i}"} for i in range(2, 5)]
-    cases = write_suite(SUITE, files={"greet.jsonl": jsonl(greet, {"category": "greet", "difficulty": "simple"}), "shout.jsonl": jsonl(shout, {"category": "shout", "difficulty": "complex"})}, model=None)
+    cases = write_suite(
+        SUITE,
+        files={
+            "greet.jsonl": jsonl(greet, {"category": "greet", "difficulty": "simple"}),
+            "shout.jsonl": jsonl(shout, {"category": "shout", "difficulty": "complex"}),
+        },
+        model=None,
+    )
     pytester.makepyfile(model_a=MODEL_A, model_b=MODEL_B)
     return cases
 
@@ -84,7 +91,9 @@ def test_compare_names_regressions_fixes_and_the_verdict(pytester: pytest.Pytest
 
 
 def test_critical_regression_gate_fails_while_a_drop_inside_the_noise_does_not(pytester: pytest.Pytester, saved: Path) -> None:
-    result = pytester.runpytest("cases", B, "--taskbench-compare=default", "--taskbench-fail-on-critical-regression", "--taskbench-fail-on-significant-regression")
+    result = pytester.runpytest(
+        "cases", B, "--taskbench-compare=default", "--taskbench-fail-on-critical-regression", "--taskbench-fail-on-significant-regression"
+    )
     result.stdout.fnmatch_lines(
         [
             "  PASS significant_regression: aggregate change -0.196 (p = *): not significant",
@@ -96,7 +105,9 @@ def test_critical_regression_gate_fails_while_a_drop_inside_the_noise_does_not(p
 
 
 def test_same_model_gives_no_change_and_passes_every_regression_gate(pytester: pytest.Pytester, saved: Path) -> None:
-    pytester.makeini("[pytest]\ntaskbench_fail_on_significant_regression = true\ntaskbench_fail_on_category_regression = true\ntaskbench_non_inferiority_margin = 0.02\n")
+    pytester.makeini(
+        "[pytest]\ntaskbench_fail_on_significant_regression = true\ntaskbench_fail_on_category_regression = true\ntaskbench_non_inferiority_margin = 0.02\n"
+    )
     result = pytester.runpytest("cases", A, "--taskbench-compare=default")
     result.stdout.fnmatch_lines(["aggregate 0.929 vs 0.929 baseline: +0.000 (95% CI +0.000 to +0.000), no change (sign-flip p = 1.000)*", "verdict: PASS*"])
     assert result.ret == 0
@@ -122,11 +133,18 @@ def test_a_baseline_from_a_changed_suite_is_refused_unless_shared_only(pytester:
         handle.write(json.dumps({"id": "g8", "input": "w8", "expected": "w8"}) + "\n")
     refused = pytester.runpytest("cases", A, "--taskbench-compare=default")
     refused.stdout.fnmatch_lines(
-        ["  FAIL baseline: refusing to compare: .taskbench/baselines/default.json was saved from a different suite: 'demo' with content hash *; pass --taskbench-compare-shared-only*"]
+        [
+            "  FAIL baseline: refusing to compare: .taskbench/baselines/default.json was saved from a different suite: 'demo' with content hash *; pass --taskbench-compare-shared-only*"
+        ]
     )
     assert refused.ret == 1
     shared = pytester.runpytest("cases", A, "--taskbench-compare=default", "--taskbench-compare-shared-only")
-    shared.stdout.fnmatch_lines(["  compared on 11 shared cases; the suite changed since the baseline*", "cases: 0 regressed, 0 fixed, 0 other score changes, 0 outputs changed, 1 new, 0 only in the baseline"])
+    shared.stdout.fnmatch_lines(
+        [
+            "  compared on 11 shared cases; the suite changed since the baseline*",
+            "cases: 0 regressed, 0 fixed, 0 other score changes, 0 outputs changed, 1 new, 0 only in the baseline",
+        ]
+    )
     assert shared.ret == 0
 
 
@@ -138,7 +156,10 @@ def test_a_baseline_from_a_changed_suite_is_refused_unless_shared_only(pytester:
         ('{"machine_info": {}, "benchmarks": []}', "not a pytest-taskbench baseline"),
         ("not json at all", "is not valid JSON"),
         # wrong types were an INTERNALERROR (exit 3)
-        ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {}, "cases": [{"key": 5, "suite": "s", "category": "c", "score": 1, "passed": true}]}', "key must be a string, got 5"),
+        (
+            '{"format": "pytest-taskbench-baseline", "version": 1, "suites": {}, "cases": [{"key": 5, "suite": "s", "category": "c", "score": 1, "passed": true}]}',
+            "key must be a string, got 5",
+        ),
         ('{"format": "pytest-taskbench-baseline", "version": 1, "suites": {}, "cases": [' + "[" * 100000 + "]" * 100000 + "]}", "nested too deeply to read"),
     ],
 )
@@ -177,7 +198,13 @@ def test_a_subset_update_keeps_the_cases_that_did_not_run(pytester: pytest.Pytes
 
 def test_comparison_reaches_json_report_junit_xml_and_the_comparison_file(pytester: pytest.Pytester, saved: Path) -> None:
     pytester.runpytest(
-        "cases", B, "--taskbench-compare=default", "--json-report", "--json-report-file=report.json", "--junitxml=junit.xml", "--taskbench-comparison-file=out/comparison.json"
+        "cases",
+        B,
+        "--taskbench-compare=default",
+        "--json-report",
+        "--json-report-file=report.json",
+        "--junitxml=junit.xml",
+        "--taskbench-comparison-file=out/comparison.json",
     )
     summary = json.loads((pytester.path / "report.json").read_text())["taskbench"]["suites"]["demo"]
     comparison = summary["comparison"]

@@ -28,14 +28,59 @@ SHIPPED = sorted((ROOT / "cases").glob("*.jsonl"))
 CATEGORIES = [path.stem for path in SHIPPED]
 # every 7th shipped case, with the category its file name gives it written out, so it stands alone in any file
 SHIPPED_LINES = [
-    json.dumps({**json.loads(line), "category": path.stem}) for path in SHIPPED for line in path.read_text(encoding="utf-8").splitlines() if line.startswith('{"id"')
+    json.dumps({**json.loads(line), "category": path.stem})
+    for path in SHIPPED
+    for line in path.read_text(encoding="utf-8").splitlines()
+    if line.startswith('{"id"')
 ][::7]
 EXAMPLES = int(os.environ.get("TASKBENCH_FUZZ_EXAMPLES", "150"))
 SECONDS_PER_FILE = 5.0  # far above what any file takes; the old loader hung or crashed on some of these
 FUZZ = settings(max_examples=EXAMPLES, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], deadline=None)
 
-NASTY_BYTES = [b"\x00", b"\xff", b"\xef\xbb\xbf", b"\r", b"\n", b"\r\n", b"\x1c", b"\x0b", "\u2028".encode(), "\u0085".encode(), b"\\ud800", b'"', b"{", b"}", b"[", b"]", b",", b":", b"\t", b"#"]
-YAML_SPECIALS = ["&a ", "*a", "!!binary ", "!!python/object:os.system ", "? ", "<<: *a", "---\n", "...\n", "%YAML 1.1\n", "\t", "\x1c", "{", "[", "|\n", ">\n", "~", "yes", "2026-02-30", "9" * 4400, ".inf"]
+NASTY_BYTES = [
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\x1c",
+    b"\x0b",
+    "\u2028".encode(),
+    "\u0085".encode(),
+    b"\\ud800",
+    b'"',
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"\t",
+    b"#",
+]
+YAML_SPECIALS = [
+    "&a ",
+    "*a",
+    "!!binary ",
+    "!!python/object:os.system ",
+    "? ",
+    "<<: *a",
+    "---\n",
+    "...\n",
+    "%YAML 1.1\n",
+    "\t",
+    "\x1c",
+    "{",
+    "[",
+    "|\n",
+    ">\n",
+    "~",
+    "yes",
+    "2026-02-30",
+    "9" * 4400,
+    ".inf",
+]
 
 
 def shipped_cases() -> st.SearchStrategy[list[dict[str, Any]]]:
@@ -109,7 +154,9 @@ def check_located(contents: Any, data: bytes) -> None:
 
 @FUZZ
 @given(cases=shipped_cases(), edits=st.lists(st.tuples(st.integers(0, 5), byte_edits), max_size=3), mutations=st.data())
-def test_jsonl_mutations_cost_only_the_lines_they_touch(tmp_path_factory: pytest.TempPathFactory, cases: list[dict[str, Any]], edits: list[tuple[int, list[tuple[int, int, bytes]]]], mutations: st.DataObject) -> None:
+def test_jsonl_mutations_cost_only_the_lines_they_touch(
+    tmp_path_factory: pytest.TempPathFactory, cases: list[dict[str, Any]], edits: list[tuple[int, list[tuple[int, int, bytes]]]], mutations: st.DataObject
+) -> None:
     rows = [mutations.draw(mutated_case(case)) if mutations.draw(st.booleans()) else case for case in cases]
     lines = [json.dumps(row, ensure_ascii=mutations.draw(st.booleans())).encode() for row in rows]
     touched: set[int] = set()
@@ -128,8 +175,12 @@ def test_jsonl_mutations_cost_only_the_lines_they_touch(tmp_path_factory: pytest
 
 
 @FUZZ
-@given(cases=shipped_cases(), edits=byte_edits, specials=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(YAML_SPECIALS)), max_size=3), flow=st.booleans())
-def test_yaml_mutations_never_raise_and_are_located(tmp_path_factory: pytest.TempPathFactory, cases: list[dict[str, Any]], edits: list[tuple[int, int, bytes]], specials: list[tuple[int, str]], flow: bool) -> None:
+@given(
+    cases=shipped_cases(), edits=byte_edits, specials=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(YAML_SPECIALS)), max_size=3), flow=st.booleans()
+)
+def test_yaml_mutations_never_raise_and_are_located(
+    tmp_path_factory: pytest.TempPathFactory, cases: list[dict[str, Any]], edits: list[tuple[int, int, bytes]], specials: list[tuple[int, str]], flow: bool
+) -> None:
     text = yaml.safe_dump({"cases": cases} if flow else cases, default_flow_style=flow, allow_unicode=True)
     for position, special in specials:
         at = position % (len(text) + 1)
@@ -142,7 +193,9 @@ def test_yaml_mutations_never_raise_and_are_located(tmp_path_factory: pytest.Tem
 
 @FUZZ
 @given(cases=shipped_cases(), edits=byte_edits, wrap=st.booleans(), duplicate=st.booleans())
-def test_json_document_mutations_never_raise_and_are_located(tmp_path_factory: pytest.TempPathFactory, cases: list[dict[str, Any]], edits: list[tuple[int, int, bytes]], wrap: bool, duplicate: bool) -> None:
+def test_json_document_mutations_never_raise_and_are_located(
+    tmp_path_factory: pytest.TempPathFactory, cases: list[dict[str, Any]], edits: list[tuple[int, int, bytes]], wrap: bool, duplicate: bool
+) -> None:
     text = json.dumps({"cases": cases}, indent=1) if wrap else json.dumps(cases, indent=1)
     if duplicate and wrap:
         text = text[:-1] + ', "cases": []}'
@@ -154,11 +207,19 @@ def test_json_document_mutations_never_raise_and_are_located(tmp_path_factory: p
 
 @settings(max_examples=max(5, EXAMPLES // 15), suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], deadline=None)
 @given(cases=shipped_cases(), edits=byte_edits, kind=st.sampled_from(["jsonl", "yaml", "json"]))
-def test_a_fuzzed_file_beside_good_ones_fails_only_its_own_items(pytester: pytest.Pytester, write_suite: Callable[..., Path], cases: list[dict[str, Any]], edits: list[tuple[int, int, bytes]], kind: str) -> None:
+def test_a_fuzzed_file_beside_good_ones_fails_only_its_own_items(
+    pytester: pytest.Pytester, write_suite: Callable[..., Path], cases: list[dict[str, Any]], edits: list[tuple[int, int, bytes]], kind: str
+) -> None:
     """End to end: collection never errors, broken lines are failing items naming file:line, the good file's cases pass."""
     suite = "categories:\n" + "".join(f"  {name}: {{weight: 1, scorer: exact_match}}\n" for name in CATEGORIES)
-    good = "".join(json.dumps({"id": f"g{i}", "input": f"g{i}", "expected": f"g{i}", "category": CATEGORIES[0], "difficulty": "simple"}) + "\n" for i in range(3))
-    text = {"jsonl": "".join(json.dumps(case) + "\n" for case in cases), "yaml": yaml.safe_dump(cases, allow_unicode=True), "json": json.dumps(cases, indent=1)}[kind]
+    good = "".join(
+        json.dumps({"id": f"g{i}", "input": f"g{i}", "expected": f"g{i}", "category": CATEGORIES[0], "difficulty": "simple"}) + "\n" for i in range(3)
+    )
+    text = {
+        "jsonl": "".join(json.dumps(case) + "\n" for case in cases),
+        "yaml": yaml.safe_dump(cases, allow_unicode=True),
+        "json": json.dumps(cases, indent=1),
+    }[kind]
     cases_dir = write_suite(suite, {"good.jsonl": good})
     for earlier in cases_dir.glob("fuzzed.*"):  # hypothesis reuses the pytester directory between examples
         earlier.unlink()

@@ -32,7 +32,9 @@ def write_outputs(pytester: pytest.Pytester, *lines: dict[str, str]) -> None:
 
 
 def test_saved_outputs_are_scored_with_no_model(pytester: pytest.Pytester, suite: Path) -> None:
-    write_outputs(pytester, {"id": "alpha", "output": "ALPHA"}, {"id": "bravo", "output": "nope"}, {"nodeid": "cases/shout.jsonl::charlie", "output": "CHARLIE"})
+    write_outputs(
+        pytester, {"id": "alpha", "output": "ALPHA"}, {"id": "bravo", "output": "nope"}, {"nodeid": "cases/shout.jsonl::charlie", "output": "CHARLIE"}
+    )
     result = pytester.runpytest("--taskbench-outputs=outputs.jsonl")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*expected 'BRAVO', got 'nope'*"])
@@ -50,7 +52,7 @@ def test_an_unreadable_outputs_file_is_one_usage_error(pytester: pytest.Pytester
     (pytester.path / "outputs.jsonl").write_text('{"id": "alpha", "output": "ALPHA"}\nnot json\n')
     result = pytester.runpytest("--taskbench-outputs=outputs.jsonl")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*outputs.jsonl:2: invalid JSON: Expecting value (column 1); expected {\"id\": CASE_ID, \"output\": TEXT} on each line"])
+    result.stderr.fnmatch_lines(['*outputs.jsonl:2: invalid JSON: Expecting value (column 1); expected {"id": CASE_ID, "output": TEXT} on each line'])
     missing = pytester.runpytest("--taskbench-outputs=missing.jsonl")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
     missing.stderr.fnmatch_lines(["*cannot read the outputs file*"])

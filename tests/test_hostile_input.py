@@ -65,7 +65,7 @@ def test_a_lone_surrogate_in_an_output_fails_that_case_and_every_file_is_written
     model = (
         "def respond(prompts):\n"
         "    answers = {'surrogate': '\\ud800', 'parsed': '{\"action\": \"\\\\ud800\"}'}\n"
-        "    return [answers.get(p, '{\"action\": \"list\"}') for p in prompts]\n"
+        '    return [answers.get(p, \'{"action": "list"}\') for p in prompts]\n'
     )
     suite({"more.jsonl": line(id="surrogate", input="surrogate") + "\n" + line(id="parsed", input="parsed") + "\n"}, model)
     files = ["--taskbench-log-samples=samples.jsonl", "--taskbench-report=report.html", "--taskbench-markdown=summary.md", "--junitxml=junit.xml"]
@@ -82,7 +82,7 @@ def test_a_lone_surrogate_in_an_output_fails_that_case_and_every_file_is_written
 
 
 def test_a_parsed_lone_surrogate_travels_under_xdist(pytester: pytest.Pytester, suite: Callable[..., Path]) -> None:
-    model = "def respond(prompts):\n    return ['{\"action\": \"\\\\ud800\"}' for _ in prompts]\n"
+    model = 'def respond(prompts):\n    return [\'{"action": "\\\\ud800"}\' for _ in prompts]\n'
     suite({}, model)
     result = pytester.runpytest_subprocess("cases", MODEL, "-n", "2")
     ends_with_a_verdict(result)
@@ -91,25 +91,59 @@ def test_a_parsed_lone_surrogate_travels_under_xdist(pytester: pytest.Pytester, 
 
 # 2, 3, 8. parsers --------------------------------------------------------------------------------
 
-BOMB = (
-    "- id: bomb\n  input: x\n  category: a\n  difficulty: simple\n  expected:\n    a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
-    + "".join(f"    a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+BOMB = "- id: bomb\n  input: x\n  category: a\n  difficulty: simple\n  expected:\n    a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"    a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
 )
 
 
 @pytest.mark.parametrize(
     ("name", "content", "node", "message"),
     [
-        ("deep.jsonl", line(id="d", expected="[" * 1000 + "]" * 1000).replace('"[', "[").replace(']"', "]") + "\n", "line1", "cases/deep.jsonl:1: invalid JSON: nested too deeply to read*"),
+        (
+            "deep.jsonl",
+            line(id="d", expected="[" * 1000 + "]" * 1000).replace('"[', "[").replace(']"', "]") + "\n",
+            "line1",
+            "cases/deep.jsonl:1: invalid JSON: nested too deeply to read*",
+        ),
         ("big.jsonl", line(id="b").replace('"x"', "9" * 4301) + "\n", "line1", "cases/big.jsonl:1: invalid JSON: Exceeds the limit (4300 digits)*"),
-        ("ctrl.yaml", "- id: ok2\n  input: x\n  expected: {action: list}\n  category: a\n  difficulty: simple\n- id: c\n  input: a\x1cb\n", "line7", "cases/ctrl.yaml:7: invalid YAML: control character U+001C is not allowed*"),
-        ("flow.yaml", "- id: f\n  input: x\n  expected: " + "[" * 3000 + "]" * 3000 + "\n", "line3", "cases/flow.yaml:3: invalid YAML: nested deeper than 100 levels"),
-        ("two.json", '{"cases": [' + line(id="j1") + '],\n "cases": [' + line(id="j2") + ", " + line(id="j3") + "]}", "line2", "cases/two.json:2: duplicate key 'cases': already given at line 1 of the same object"),
-        ("two.yaml", "cases:\n  - {id: a1, input: x, expected: 1, category: a, difficulty: simple}\ncases:\n  - {id: b1, input: x, expected: 1, category: a, difficulty: simple}\n", "line3", "cases/two.yaml:3: invalid YAML: duplicate key 'cases': already given at line 1*"),
+        (
+            "ctrl.yaml",
+            "- id: ok2\n  input: x\n  expected: {action: list}\n  category: a\n  difficulty: simple\n- id: c\n  input: a\x1cb\n",
+            "line7",
+            "cases/ctrl.yaml:7: invalid YAML: control character U+001C is not allowed*",
+        ),
+        (
+            "flow.yaml",
+            "- id: f\n  input: x\n  expected: " + "[" * 3000 + "]" * 3000 + "\n",
+            "line3",
+            "cases/flow.yaml:3: invalid YAML: nested deeper than 100 levels",
+        ),
+        (
+            "two.json",
+            '{"cases": [' + line(id="j1") + '],\n "cases": [' + line(id="j2") + ", " + line(id="j3") + "]}",
+            "line2",
+            "cases/two.json:2: duplicate key 'cases': already given at line 1 of the same object",
+        ),
+        (
+            "two.yaml",
+            "cases:\n  - {id: a1, input: x, expected: 1, category: a, difficulty: simple}\ncases:\n  - {id: b1, input: x, expected: 1, category: a, difficulty: simple}\n",
+            "line3",
+            "cases/two.yaml:3: invalid YAML: duplicate key 'cases': already given at line 1*",
+        ),
         ("bomb.yaml", BOMB, "line1", "cases/bomb.yaml:1: case 'bomb' expands to more than 100000 values (YAML aliases*"),
-        ("loop.yaml", "- &r {id: r, input: x, expected: [*r], category: a, difficulty: simple}\n", "line1", "cases/loop.yaml:1: case 'r' contains itself (a recursive YAML alias)"),
+        (
+            "loop.yaml",
+            "- &r {id: r, input: x, expected: [*r], category: a, difficulty: simple}\n",
+            "line1",
+            "cases/loop.yaml:1: case 'r' contains itself (a recursive YAML alias)",
+        ),
         ("nl.jsonl", line(id="a1\n") + "\n", "line1", "cases/nl.jsonl:1: case id 'a1\\n' may hold only letters*"),
-        ("bad.jsonl", line(id="u1").encode() + b"\n" + line(id="u2").encode().replace(b'"x"', b'"\xff"') + b"\n" + line(id="u3").encode() + b"\n", "line2", "cases/bad.jsonl:2: not valid UTF-8: byte 0xff at column *"),
+        (
+            "bad.jsonl",
+            line(id="u1").encode() + b"\n" + line(id="u2").encode().replace(b'"x"', b'"\xff"') + b"\n" + line(id="u3").encode() + b"\n",
+            "line2",
+            "cases/bad.jsonl:2: not valid UTF-8: byte 0xff at column *",
+        ),
     ],
 )
 def test_a_file_no_parser_can_read_fails_alone_at_its_line(
@@ -127,7 +161,14 @@ def test_a_file_no_parser_can_read_fails_alone_at_its_line(
 
 def test_jsonl_lines_split_on_newlines_only(pytester: pytest.Pytester, suite: Callable[..., Path]) -> None:
     separators = "a\u2028b\u2029c\u0085d"
-    suite({"seps.jsonl": line(id="s1", input=separators).replace("\\u2028", "\u2028").replace("\\u2029", "\u2029").replace("\\u0085", "\u0085") + "\r\n" + line(id="s2", expected="nope") + "\r\n"})
+    suite(
+        {
+            "seps.jsonl": line(id="s1", input=separators).replace("\\u2028", "\u2028").replace("\\u2029", "\u2029").replace("\\u0085", "\u0085")
+            + "\r\n"
+            + line(id="s2", expected="nope")
+            + "\r\n"
+        }
+    )
     result = pytester.runpytest("cases", MODEL, "-rf")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["FAILED cases/seps.jsonl::s2 - *"])
@@ -136,7 +177,11 @@ def test_jsonl_lines_split_on_newlines_only(pytester: pytest.Pytester, suite: Ca
 
 @pytest.mark.parametrize("name", ["bom.jsonl", "bom.yaml", "bom.json"])
 def test_a_byte_order_mark_loses_nothing(pytester: pytest.Pytester, suite: Callable[..., Path], name: str) -> None:
-    body = {"bom.jsonl": line(id="b1") + "\n", "bom.yaml": "- {id: b1, input: x, expected: {action: list}, category: a, difficulty: simple}\n", "bom.json": "[" + line(id="b1") + "]"}[name]
+    body = {
+        "bom.jsonl": line(id="b1") + "\n",
+        "bom.yaml": "- {id: b1, input: x, expected: {action: list}, category: a, difficulty: simple}\n",
+        "bom.json": "[" + line(id="b1") + "]",
+    }[name]
     suite({name: b"\xef\xbb\xbf" + body.encode()})
     pytester.runpytest("cases", MODEL).assert_outcomes(passed=2)
 
@@ -190,7 +235,9 @@ def test_under_xdist_each_case_is_generated_once(pytester: pytest.Pytester, suit
 
 
 def test_a_case_file_cannot_name_python_code_as_its_scorer(pytester: pytest.Pytester, suite: Callable[..., Path]) -> None:
-    pytester.makepyfile(evil="import pathlib\ndef factory(**params):\n    pathlib.Path('ran').write_text('code from a case file ran')\n    return lambda output, case: None\n")
+    pytester.makepyfile(
+        evil="import pathlib\ndef factory(**params):\n    pathlib.Path('ran').write_text('code from a case file ran')\n    return lambda output, case: None\n"
+    )
     suite({"bad.jsonl": line(id="e", scorer={"name": "evil:factory"}) + "\n"})
     result = pytester.runpytest("cases", MODEL)
     ends_with_a_verdict(result)

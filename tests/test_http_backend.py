@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
@@ -244,7 +244,19 @@ class Server:
         if self.process is not None and self.process.poll() is None:
             return self.url
         port = free_port()
-        command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(self.model), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+        command = [
+            sys.executable,
+            "-m",
+            "transformers.cli.transformers",
+            "serve",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+        ]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 120
@@ -287,7 +299,18 @@ categories:
   chat: {weight: 1.0, scorer: exact_match}
 generation: {max_new_tokens: 5}
 """
-WORDS = ["hello world", "book a meeting", "cancel my order", "the quick fox", "what is the weather", "send a refund", "how are you", "jumps over", "at noon", "lazy dog"]
+WORDS = [
+    "hello world",
+    "book a meeting",
+    "cancel my order",
+    "the quick fox",
+    "what is the weather",
+    "send a refund",
+    "how are you",
+    "jumps over",
+    "at noon",
+    "lazy dog",
+]
 
 
 def write_suite(pytester: pytest.Pytester, count: int) -> None:
@@ -303,7 +326,9 @@ def cache_entries(pytester: pytest.Pytester) -> list[Path]:
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
-def test_a_real_server_answers_every_case_and_a_rerun_comes_from_the_cache(pytester: pytest.Pytester, server: Server, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_real_server_answers_every_case_and_a_rerun_comes_from_the_cache(
+    pytester: pytest.Pytester, server: Server, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = server.ensure()
     monkeypatch.setenv("TASKBENCH_API_KEY", "sk-never-written")
     write_suite(pytester, 6)

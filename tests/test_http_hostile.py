@@ -274,7 +274,11 @@ def test_a_timeout_is_retried_and_does_not_mark_the_server_gone(pytester: pytest
     server = serve({"slow": silent, "later": silent_once})
     write_cases(pytester, ["slow", "later"])  # one at a time: "later" starts after "slow" has finally failed
     result = pytester.runpytest(
-        f"--taskbench-model={server.url}", "--taskbench-http-model=m", "--taskbench-http-timeout=1", "--taskbench-http-retries=1", "--taskbench-http-concurrency=1"
+        f"--taskbench-model={server.url}",
+        "--taskbench-http-model=m",
+        "--taskbench-http-timeout=1",
+        "--taskbench-http-retries=1",
+        "--taskbench-http-concurrency=1",
     )
     ended_normally(result, passed=1, failed=1)
     assert "failed after 2 attempts: no complete answer within 1s (--taskbench-http-timeout)" in error_of(result, "slow")
@@ -329,7 +333,9 @@ def redirect(status: int, location: str) -> Behaviour:
     return answer(response(status, b"", {"Location": location}))
 
 
-def test_redirects_never_take_the_key_elsewhere(pytester: pytest.Pytester, serve: Callable[[dict[str, Behaviour]], Server], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redirects_never_take_the_key_elsewhere(
+    pytester: pytest.Pytester, serve: Callable[[dict[str, Behaviour]], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TASKBENCH_API_KEY", KEY)
     elsewhere = serve({"*": OK})  # another origin: same host, another port
     server = serve(
@@ -354,7 +360,9 @@ def test_redirects_never_take_the_key_elsewhere(pytester: pytest.Pytester, serve
     assert [(s.method, s.case, s.headers.get("Authorization")) for s in moved] == [("POST", "307-here", f"Bearer {KEY}")]
 
 
-def test_model_discovery_follows_only_same_origin_redirects(pytester: pytest.Pytester, serve: Callable[[dict[str, Behaviour]], Server], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_discovery_follows_only_same_origin_redirects(
+    pytester: pytest.Pytester, serve: Callable[[dict[str, Behaviour]], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TASKBENCH_API_KEY", KEY)
     listing = answer(response(200, b'{"data": [{"id": "served"}]}'))
     elsewhere = serve({"/v1/models": listing})
@@ -363,7 +371,9 @@ def test_model_discovery_follows_only_same_origin_redirects(pytester: pytest.Pyt
     refused = run(pytester, away.url, model=False)
     assert elsewhere.seen == []
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
-    refused.stderr.fnmatch_lines([f"*cannot list the server's models*redirected the GET to {elsewhere.url}/models (HTTP 302), not followed*point --taskbench-model at the final URL*"])
+    refused.stderr.fnmatch_lines(
+        [f"*cannot list the server's models*redirected the GET to {elsewhere.url}/models (HTTP 302), not followed*point --taskbench-model at the final URL*"]
+    )
 
     here = serve({"/v1/models": redirect(301, "/v1/models/all"), "/v1/models/all": listing})
     followed = run(pytester, here.url, model=False)
@@ -374,7 +384,9 @@ def test_model_discovery_follows_only_same_origin_redirects(pytester: pytest.Pyt
 # the key never leaves the Authorization header ------------------------------------------
 
 
-def test_the_key_a_server_echoes_is_in_no_output(pytester: pytest.Pytester, serve: Callable[[dict[str, Behaviour]], Server], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_key_a_server_echoes_is_in_no_output(
+    pytester: pytest.Pytester, serve: Callable[[dict[str, Behaviour]], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TASKBENCH_API_KEY", KEY)
     elsewhere = serve({})
 
@@ -420,7 +432,9 @@ def test_the_key_a_server_echoes_is_in_no_output(pytester: pytest.Pytester, serv
 
 
 @pytest.mark.parametrize(("key", "redacted"), [(KEY, True), ("EMPTY", False)])
-def test_answers_lose_a_real_key_but_keep_a_placeholder_word(serve: Callable[[dict[str, Behaviour]], Server], monkeypatch: pytest.MonkeyPatch, key: str, redacted: bool) -> None:
+def test_answers_lose_a_real_key_but_keep_a_placeholder_word(
+    serve: Callable[[dict[str, Behaviour]], Server], monkeypatch: pytest.MonkeyPatch, key: str, redacted: bool
+) -> None:
     """A key as short as vLLM's "EMPTY" or Ollama's "ollama" is no secret; redacting it would change answers and their scores."""
     monkeypatch.setenv("TASKBENCH_API_KEY", key)
     server = serve({"answer": answer(chat(f"the word is {key}")), "error": answer(response(403, f"no such key {key}".encode()))})

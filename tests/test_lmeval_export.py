@@ -93,7 +93,10 @@ def test_system_prompt_with_the_input_in_it_exports_per_document(tmp_path: Path)
         "reference_date: 2026-03-01\ncategories:\n  echo: {weight: 1, scorer: exact_match}\n"
     )
     (directory / "cases.jsonl").write_text(
-        "".join(json.dumps({"id": f"c{i}", "input": text, "expected": "x", "category": "echo", "difficulty": "simple"}) + "\n" for i, text in enumerate(["one", "two {%"]))
+        "".join(
+            json.dumps({"id": f"c{i}", "input": text, "expected": "x", "category": "echo", "difficulty": "simple"}) + "\n"
+            for i, text in enumerate(["one", "two {%"])
+        )
     )
     assert main(["export-lm-eval", str(directory), str(tmp_path / "out"), "--task-name", "echo"]) == 0
     suite = load_suite(directory / "taskbench.yaml")

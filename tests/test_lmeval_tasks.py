@@ -137,7 +137,11 @@ def test_a_bad_data_line_fails_its_document_only(tmp_path: Path) -> None:
         data.write(json.dumps({"request": "last", "call": "last()"}) + "\n")
     suite = load_lm_eval_suite(path, cwd=tmp_path)
     assert [case.input.rsplit("\n", 2)[-2] for case in suite.cases] == ["Request: list my tasks", "Request: add milk", "Request: last"]
-    assert [(e.line, e.message.split(":")[0]) for e in suite.errors] == [(3, "duplicate key 'request' in one object (columns 2 and 18)"), (4, "invalid JSON"), (5, "the document nests deeper than 100 levels of lists and objects")]
+    assert [(e.line, e.message.split(":")[0]) for e in suite.errors] == [
+        (3, "duplicate key 'request' in one object (columns 2 and 18)"),
+        (4, "invalid JSON"),
+        (5, "the document nests deeper than 100 levels of lists and objects"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,9 @@ def test_model_error_fails_only_its_case_and_the_max_errors_gate(pytester: pytes
 
 
 def test_model_returning_wrong_shape_is_a_per_case_error(pytester: pytest.Pytester, write_suite: Callable[..., Path]) -> None:
-    write_suite(files={"greet.jsonl": jsonl([{"id": "a", "input": "x", "expected": "x"}], {"difficulty": "simple"})}, model="def respond(prompts):\n    return 'x'\n")
+    write_suite(
+        files={"greet.jsonl": jsonl([{"id": "a", "input": "x", "expected": "x"}], {"difficulty": "simple"})}, model="def respond(prompts):\n    return 'x'\n"
+    )
     result = pytester.runpytest("cases", MODEL)
     result.stdout.fnmatch_lines(["model error: TypeError: callable returned str for 1 prompts; expected a list of 1 strings"])
     assert result.ret == 1
@@ -208,7 +210,10 @@ def test_directory_without_weights_is_a_usage_error(pytester: pytest.Pytester, d
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--taskbench-min-aggregate=high"], "ERROR: taskbench: --taskbench-min-aggregate / ini taskbench_min_aggregate: expected a number between 0 and 1, got 'high'"),
+        (
+            ["--taskbench-min-aggregate=high"],
+            "ERROR: taskbench: --taskbench-min-aggregate / ini taskbench_min_aggregate: expected a number between 0 and 1, got 'high'",
+        ),
         (["--taskbench-min-category=greet"], "ERROR: taskbench: --taskbench-min-category / ini taskbench_min_category: expected CATEGORY=SCORE, got 'greet'"),
         (["--taskbench-batch-size=0"], "ERROR: taskbench: --taskbench-batch-size / ini taskbench_batch_size: expected a positive whole number, got '0'"),
         (["--taskbench-threads=0"], "ERROR: taskbench: --taskbench-threads / ini taskbench_threads: expected a positive whole number, got '0'"),

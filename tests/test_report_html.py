@@ -16,7 +16,15 @@ from tests.report_known_run import FAILING, PASSING, known_results, write_known_
 from tests.test_report_markdown import known_report
 
 MODEL = "--taskbench-model=model:respond"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 
 
 @dataclass
@@ -53,7 +61,9 @@ class Elements(HTMLParser):
         return [
             e
             for e in self.all
-            if e.tag == tag and (not cls or cls in e.attrs.get("class", "").split()) and all(e.attrs.get(f"data-{k.replace('_', '-')}") == v for k, v in data.items())
+            if e.tag == tag
+            and (not cls or cls in e.attrs.get("class", "").split())
+            and all(e.attrs.get(f"data-{k.replace('_', '-')}") == v for k, v in data.items())
         ]
 
 
@@ -68,8 +78,14 @@ def report_html(pytester: pytest.Pytester) -> Path:
 
 def test_charts_tables_and_cases_of_the_known_run(report_html: Path) -> None:
     page = Elements(report_html.read_text())
-    bars = {e.attrs["data-category"]: (float(e.attrs["data-mean"]), float(e.attrs["data-weight"]), float(e.attrs["width"])) for e in page.select("rect", "category")}
-    assert {name: (round(mean, 3), weight) for name, (mean, weight, _) in bars.items()} == {"actions": (0.6, 0.5), "entities": (0.778, 0.3), "format": (1.0, 0.2)}
+    bars = {
+        e.attrs["data-category"]: (float(e.attrs["data-mean"]), float(e.attrs["data-weight"]), float(e.attrs["width"])) for e in page.select("rect", "category")
+    }
+    assert {name: (round(mean, 3), weight) for name, (mean, weight, _) in bars.items()} == {
+        "actions": (0.6, 0.5),
+        "entities": (0.778, 0.3),
+        "format": (1.0, 0.2),
+    }
     assert bars["actions"][2] < bars["entities"][2] < bars["format"][2]
     assert len(page.select("g", "whisker")) == 4  # the aggregate and three categories
     rates = {e.attrs["data-difficulty"]: round(float(e.attrs["data-failure-rate"]), 3) for e in page.select("rect", "difficulty")}
@@ -98,15 +114,24 @@ def test_the_file_is_self_contained_and_escapes_case_text(report_html: Path) -> 
 def test_regressions_and_fixes_are_shown_side_by_side_with_both_outputs() -> None:
     results = known_results()
     interval = SimpleNamespace(low=-0.2, high=0.05, level=0.95)
-    group = SimpleNamespace(name="actions", cases=5, baseline_mean=0.7, mean=0.6, change=-0.1, verdict="not significant", interval=interval, p_value=0.3, regressed=1, fixed=1)
+    group = SimpleNamespace(
+        name="actions", cases=5, baseline_mean=0.7, mean=0.6, change=-0.1, verdict="not significant", interval=interval, p_value=0.3, regressed=1, fixed=1
+    )
     regression = SimpleNamespace(key="cases/actions.jsonl::a3", baseline_score=1.0, score=0.5, baseline_output='{"action": "create", "title": "call bob"}')
     fix = SimpleNamespace(key="cases/actions.jsonl::a1", baseline_score=0.0, score=1.0, baseline_output="<oops>")
-    comparison = SimpleNamespace(baseline_model="m-old", baseline_created="2026-01-01", aggregate=group, categories=(group,), regressions=(regression,), fixes=(fix,))
+    comparison = SimpleNamespace(
+        baseline_model="m-old", baseline_created="2026-01-01", aggregate=group, categories=(group,), regressions=(regression,), fixes=(fix,)
+    )
     page = Elements(comparison_section(comparison, results))
     cards = page.select("div", "change")
     assert [c.attrs["data-key"] for c in cards] == ["cases/actions.jsonl::a3", "cases/actions.jsonl::a1"]
     outputs = ["".join(e.text) for e in page.select("div", "txt")]
-    assert outputs == ['{"action": "create", "title": "call bob"}', '{"action": "list", "title": "call bob"}', "<oops>", '{"action": "create", "title": "buy milk"}']
+    assert outputs == [
+        '{"action": "create", "title": "call bob"}',
+        '{"action": "list", "title": "call bob"}',
+        "<oops>",
+        '{"action": "create", "title": "buy milk"}',
+    ]
 
 
 def chromium_driver(tmp_path: Path):  # type: ignore[no-untyped-def]

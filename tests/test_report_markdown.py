@@ -39,13 +39,22 @@ def test_markdown_summary_of_the_known_run(pytester: pytest.Pytester, known_run:
     assert [row.split(" | ")[-2:] for row in rows] == [["40%", "0.50 |"], ["33%", "0.30 |"], ["100%", "0.20 |"]]
     assert "**Gates:** ✅ broken case definitions 0 &lt;= 0 · ✅ weighted aggregate 0.733 &gt;= 0.700 · ✅ cases the model failed to answer 0 &lt;= 0" in lines
     assert "- **Strengths** (≥ 0.90): format 100%" in lines
-    assert "- **Weakness** (< 0.80): **actions**: add training data that tells create from list in actions: 2 of 3 failures answer list for create (current 60%)" in lines
+    assert (
+        "- **Weakness** (< 0.80): **actions**: add training data that tells create from list in actions: 2 of 3 failures answer list for create (current 60%)"
+        in lines
+    )
     assert "- **Invalid JSON** in 1 case: `a5`" in lines
     assert "- **`action` confusions** (7/10 right): create → list: 2, delete → (invalid JSON): 1" in lines
     assert "- **Failure rate by difficulty:** simple 0% (0/4) · moderate 67% (2/3) · complex 100% (3/3); rises with difficulty" in lines
     assert "<details><summary>5 failing cases</summary>" in lines
     failing = [line.split(" | ")[0] for line in lines if line.startswith("| `cases/")]
-    assert failing == ["| `cases/actions.jsonl::a3`", "| `cases/actions.jsonl::a4`", "| `cases/actions.jsonl::a5`", "| `cases/entities.jsonl::e2`", "| `cases/entities.jsonl::e3`"]
+    assert failing == [
+        "| `cases/actions.jsonl::a3`",
+        "| `cases/actions.jsonl::a4`",
+        "| `cases/actions.jsonl::a5`",
+        "| `cases/entities.jsonl::e2`",
+        "| `cases/entities.jsonl::e3`",
+    ]
 
 
 def test_failing_gate_shows_in_the_headline(pytester: pytest.Pytester, known_run: Path) -> None:
@@ -129,4 +138,6 @@ def test_help_lists_the_report_options(pytester: pytest.Pytester) -> None:
 def known_report() -> SuiteReport:
     results = known_results()
     summary = summary_of(results)
-    return SuiteReport(summary, Verdict((GateResult("valid_cases", True, 0, 0, "broken case definitions 0 <= 0"),)), tuple(results), {}, analyze(results, summary))
+    return SuiteReport(
+        summary, Verdict((GateResult("valid_cases", True, 0, 0, "broken case definitions 0 <= 0"),)), tuple(results), {}, analyze(results, summary)
+    )

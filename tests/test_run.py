@@ -14,7 +14,9 @@ from pytest_taskbench.suite import Suite
 @pytest.fixture
 def suite_dir(tmp_path: Path) -> Path:
     (tmp_path / "taskbench.yaml").write_text("name: s\ncategories:\n  greet: {weight: 1}\n")
-    (tmp_path / "greet.jsonl").write_text('{"id": "a", "input": "x", "expected": "x", "difficulty": "simple"}\n{"id": "b", "input": "y", "expected": "y", "difficulty": "simple"}\nbroken\n')
+    (tmp_path / "greet.jsonl").write_text(
+        '{"id": "a", "input": "x", "expected": "x", "difficulty": "simple"}\n{"id": "b", "input": "y", "expected": "y", "difficulty": "simple"}\nbroken\n'
+    )
     return tmp_path
 
 

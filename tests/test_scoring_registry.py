@@ -24,6 +24,8 @@ def scorers_section() -> str:
     text = README.read_text()
     start = text.index("\n## Scorers\n")
     return text[start : text.index("\n## ", start + 1)]
+
+
 ISSUE_4_SCORERS = (
     "action_recognition",
     "entity_extraction",
@@ -105,7 +107,10 @@ def test_a_dotted_path_names_a_factory_without_registering_it(factory_module: st
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("no_such_module_xyz:factory", r"cannot import scorer 'no_such_module_xyz:factory': No module named 'no_such_module_xyz'; known scorers: .*action_recognition"),
+        (
+            "no_such_module_xyz:factory",
+            r"cannot import scorer 'no_such_module_xyz:factory': No module named 'no_such_module_xyz'; known scorers: .*action_recognition",
+        ),
         ("shout_scorers:missing", r"cannot import scorer 'shout_scorers:missing': module 'shout_scorers' has no attribute 'missing'; known scorers: "),
         ("shout_scorers:not_a_factory", r"scorer 'shout_scorers:not_a_factory' is not callable"),
     ],
@@ -168,7 +173,9 @@ def test_the_documented_suite_snippet_builds_its_scorers() -> None:
 def test_the_documented_edge_cases_score_as_described() -> None:
     cases = yaml.safe_load(textwrap.dedent(doc_block("yaml", "- id: bulk-delete")))
     edge_case = build_scorer("edge_case")
-    bulk, changed, injection = (Case(id=c["id"], category="edge", difficulty="adversarial", expected=c["expected"], input=c["input"], metadata=c["metadata"]) for c in cases)
+    bulk, changed, injection = (
+        Case(id=c["id"], category="edge", difficulty="adversarial", expected=c["expected"], input=c["input"], metadata=c["metadata"]) for c in cases
+    )
     assert edge_case('{"action": "delete", "title": "everything"}', bulk).reason == "expected clarify (destructive), got delete"
     assert edge_case('{"action": "clarify", "reason": "destructive", "question": "Sure?"}', bulk).value == 1.0
     assert edge_case('{"action": "create", "title": "Meeting", "due_time": "15:00"}', changed).value == pytest.approx(2 / 3)

@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from pytest_taskbench import Case, Score
-from pytest_taskbench.scoring import ScorerError, build_scorer
-from pytest_taskbench.scoring import json_scorers
+from pytest_taskbench.scoring import ScorerError, build_scorer, json_scorers
 
 TASK_SCHEMA: dict[str, Any] = {
     "type": "object",

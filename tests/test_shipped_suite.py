@@ -117,7 +117,11 @@ def test_the_generated_cases_are_what_the_shipped_spec_produces() -> None:
     committed = {case.id: case for case in all_cases() if GENERATED_TAG in case.tags}
     assert sorted(regenerated) == sorted(committed)
     for case_id, case in committed.items():
-        assert (case.input, case.expected, case.difficulty) == (regenerated[case_id]["input"], regenerated[case_id]["expected"], regenerated[case_id]["difficulty"])
+        assert (case.input, case.expected, case.difficulty) == (
+            regenerated[case_id]["input"],
+            regenerated[case_id]["expected"],
+            regenerated[case_id]["difficulty"],
+        )
 
 
 def test_edge_cases_cover_what_the_issue_asks_for() -> None:

@@ -117,7 +117,9 @@ def _results(values: dict[str, list[float]]) -> list[CaseResult]:
 
 
 def _summary(results: list[CaseResult], weights: dict[str, float]):  # type: ignore[no-untyped-def]
-    return summarize(results, suite_name="s", suite_path="cases/taskbench.yaml", weights=weights, difficulties=["simple"], pass_threshold=0.8, band_for=lambda v: "b")
+    return summarize(
+        results, suite_name="s", suite_path="cases/taskbench.yaml", weights=weights, difficulties=["simple"], pass_threshold=0.8, band_for=lambda v: "b"
+    )
 
 
 def test_with_intervals_fills_every_group_and_warns_only_for_gated_small_runs() -> None:

@@ -24,7 +24,7 @@ def test_full_suite_file_is_parsed(tmp_path: Path) -> None:
             tmp_path,
             "name: t\ncategories:\n  a: {weight: 0.7, scorer: exact_match}\n  b: {weight: 0.3}\npass_threshold: 0.9\n"
             "prompt: {system: 'Today is {reference_date}', template: 'Q: {input} {\"json\": 1}'}\n"
-            "generation: {max_new_tokens: 12, stop: \"\\n\"}\nschema: s.schema.json\nreference_date: 2026-03-04\n"
+            'generation: {max_new_tokens: 12, stop: "\\n"}\nschema: s.schema.json\nreference_date: 2026-03-04\n'
             "gates: {min_aggregate: 0.8, min_category: 0.5}\nbands: {great: 0.95, fine: 0.5, bad: 0}\n",
         )
     )
@@ -75,8 +75,11 @@ def test_weights_are_normalised_with_a_warning(tmp_path: Path) -> None:
         ("categories: {a: 1}\n1: one\n", "unknown key(s) 1"),
         ("categories: {a: 1}\nprompt: {system: [x]}\n", "prompt.system must be a string, got ['x']"),
         ("categories: {a: 1}\nname: demo\nname: other\n", ":3: invalid YAML: duplicate key 'name': already given at line 2 of the same mapping"),
-        ("categories: {a: 1}\nname: \"\x1c\"\n", ":2: invalid YAML: control character U+001C is not allowed in YAML"),
-        ("categories: {a: 1}\nscoring: {x: &a [1,1,1,1,1,1,1,1,1,1], y: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], z: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], w: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], v: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]}\n", "the suite file expands to more than 100000 values"),
+        ('categories: {a: 1}\nname: "\x1c"\n', ":2: invalid YAML: control character U+001C is not allowed in YAML"),
+        (
+            "categories: {a: 1}\nscoring: {x: &a [1,1,1,1,1,1,1,1,1,1], y: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], z: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], w: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], v: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]}\n",
+            "the suite file expands to more than 100000 values",
+        ),
     ],
 )
 def test_invalid_suite_files_name_the_file_and_problem(tmp_path: Path, text: str, message: str) -> None:

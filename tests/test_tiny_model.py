@@ -140,7 +140,20 @@ def test_the_model_and_tokenizer_load_offline_with_eos_pad_and_no_chat_template(
         assert sum(parameter.numel() for parameter in model.parameters()) < 2_500_000
 
 
-SAMPLE_IDS = ("action_057", "action_058", "action_059", "action_061", "entity_055", "entity_056", "entity_057", "default_058", "edge_039", "edge_042", "format_056", "format_058")
+SAMPLE_IDS = (
+    "action_057",
+    "action_058",
+    "action_059",
+    "action_061",
+    "entity_055",
+    "entity_056",
+    "entity_057",
+    "default_058",
+    "edge_039",
+    "edge_042",
+    "format_056",
+    "format_058",
+)
 
 
 def test_the_shipped_model_answers_simple_cases_with_schema_valid_json(offline: None) -> None:

@@ -111,7 +111,9 @@ def test_xdist_workers_share_the_cpus(
         monkeypatch.setenv("OMP_NUM_THREADS", omp_threads)
     cases = pytester.mkdir("cases")
     (cases / "taskbench.yaml").write_text("name: tiny\ncategories:\n  echo: {weight: 1, scorer: exact_match}\ngeneration: {max_new_tokens: 2}\n")
-    (cases / "echo.jsonl").write_text("".join(f'{{"id": "c{i}", "input": "{prompt}", "expected": "x", "difficulty": "simple"}}\n' for i, prompt in enumerate(PROMPTS)))
+    (cases / "echo.jsonl").write_text(
+        "".join(f'{{"id": "c{i}", "input": "{prompt}", "expected": "x", "difficulty": "simple"}}\n' for i, prompt in enumerate(PROMPTS))
+    )
     pytester.makepyfile(
         test_threads=f"""
         import torch
@@ -120,5 +122,7 @@ def test_xdist_workers_share_the_cpus(
             assert torch.get_num_threads() == {expected}
         """
     )
-    result = pytester.runpytest_subprocess("cases", "test_threads.py", f"--taskbench-model={checkpoint}", "--taskbench-no-cache", "-n", "2", "-p", "xdist", *args)
+    result = pytester.runpytest_subprocess(
+        "cases", "test_threads.py", f"--taskbench-model={checkpoint}", "--taskbench-no-cache", "-n", "2", "-p", "xdist", *args
+    )
     result.assert_outcomes(passed=1, failed=3)

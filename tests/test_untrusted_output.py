@@ -112,7 +112,9 @@ def test_untrusted_text_stays_on_its_line_outside_github(pytester: pytest.Pytest
 
 
 @pytest.mark.parametrize("args", [(), ("-rA", "-v")], ids=["default", "rA-v"])
-def test_github_runs_no_command_from_the_session_output(pytester: pytest.Pytester, hostile_suite: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]) -> None:
+def test_github_runs_no_command_from_the_session_output(
+    pytester: pytest.Pytester, hostile_suite: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_WORKSPACE", str(pytester.path))
     result = run_hostile(pytester, *args)
@@ -222,7 +224,9 @@ def test_markdown_shows_hostile_text_inert_on_github_and_ordinary_text_as_prose(
 
 
 OWN_TAGS = {"h3", "p", "strong", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "details", "summary", "code"}
-MARKDOWN_CHARS = st.sampled_from(list("abz09 _*`~|\\[]()<>!@#:/.&;$^{}-=+\"'\n\t") + ["www.", "https://", "GH-1", "\x1b", "\u202e", "é", "→", "😀", "&amp;", "<b>"])
+MARKDOWN_CHARS = st.sampled_from(
+    list("abz09 _*`~|\\[]()<>!@#:/.&;$^{}-=+\"'\n\t") + ["www.", "https://", "GH-1", "\x1b", "\u202e", "é", "→", "😀", "&amp;", "<b>"]
+)
 
 
 @given(st.lists(MARKDOWN_CHARS, max_size=30).map("".join))
@@ -317,8 +321,21 @@ def test_files_written_from_a_hostile_run_are_valid_utf8(pytester: pytest.Pytest
 def test_comparison_lines_escape_the_baseline_file() -> None:
     change = GroupChange("aggregate", 3, 0.5, 0.6, None, 0.5, 1.0, 0, 0, False)
     comparison = Comparison(
-        baseline_path="base.json", baseline_model=f"evil{INJECTED}", baseline_created="2026\x1b[2J", model="m", alpha=0.05, suite_changed=False,
-        aggregate=change, categories=(), regressions=(), fixes=(), score_changes=(), outputs_changed=(), new_cases=(), missing_cases=(), input_changed=(),
+        baseline_path="base.json",
+        baseline_model=f"evil{INJECTED}",
+        baseline_created="2026\x1b[2J",
+        model="m",
+        alpha=0.05,
+        suite_changed=False,
+        aggregate=change,
+        categories=(),
+        regressions=(),
+        fixes=(),
+        score_changes=(),
+        outputs_changed=(),
+        new_cases=(),
+        missing_cases=(),
+        input_changed=(),
     )
     lines = comparison_lines(comparison)
     assert lines[0] == "baseline: base.json (model evil\\n::error file=README.md,line=1::injected, saved 2026\\x1b[2J)"

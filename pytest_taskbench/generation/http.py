@@ -48,8 +48,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
+from pytest_taskbench.safe_text import safe_text
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_SERVER_STOP_SEQUENCES = 4  # OpenAI's limit; the rest are applied here
@@ -409,10 +409,16 @@ class HttpBackend:
         except RequestFailed as exc:
             raise ModelLoadError(self._scrub(f"cannot list the server's models at {url} ({exc}); pass --taskbench-http-model=NAME")) from None
         except Exception as exc:  # noqa: BLE001 - whatever the server did, one clear usage error
-            raise ModelLoadError(self._scrub(f"cannot list the server's models at {url} (unexpected {type(exc).__name__}: {exc}); pass --taskbench-http-model=NAME")) from None
+            raise ModelLoadError(
+                self._scrub(f"cannot list the server's models at {url} (unexpected {type(exc).__name__}: {exc}); pass --taskbench-http-model=NAME")
+            ) from None
         key = self._api_key()
         listed = data.get("data")
-        names = [safe_text(redact(m["id"], key)) for m in (listed if isinstance(listed, list) else []) if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
+        names = [
+            safe_text(redact(m["id"], key))
+            for m in (listed if isinstance(listed, list) else [])
+            if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]
+        ]
         if len(names) != 1:
             shown = ", ".join(name[:100] for name in names[:10]) or "none"
             raise ModelLoadError(f"{url} lists {len(names)} models ({shown}); pick one with --taskbench-http-model=NAME")
@@ -481,7 +487,9 @@ class HttpBackend:
             target = self._redirect_target(method, target, answer, key)
             redirects += 1
             if redirects > MAX_REDIRECTS:
-                raise RequestFailed(f"more than {MAX_REDIRECTS} redirects, the last to {self._shown_url(target, key)}; point --taskbench-model at the final URL")
+                raise RequestFailed(
+                    f"more than {MAX_REDIRECTS} redirects, the last to {self._shown_url(target, key)}; point --taskbench-model at the final URL"
+                )
         status, raw = answer.status, answer.body
         if not 200 <= status < 300:
             raise RequestFailed(f"HTTP {status}: {error_message(bytes(raw), key)}", retry=status in RETRY_STATUSES, wait=_retry_after(answer.retry_after))
@@ -547,7 +555,9 @@ class HttpBackend:
                 if not too_large:
                     body, too_large = _read_body(response, MAX_RESPONSE_BYTES, whole=True)
                 if too_large:
-                    raise RequestFailed(f"the answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB ({MAX_RESPONSE_BYTES} bytes), the most one answer may be")
+                    raise RequestFailed(
+                        f"the answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB ({MAX_RESPONSE_BYTES} bytes), the most one answer may be"
+                    )
             else:
                 body, _ = _read_body(response, MAX_ERROR_BODY_BYTES, whole=False)
             return _Answer(status, response.getheader("Location"), response.getheader("Retry-After"), body)
@@ -597,7 +607,9 @@ def _completion_text(data: dict[str, Any], endpoint: str, secret: str | None = N
         texts = []
         for index, part in enumerate(content):
             if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
-                raise RequestFailed(f'the response\'s choices[0].message.content[{index}] is not a {{"type": "text", "text": ...}} part: {_json_excerpt(part, secret)}')
+                raise RequestFailed(
+                    f'the response\'s choices[0].message.content[{index}] is not a {{"type": "text", "text": ...}} part: {_json_excerpt(part, secret)}'
+                )
             texts.append(part["text"])
         return "".join(texts)
     return _text(content, "choices[0].message.content", secret)

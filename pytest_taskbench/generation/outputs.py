@@ -55,23 +55,25 @@ class SavedOutputs:
                     continue
                 entry = parse_json(line, str(path), number)
             except FileProblem as exc:
-                raise ModelLoadError(f"{exc}; expected {{\"id\": CASE_ID, \"output\": TEXT}} on each line") from None
+                raise ModelLoadError(f'{exc}; expected {{"id": CASE_ID, "output": TEXT}} on each line') from None
             if not isinstance(entry, dict):
-                raise ModelLoadError(f"{where}: expected a JSON object with \"id\" (or \"nodeid\") and \"output\"")
+                raise ModelLoadError(f'{where}: expected a JSON object with "id" (or "nodeid") and "output"')
             if is_lm_eval_sample(entry):
                 entry = sample_as_output(entry)  # a line of lm_eval --log_samples: doc_id N answers case doc_N
-            name, table = (("nodeid", by_nodeid) if "nodeid" in entry else ("id", by_id))
+            name, table = ("nodeid", by_nodeid) if "nodeid" in entry else ("id", by_id)
             case = entry.get(name)
             if not isinstance(case, str) or not case:
-                raise ModelLoadError(f"{where}: needs a string \"id\" (the case id) or \"nodeid\" (the pytest node id)")
+                raise ModelLoadError(f'{where}: needs a string "id" (the case id) or "nodeid" (the pytest node id)')
             if isinstance(entry.get("output"), str):
                 generation = Generation(entry["output"])
             elif isinstance(entry.get("error"), str):
                 generation = Generation(None, f"the saved outputs record an error: {entry['error']}")
             else:
-                raise ModelLoadError(f"{where}: \"output\" must be a string (or give \"error\" to record a failure)")
+                raise ModelLoadError(f'{where}: "output" must be a string (or give "error" to record a failure)')
             if (name, case) in first_line:
-                raise ModelLoadError(f"{where}: {name} {case!r} repeats line {first_line[(name, case)]}; give each case one line (use \"nodeid\" to tell apart cases that share an id)")
+                raise ModelLoadError(
+                    f'{where}: {name} {case!r} repeats line {first_line[(name, case)]}; give each case one line (use "nodeid" to tell apart cases that share an id)'
+                )
             first_line[(name, case)] = number
             table[case] = generation
         return cls(path, by_nodeid, by_id, hashlib.sha256(raw).hexdigest()[:16])
@@ -81,7 +83,9 @@ class SavedOutputs:
         for job in jobs:
             found = self.by_nodeid.get(str(job.key)) or self.by_id.get(job.case_id)
             if found is None:
-                found = Generation(None, f"no output for case {job.case_id!r} ({job.key}) in {self.path}; add a line {{\"id\": {json.dumps(job.case_id)}, \"output\": ...}}")
+                found = Generation(
+                    None, f'no output for case {job.case_id!r} ({job.key}) in {self.path}; add a line {{"id": {json.dumps(job.case_id)}, "output": ...}}'
+                )
             results.append(found)
         return results
 

@@ -1,4 +1,8 @@
 """Importing this module registers every built-in scorer (one module per family)."""
 
-from pytest_taskbench.scoring import general, json_scorers, taskapi  # noqa: F401
-from pytest_taskbench.scoring import lmeval_metrics  # noqa: F401
+from pytest_taskbench.scoring import (  # noqa: F401
+    general,
+    json_scorers,
+    lmeval_metrics,  # noqa: F401
+    taskapi,
+)

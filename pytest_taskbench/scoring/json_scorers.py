@@ -205,4 +205,3 @@ def field_match(
         return score_object(parse_output(output, extract=extract), jsonable(case.expected), rules)
 
     return score
-

@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_taskbench.scoring.base import Score, Scorer, scorer
 from pytest_taskbench.files import unknown_keys
 from pytest_taskbench.limits import BoundedPattern, compile_pattern
+from pytest_taskbench.scoring.base import Score, Scorer, scorer
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case
