@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pytest_taskbench.lmeval_export import export_suite  # noqa: E402
+from pytest_taskbench.lmeval.export import export_suite  # noqa: E402
 from pytest_taskbench.suite import load_suite  # noqa: E402
 
 

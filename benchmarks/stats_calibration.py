@@ -19,9 +19,9 @@ import time
 import numpy as np
 
 from pytest_taskbench.baseline import SuiteRecord, build_baseline
-from pytest_taskbench.compare import ComparedSuite, compare_suite, regression_gates
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import GateConfig
+from pytest_taskbench.verdict.compare import ComparedSuite, compare_suite, regression_gates
 
 SUITE = "cases/taskbench.yaml"
 WEIGHTS = {"a": 0.5, "b": 0.5}

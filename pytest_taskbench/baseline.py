@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_taskbench.files import FileProblem, json_text, parse_json, read_text, value_problem
+from pytest_taskbench.guards.files import FileProblem, json_text, parse_json, read_text, value_problem
 from pytest_taskbench.results import CaseResult
 
 FORMAT = "pytest-taskbench-baseline"

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from pytest_taskbench.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
+from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
 
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
 CHAT_ROLES = frozenset({"system", "user", "assistant"})

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_taskbench.cases import Case, CaseError
-from pytest_taskbench.lmeval import LmEvalSuite
+from pytest_taskbench.guards.display import safe_text
+from pytest_taskbench.lmeval.suite import LmEvalSuite
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.scoring.base import ScorerError
 from pytest_taskbench.suite import Suite, SuiteError
 

@@ -18,21 +18,21 @@ import pytest
 from pytest_taskbench import hookspecs
 from pytest_taskbench.baseline import DEFAULT_NAME as DEFAULT_BASELINE_NAME
 from pytest_taskbench.baseline import BaselineError
-from pytest_taskbench.cache import clear_cache
 from pytest_taskbench.cases import CASE_FILE_SUFFIXES
-from pytest_taskbench.gates import decide_exit_status
 from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind, threads_per_process
+from pytest_taskbench.generation.cache import clear_cache
 from pytest_taskbench.generation.progress import ProgressPrinter
+from pytest_taskbench.guards.display import safe_text
 from pytest_taskbench.items import BrokenSuiteFile, CaseFile, CaseItem, LmEvalTaskFile
-from pytest_taskbench.lmeval import looks_like_task_file
-from pytest_taskbench.markdown_report import github_annotations, resume_commands, stop_commands
-from pytest_taskbench.report import SuiteReport, flat_properties
-from pytest_taskbench.report_files import write_report_files
+from pytest_taskbench.lmeval.suite import looks_like_task_file
+from pytest_taskbench.reports.files import write_report_files
+from pytest_taskbench.reports.markdown import github_annotations, resume_commands, stop_commands
+from pytest_taskbench.reports.model import SuiteReport, flat_properties
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.run import ModelHandle, TaskbenchRun
-from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.settings import OPTIONS, OptionSpec, Settings, SettingsError
 from pytest_taskbench.suite import SuiteError
+from pytest_taskbench.verdict.gates import decide_exit_status
 
 MODEL_OPTION = "--taskbench-model"
 RUN_KEY = pytest.StashKey[TaskbenchRun]()

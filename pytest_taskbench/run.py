@@ -12,21 +12,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pytest_taskbench.analysis import analyze
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
-from pytest_taskbench.cache import GenerationCache, open_cache
 from pytest_taskbench.cases import Case, CaseFileContents
-from pytest_taskbench.compare import BaselineCheck, ComparedSuite, check_against_baseline
-from pytest_taskbench.gates import Verdict, effective_gates, evaluate_gates, gated_on_figures
 from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings
+from pytest_taskbench.generation.cache import GenerationCache, open_cache
 from pytest_taskbench.generation.engine import GenerationEngine, Job
-from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.reports.model import SuiteReport
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.scoring.base import Scorer, ScorerError, build_scorer, safe_score, split_spec
 from pytest_taskbench.settings import Settings
-from pytest_taskbench.stats import DEFAULT_SEED, with_intervals
 from pytest_taskbench.suite import SUITE_FILE_NAME, GateConfig, Suite, find_suite_file, load_suite
-from pytest_taskbench.summary import summarize
+from pytest_taskbench.verdict.analysis import analyze
+from pytest_taskbench.verdict.compare import BaselineCheck, ComparedSuite, check_against_baseline
+from pytest_taskbench.verdict.gates import Verdict, effective_gates, evaluate_gates, gated_on_figures
+from pytest_taskbench.verdict.stats import DEFAULT_SEED, with_intervals
+from pytest_taskbench.verdict.summary import summarize
 
 
 class TaskbenchRun:
@@ -67,7 +67,7 @@ class TaskbenchRun:
 
     def _lm_eval_suite(self, task_file: Path) -> Suite:
         """An lm-evaluation-harness task YAML as a suite (any suite file not named taskbench.yaml)."""
-        from pytest_taskbench.lmeval import load_lm_eval_suite
+        from pytest_taskbench.lmeval.suite import load_lm_eval_suite
 
         options = self.settings
         return load_lm_eval_suite(

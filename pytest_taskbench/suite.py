@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_taskbench.analysis import AnalysisConfig, analysis_config
 from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file
-from pytest_taskbench.files import FileProblem, parse_json, parse_yaml, read_text, unknown_keys, value_problem
 from pytest_taskbench.generation.base import GenerationParams, Prompt
+from pytest_taskbench.guards.files import FileProblem, parse_json, parse_yaml, read_text, unknown_keys, value_problem
+from pytest_taskbench.verdict.analysis import AnalysisConfig, analysis_config
 
 SUITE_FILE_NAME = "taskbench.yaml"
 MAX_NEW_TOKENS = 1_000_000

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_taskbench.analysis import INVALID, MISSING, AnalysisConfig, FailureAnalysis, analyze, field_values
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import SuiteError, parse_suite
-from pytest_taskbench.summary import RunSummary, summarize
+from pytest_taskbench.verdict.analysis import INVALID, MISSING, AnalysisConfig, FailureAnalysis, analyze, field_values
+from pytest_taskbench.verdict.summary import RunSummary, summarize
 from tests.report_known_run import FAILING, known_results, write_known_run
 
 WEIGHTS = {"actions": 0.5, "entities": 0.3, "format": 0.2}

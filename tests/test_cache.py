@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_taskbench.cache import GenerationCache, clear_cache, entry_key, open_cache
 from pytest_taskbench.generation.base import GenerationParams, Prompt
+from pytest_taskbench.generation.cache import GenerationCache, clear_cache, entry_key, open_cache
 from pytest_taskbench.generation.hf import fingerprint_checkpoint
 
 PROMPT = Prompt(({"role": "user", "content": "hi"},), "hi")

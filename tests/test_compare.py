@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_taskbench.baseline import SuiteRecord, build_baseline
-from pytest_taskbench.compare import ComparedSuite, IncompatibleBaseline, compare_suite, regression_gates
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import GateConfig
+from pytest_taskbench.verdict.compare import ComparedSuite, IncompatibleBaseline, compare_suite, regression_gates
 
 SUITE = "cases/taskbench.yaml"
 WEIGHTS = {"a": 0.5, "b": 0.5}

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from pytest_taskbench.cases import load_case_file
-from pytest_taskbench.cli import main
-from pytest_taskbench.lmeval import load_lm_eval_suite
+from pytest_taskbench.cli.main import main
+from pytest_taskbench.lmeval.suite import load_lm_eval_suite
 from pytest_taskbench.suite import load_suite
 
 SUITE = """\

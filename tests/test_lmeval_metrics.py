@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from pytest_taskbench.cases import Case
+from pytest_taskbench.lmeval.metrics import ExactMatch, parse_filters, parse_metrics, score_response
 from pytest_taskbench.scoring.base import ScorerError, build_scorer
-from pytest_taskbench.scoring.lmeval_metrics import ExactMatch, parse_filters, parse_metrics, score_response
 
 
 def case(expected: Any) -> Case:

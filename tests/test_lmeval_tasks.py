@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_taskbench.lmeval import LmEvalError, load_lm_eval_suite, looks_like_task_file, sample_as_output
+from pytest_taskbench.lmeval.suite import LmEvalError, load_lm_eval_suite, looks_like_task_file, sample_as_output
 
 TASK = """\
 task: task_api_benchmark

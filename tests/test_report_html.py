@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_taskbench.html_report import comparison_section, render_html
+from pytest_taskbench.reports.html import comparison_section, render_html
 from tests.report_known_run import FAILING, PASSING, known_results, write_known_run
 from tests.test_report_markdown import known_report
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_taskbench.analysis import analyze
-from pytest_taskbench.gates import GateResult, Verdict
-from pytest_taskbench.markdown_report import MAX_CASE_ANNOTATIONS, annotations, cell, escape_data, escape_property, github_annotations, workflow_command
-from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.reports.markdown import MAX_CASE_ANNOTATIONS, annotations, cell, escape_data, escape_property, github_annotations, workflow_command
+from pytest_taskbench.reports.model import SuiteReport
 from pytest_taskbench.settings import OPTIONS_BY_DEST
+from pytest_taskbench.verdict.analysis import analyze
+from pytest_taskbench.verdict.gates import GateResult, Verdict
 from tests.report_known_run import known_results, write_known_run
 from tests.test_analysis import summary_of
 

@@ -14,7 +14,7 @@ from pytest_taskbench import Case, Score
 from pytest_taskbench.scoring import Scorer, build_scorer, registered_scorers
 from pytest_taskbench.scoring.extract import jsonable
 from pytest_taskbench.scoring.general import expected_text
-from pytest_taskbench.scoring.taskapi import TASK_ACTIONS, task_expected
+from pytest_taskbench.scoring.packs.taskapi import TASK_ACTIONS, task_expected
 from tests.test_scoring_registry import ISSUE_4_SCORERS
 
 DEFAULTS = {"priority": "medium"}

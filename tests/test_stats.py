@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.stats import (
+from pytest_taskbench.verdict.stats import (
     holm_adjust,
     mcnemar_exact,
     mean_interval,
@@ -21,7 +21,7 @@ from pytest_taskbench.stats import (
     wilson_interval,
     with_intervals,
 )
-from pytest_taskbench.summary import summarize, weighted_aggregate
+from pytest_taskbench.verdict.summary import summarize, weighted_aggregate
 
 scores = st.lists(st.floats(min_value=0, max_value=1, allow_nan=False), max_size=40)
 FAST = settings(max_examples=40, deadline=None)

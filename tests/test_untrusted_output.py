@@ -23,13 +23,13 @@ from cmarkgfm.cmark import Options
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pytest_taskbench.analysis import analyze
-from pytest_taskbench.compare import Comparison, GroupChange, comparison_lines
-from pytest_taskbench.gates import GateResult, Verdict
-from pytest_taskbench.html_report import render_html
-from pytest_taskbench.markdown_report import annotations, markdown_summary
-from pytest_taskbench.report import SuiteReport, terminal_lines
-from pytest_taskbench.safe_text import safe_text
+from pytest_taskbench.guards.display import safe_text
+from pytest_taskbench.reports.html import render_html
+from pytest_taskbench.reports.markdown import annotations, markdown_summary
+from pytest_taskbench.reports.model import SuiteReport, terminal_lines
+from pytest_taskbench.verdict.analysis import analyze
+from pytest_taskbench.verdict.compare import Comparison, GroupChange, comparison_lines
+from pytest_taskbench.verdict.gates import GateResult, Verdict
 from tests.conftest import jsonl
 from tests.report_known_run import known_results
 from tests.test_analysis import summary_of

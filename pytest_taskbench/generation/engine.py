@@ -18,9 +18,9 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol, runtime_checkable
 
-from pytest_taskbench.cache import GenerationCache, entry_key
-from pytest_taskbench.files import escape_surrogates, value_problem
 from pytest_taskbench.generation.base import Backend, Generation, GenerationParams, Prompt
+from pytest_taskbench.generation.cache import GenerationCache, entry_key
+from pytest_taskbench.guards.files import escape_surrogates, value_problem
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
-from pytest_taskbench.safe_text import safe_text
+from pytest_taskbench.guards.display import safe_text
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_SERVER_STOP_SEQUENCES = 4  # OpenAI's limit; the rest are applied here

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_taskbench.files import FileProblem, decode, parse_json, raw_lines
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt
-from pytest_taskbench.lmeval import is_lm_eval_sample, sample_as_output
+from pytest_taskbench.guards.files import FileProblem, decode, parse_json, raw_lines
+from pytest_taskbench.lmeval.suite import is_lm_eval_sample, sample_as_output
 
 if TYPE_CHECKING:
     from pytest_taskbench.generation.engine import Job

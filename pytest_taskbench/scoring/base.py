@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_taskbench.files import text_only
+from pytest_taskbench.guards.files import text_only
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case, ScorerSpec

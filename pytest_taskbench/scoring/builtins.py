@@ -1,8 +1,5 @@
 """Importing this module registers every built-in scorer (one module per family)."""
 
-from pytest_taskbench.scoring import (  # noqa: F401
-    general,
-    json_scorers,
-    lmeval_metrics,  # noqa: F401
-    taskapi,
-)
+from pytest_taskbench.lmeval import metrics  # noqa: F401
+from pytest_taskbench.scoring import general, json_scorers  # noqa: F401
+from pytest_taskbench.scoring.packs import taskapi  # noqa: F401

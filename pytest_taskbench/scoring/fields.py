@@ -36,8 +36,8 @@ from typing import Any, Literal
 
 from pytest_taskbench.scoring import params
 from pytest_taskbench.scoring.base import Score
-from pytest_taskbench.scoring.compare import as_temporal, first_difference, json_type
 from pytest_taskbench.scoring.extract import ParsedOutput, short
+from pytest_taskbench.scoring.values import as_temporal, first_difference, json_type
 
 Status = Literal["match", "partial", "missing", "wrong", "invented"]
 REASON_PROBLEMS = 4

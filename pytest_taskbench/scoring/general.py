@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
-from pytest_taskbench.limits import WorkLimitExceeded, compile_pattern
+from pytest_taskbench.guards.limits import WorkLimitExceeded, compile_pattern
 from pytest_taskbench.scoring import params
 from pytest_taskbench.scoring.base import Score, Scorer, scorer
 from pytest_taskbench.scoring.extract import clip, jsonable, short

@@ -20,9 +20,9 @@ from jsonschema.validators import Draft202012Validator, validator_for
 
 from pytest_taskbench.scoring import params
 from pytest_taskbench.scoring.base import Score, Scorer, scorer
-from pytest_taskbench.scoring.compare import extra_keys, first_difference
 from pytest_taskbench.scoring.extract import clip, jsonable, parse_output
 from pytest_taskbench.scoring.fields import field_rules, invalid_json, score_object
+from pytest_taskbench.scoring.values import extra_keys, first_difference
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case

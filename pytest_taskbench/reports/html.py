@@ -19,11 +19,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_taskbench.analysis import AnalysisConfig, FailureAnalysis
-from pytest_taskbench.compare import Comparison
-from pytest_taskbench.html_charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, pct, zone_colour
-from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.reports.charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, pct, zone_colour
+from pytest_taskbench.reports.model import SuiteReport
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis
+from pytest_taskbench.verdict.compare import Comparison
 
 TEXT_LIMIT = 4000
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pytest_taskbench.results import CaseResult
 
 if TYPE_CHECKING:
-    from pytest_taskbench.stats import Interval
+    from pytest_taskbench.verdict.stats import Interval
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.cases import DIFFICULTIES
-from pytest_taskbench.files import split_lines
-from pytest_taskbench.lmeval_export import configure_export, run_export
+from pytest_taskbench.guards.files import split_lines
+from pytest_taskbench.lmeval.export import configure_export, run_export
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _configure_add_case(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_add_case(args: argparse.Namespace) -> int:
-    from pytest_taskbench.casegen import append_case, check_new_case
+    from pytest_taskbench.cli.casegen import append_case, check_new_case
 
     case: dict[str, Any] = {"id": args.id, "input": args.input, "expected": args.expected}
     if args.category:
@@ -98,7 +98,7 @@ def _configure_generate(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from pytest_taskbench.casegen import CasegenError, generate_from_spec, load_spec, merge_generated, write_case_file
+    from pytest_taskbench.cli.casegen import CasegenError, generate_from_spec, load_spec, merge_generated, write_case_file
 
     try:
         spec = load_spec(args.spec)
@@ -123,7 +123,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 def _hand_written_inputs(directory: Path) -> set[str]:
     """Inputs of the existing non-generated cases, so generation never duplicates one."""
-    from pytest_taskbench.casegen import GENERATED_TAG
+    from pytest_taskbench.cli.casegen import GENERATED_TAG
 
     inputs: set[str] = set()
     for file in sorted(directory.glob("*.jsonl")):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.cases import DIFFICULTIES, CaseFileContents, load_case_file
-from pytest_taskbench.files import FileProblem, parse_yaml, read_text, split_lines, value_problem
+from pytest_taskbench.guards.files import FileProblem, parse_yaml, read_text, split_lines, value_problem
 from pytest_taskbench.suite import SuiteError, find_suite_file, load_suite
 
 GENERATED_TAG = "generated"

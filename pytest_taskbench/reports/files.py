@@ -16,11 +16,11 @@ from functools import partial
 from pathlib import Path
 
 from pytest_taskbench.generation.base import Prompt
-from pytest_taskbench.html_report import render_html
-from pytest_taskbench.markdown_report import append_step_summary, markdown_summary
-from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.reports.html import render_html
+from pytest_taskbench.reports.markdown import append_step_summary, markdown_summary
+from pytest_taskbench.reports.model import SuiteReport
+from pytest_taskbench.reports.samples import PromptKey, suite_prompts, write_samples
 from pytest_taskbench.run import TaskbenchRun
-from pytest_taskbench.samples import PromptKey, suite_prompts, write_samples
 
 
 def write_report_files(reports: Sequence[SuiteReport], run: TaskbenchRun, invocation_dir: Path, environ: Mapping[str, str] = os.environ) -> list[str]:

@@ -38,10 +38,21 @@ from typing import Any
 import yaml
 
 from pytest_taskbench.cases import DIFFICULTIES, Case, CaseError, CaseFileContents
-from pytest_taskbench.files import FileProblem, StrictLoader, decode, parse_json, parse_yaml, raw_lines, read_bytes, read_text, unknown_keys, value_problem
 from pytest_taskbench.generation.base import GenerationParams, Prompt
-from pytest_taskbench.limits import compile_pattern, template_budget
-from pytest_taskbench.scoring.lmeval_metrics import parse_filters, parse_metrics
+from pytest_taskbench.guards.files import (
+    FileProblem,
+    StrictLoader,
+    decode,
+    parse_json,
+    parse_yaml,
+    raw_lines,
+    read_bytes,
+    read_text,
+    unknown_keys,
+    value_problem,
+)
+from pytest_taskbench.guards.limits import compile_pattern, template_budget
+from pytest_taskbench.lmeval.metrics import parse_filters, parse_metrics
 from pytest_taskbench.suite import Suite, SuiteError, parse_suite
 
 SCORER_NAME = "lm_eval_exact_match"

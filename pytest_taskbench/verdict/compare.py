@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_taskbench.baseline import Baseline, BaselineCase, sha256
-from pytest_taskbench.gates import GateResult
+from pytest_taskbench.guards.display import safe_text
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.safe_text import safe_text
-from pytest_taskbench.stats import DEFAULT_ALPHA, DEFAULT_SEED, Interval, holm_adjust, mcnemar_exact, sign_flip_test, stratified_mean
 from pytest_taskbench.suite import GateConfig
-from pytest_taskbench.summary import weighted_aggregate
+from pytest_taskbench.verdict.gates import GateResult
+from pytest_taskbench.verdict.stats import DEFAULT_ALPHA, DEFAULT_SEED, Interval, holm_adjust, mcnemar_exact, sign_flip_test, stratified_mean
+from pytest_taskbench.verdict.summary import weighted_aggregate
 
 MAX_CASES_SHOWN = 10
 

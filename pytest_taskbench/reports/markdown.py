@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_taskbench.analysis import FailureAnalysis
-from pytest_taskbench.compare import Comparison
-from pytest_taskbench.report import SuiteReport
+from pytest_taskbench.guards.display import safe_text
+from pytest_taskbench.reports.model import SuiteReport
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.safe_text import safe_text
-from pytest_taskbench.stats import Interval
+from pytest_taskbench.verdict.analysis import FailureAnalysis
+from pytest_taskbench.verdict.compare import Comparison
+from pytest_taskbench.verdict.stats import Interval
 
 MAX_FAILING_ROWS = 50
 MAX_CASE_ANNOTATIONS = 10

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.cases import CaseFileContents
-from pytest_taskbench.files import json_text
 from pytest_taskbench.generation.base import Prompt
+from pytest_taskbench.guards.files import json_text
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import Suite
 

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from pytest_taskbench.files import json_text, value_problem
 from pytest_taskbench.generation.base import Backend, GenerationParams, Prompt
+from pytest_taskbench.guards.files import json_text, value_problem
 
 FORMAT = "v1"
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.summary import GroupSummary, RunSummary, weighted_aggregate
+from pytest_taskbench.verdict.summary import GroupSummary, RunSummary, weighted_aggregate
 
 DEFAULT_SEED = 20240601
 DEFAULT_ALPHA = 0.05

@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_taskbench.files import unknown_keys
+from pytest_taskbench.guards.display import safe_text
+from pytest_taskbench.guards.files import unknown_keys
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.safe_text import safe_text
 from pytest_taskbench.scoring.extract import parse_output
-from pytest_taskbench.summary import GroupSummary, RunSummary
+from pytest_taskbench.verdict.summary import GroupSummary, RunSummary
 
 ANALYSIS_KEYS = frozenset({"strength", "weakness", "confusion_field"})
 INVALID = "(invalid JSON)"

@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_taskbench.analysis import FailureAnalysis
-from pytest_taskbench.compare import Comparison, flat_comparison_properties
-from pytest_taskbench.gates import Verdict
+from pytest_taskbench.guards.display import safe_text
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.safe_text import safe_text
-from pytest_taskbench.stats import Interval
-from pytest_taskbench.summary import GroupSummary, RunSummary
+from pytest_taskbench.verdict.analysis import FailureAnalysis
+from pytest_taskbench.verdict.compare import Comparison, flat_comparison_properties
+from pytest_taskbench.verdict.gates import Verdict
+from pytest_taskbench.verdict.stats import Interval
+from pytest_taskbench.verdict.summary import GroupSummary, RunSummary
 
 MAX_FAILING_SHOWN = 10
 

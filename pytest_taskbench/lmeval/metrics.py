@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_taskbench.files import unknown_keys
-from pytest_taskbench.limits import BoundedPattern, compile_pattern
+from pytest_taskbench.guards.files import unknown_keys
+from pytest_taskbench.guards.limits import BoundedPattern, compile_pattern
 from pytest_taskbench.scoring.base import Score, Scorer, scorer
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from pytest_taskbench.settings import Settings
 from pytest_taskbench.suite import GateConfig
-from pytest_taskbench.summary import RunSummary
+from pytest_taskbench.verdict.summary import RunSummary
 
 
 @dataclass(frozen=True)

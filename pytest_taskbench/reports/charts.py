@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from pytest_taskbench.analysis import AnalysisConfig, FailureAnalysis
-from pytest_taskbench.report import SuiteReport
-from pytest_taskbench.safe_text import safe_text
-from pytest_taskbench.summary import GroupSummary
+from pytest_taskbench.guards.display import safe_text
+from pytest_taskbench.reports.model import SuiteReport
+from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis
+from pytest_taskbench.verdict.summary import GroupSummary
 
 WEAK, MIDDLE, STRONG = "#d64545", "#e8a33d", "#2f9e5b"
 FIELD_COLOURS = {"missing": "#e8a33d", "wrong": "#d64545", "partial": "#f2d16b", "invented": "#8e6bbf"}
