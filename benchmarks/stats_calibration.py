@@ -4,7 +4,7 @@ Each simulated case has its own pass probability (Beta(6, 1.5), mean about 0.80,
 cases differ in difficulty as real ones do); the baseline and the current run are
 independent pass/fail draws, the current one at the case's probability minus ``drop``.
 Every pair goes through the real code path: a Baseline, CaseResults, compare_suite
-and regression_gates with ``fail_on_significant_regression`` and
+and regression_results with ``fail_on_significant_regression`` and
 ``fail_on_category_regression`` switched on (two categories, weights 0.5 / 0.5).
 
     python benchmarks/stats_calibration.py                  # 400 pairs each, 500 cases
@@ -20,12 +20,12 @@ import numpy as np
 
 from pytest_taskbench.baseline import SuiteRecord, build_baseline
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.suite import GateConfig
-from pytest_taskbench.verdict.compare import ComparedSuite, compare_suite, regression_gates
+from pytest_taskbench.verdict.compare import ComparedSuite, compare_suite
+from pytest_taskbench.verdict.gates import GateConfig, regression_results
 
 SUITE = "cases/taskbench.yaml"
 WEIGHTS = {"a": 0.5, "b": 0.5}
-GATES = GateConfig(fail_on_significant_regression=True, fail_on_category_regression=True)
+GATES = GateConfig({"fail_on_significant_regression": True, "fail_on_category_regression": True})
 
 
 def _run(passed: np.ndarray) -> list[CaseResult]:
@@ -45,7 +45,7 @@ def gate_firing_rates(pairs: int, cases: int, drop: float, seed: int) -> dict[st
         now = _run(rng.random(cases) < np.clip(probability - drop, 0, 1))
         baseline = build_baseline(before, {SUITE: SuiteRecord("sim", "hash")}, model="m", config={})
         comparison = compare_suite(baseline, now, ComparedSuite(SUITE, "sim", "hash", WEIGHTS, "m"))
-        for gate in regression_gates(comparison, GATES):
+        for gate in regression_results(GATES, comparison):
             fired[gate.name] += not gate.passed
     return {name: count / pairs for name, count in fired.items()}
 

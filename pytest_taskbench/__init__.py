@@ -5,9 +5,11 @@ Public API; importing it loads nothing heavy (no torch, no transformers).
 
 from pytest_taskbench.cases import Case, CaseError
 from pytest_taskbench.generation.base import BaseBackend, Generation, GenerationParams, Prompt
-from pytest_taskbench.scoring.base import Score, Scorer, ScorerError, scorer
+from pytest_taskbench.scoring.registry import ScorerError, scorer
+from pytest_taskbench.scoring.score import Score, Scorer
+from pytest_taskbench.version import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "BaseBackend",

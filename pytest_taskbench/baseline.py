@@ -37,6 +37,7 @@ from typing import Any
 
 from pytest_taskbench.guards.files import FileProblem, json_text, parse_json, read_text, value_problem
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.version import VERSION as TASKBENCH_VERSION
 
 FORMAT = "pytest-taskbench-baseline"
 VERSION = 1
@@ -127,11 +128,9 @@ def build_baseline(
     created: dt.datetime | None = None,
 ) -> Baseline:
     """A baseline of every scored case in ``results`` (broken case definitions have no score and are left out)."""
-    from pytest_taskbench import __version__
-
     moment = (created or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
     cases = sorted((case_from_result(r) for r in results if r.status != "broken"), key=lambda case: case.key)
-    return Baseline(moment.isoformat().replace("+00:00", "Z"), model, dict(suites), tuple(cases), dict(config), __version__)
+    return Baseline(moment.isoformat().replace("+00:00", "Z"), model, dict(suites), tuple(cases), dict(config), TASKBENCH_VERSION)
 
 
 def merged(old: Baseline, new: Baseline, replaced_suites: Iterable[str]) -> Baseline:

@@ -12,12 +12,13 @@ from pytest_taskbench.cases import Case, CaseError
 from pytest_taskbench.guards.display import safe_text
 from pytest_taskbench.lmeval.suite import LmEvalSuite
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.scoring.base import ScorerError
+from pytest_taskbench.scoring.registry import ScorerError
 from pytest_taskbench.suite import Suite, SuiteError
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
+    from pytest_taskbench.catalog import Catalog
     from pytest_taskbench.run import TaskbenchRun
 
 
@@ -37,9 +38,10 @@ class CaseDefinitionError(Exception):
         self.error = error
 
 
-def get_run(config: pytest.Config) -> TaskbenchRun:
-    from pytest_taskbench.plugin import RUN_KEY
+RUN_KEY = pytest.StashKey["TaskbenchRun"]()  # the process's run, created in plugin.pytest_configure
 
+
+def get_run(config: pytest.Config) -> TaskbenchRun:
     return config.stash[RUN_KEY]
 
 
@@ -47,18 +49,18 @@ class CaseFile(pytest.File):
     """A JSONL / YAML / JSON file of cases below a suite root."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        run = get_run(self.config)
-        suite_file = run.suite_file_for(self.path)
+        catalog = get_run(self.config).catalog
+        suite_file = catalog.suite_file_for(self.path)
         assert suite_file is not None  # pytest_collect_file only makes CaseFiles below a suite it could read
-        suite = run.suite_at(suite_file)
-        contents = run.case_file(suite, self.path)
-        yield from self.case_items(run, suite, contents.cases, contents.errors)
+        suite = catalog.suite_at(suite_file)
+        contents = catalog.case_file(suite, self.path)
+        yield from self.case_items(catalog, suite, contents.cases, contents.errors)
 
-    def case_items(self, run: TaskbenchRun, suite: Suite, cases: Sequence[Case], errors: Sequence[CaseError]) -> Iterator[pytest.Item]:
+    def case_items(self, catalog: Catalog, suite: Suite, cases: Sequence[Case], errors: Sequence[CaseError]) -> Iterator[pytest.Item]:
         """A CaseItem per good case, a BrokenCaseItem per problem (so one bad case fails alone)."""
         for case in cases:
             try:
-                run.scorer_for(suite, case)
+                catalog.scorer_for(suite, case)
             except ScorerError as exc:
                 yield BrokenCaseItem.from_parent(self, name=case.id, error=CaseError(case.path, case.line, f"case {case.id!r}: {exc}"), suite=suite)
             else:
@@ -89,11 +91,11 @@ class LmEvalTaskFile(CaseFile):
     def collect(self) -> Iterator[pytest.Item]:
         run = get_run(self.config)
         try:
-            suite = run.suite_at(self.path)
+            suite = run.catalog.suite_at(self.path)
         except SuiteError as exc:  # an unsupported key or a !function: one clear error naming the file and the key
             raise self.CollectError(safe_text(str(exc))) from None
         assert isinstance(suite, LmEvalSuite)
-        yield from self.case_items(run, suite, suite.cases, suite.errors)
+        yield from self.case_items(run.catalog, suite, suite.cases, suite.errors)
 
 
 class CaseItem(pytest.Item):
@@ -134,7 +136,7 @@ class BrokenCaseItem(pytest.Item):
         result = CaseResult(
             case_id=self.name,
             nodeid=self.nodeid,
-            suite=run.display_path(self.suite.path),
+            suite=run.catalog.display_path(self.suite.path),
             category="",
             difficulty="",
             score=0.0,

@@ -1,16 +1,33 @@
-"""Run settings: the option table (one place for flags, ini keys, types, defaults, help) and parsing.
+"""Run settings: every option declared once, as a field of ``Settings``.
 
-Every option is a ``--taskbench-*`` flag and an ini key named after its ``dest``
-(``taskbench_min_aggregate``). The command line wins over the ini file, which
-wins over the default. Values that shape the suite itself (categories, prompt,
-schema) live in the suite file instead; gate options here override its gates.
+A field's ``option(...)`` gives its help line, metavar and checks; its type
+annotation gives its kind (text, whole number, number, switch); its default is
+its default (written into the help line). From these fields and from the gate
+table (``verdict/gates.py``: one option per gate) come the ``--taskbench-*``
+flags, the ini keys named after them (``taskbench_<name>``), ``--help``, the
+options reference in the docs and the parsing here. The command line wins over
+the ini file, which wins over the default. Values that shape the suite itself
+(categories, prompt, schema) live in the suite file; gate options override its
+``gates:``.
+
+Domain code: no pytest import.
 """
 
 from __future__ import annotations
 
+import re
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Literal, Union
+
+from pytest_taskbench import defaults
+from pytest_taskbench.guards import validation
+from pytest_taskbench.verdict.gates import GATES
+
+Kind = Literal["str", "int", "float", "bool", "name", "list"]
+DEFAULT_BASELINE_NAME = "default"  # what --taskbench-save-baseline stores as when no NAME follows it
 
 
 class SettingsError(ValueError):
@@ -18,11 +35,16 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class OptionSpec:
+class Option:
+    """One ``--taskbench-*`` flag and its ini key."""
+
     dest: str
-    kind: str  # "str" | "float" | "int" | "bool" | "list" | "name" (a str flag whose value may be left out: "default")
+    kind: Kind
     help: str
     metavar: str | None = None
+    parse: Callable[[str, Any], Any] | None = None  # (name, raw) -> value; raises validation.Invalid
+    default: Any = None
+    optional_value: Any = None  # for kind "name": the value when the flag is given bare
 
     @property
     def flag(self) -> str:
@@ -36,202 +58,239 @@ class OptionSpec:
     def ini_type(self) -> str:
         return {"bool": "bool", "list": "linelist"}.get(self.kind, "string")
 
+    @property
+    def where(self) -> str:
+        return f"{self.flag} / ini {self.ini_name}"
 
-OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec(
-        "model", "str", "the model: a local transformers checkpoint directory, or package.module:function (prompts in, outputs out)", "PATH|MODULE:FUNC"
-    ),
-    OptionSpec("pass_threshold", "float", "score at which a case passes (overrides the suite's pass_threshold; default 0.8)", "SCORE"),
-    OptionSpec("min_aggregate", "float", "gate: fail the run when the weighted aggregate is below this", "SCORE"),
-    OptionSpec("min_category", "list", "gate: CATEGORY=SCORE minimum mean for a category (repeatable; '*=SCORE' for every category)", "CAT=SCORE"),
-    OptionSpec("min_pass_rate", "float", "gate: fail the run when the share of passing cases is below this", "RATE"),
-    OptionSpec("max_errors", "int", "gate: most cases the model may fail to answer (default 0)", "N"),
-    OptionSpec("strict", "bool", "any case below the pass threshold fails the run, not only the gates"),
-    # statistics, baselines and regression gates (stats.py, baseline.py, compare.py)
-    OptionSpec("seed", "int", "seed for the bootstrap and permutation resampling (default 20240601): the same results give the same intervals", "N"),
-    OptionSpec("alpha", "float", "significance level of the regression tests; intervals are at 1 - alpha (overrides gates.alpha; default 0.05)", "ALPHA"),
-    OptionSpec("min_aggregate_lower_bound", "float", "gate: fail the run when the lower bound of the aggregate's interval is below this", "SCORE"),
-    OptionSpec(
-        "save_baseline",
-        "name",
-        "store this run as baseline NAME (ROOTDIR/.taskbench/baselines/NAME.json; NAME defaults to 'default') or at PATH.json",
-        "NAME|PATH",
-    ),
-    OptionSpec("compare", "str", "compare this run case by case with baseline NAME or PATH.json and apply the regression gates", "NAME|PATH"),
-    OptionSpec("update_baseline", "bool", "rewrite the baseline named by --taskbench-compare (or 'default') with this run; review its diff"),
-    OptionSpec("compare_shared_only", "bool", "compare with a baseline from a changed suite on the cases both share"),
-    OptionSpec("comparison_file", "str", "also write the comparison with the baseline as JSON to PATH", "PATH"),
-    OptionSpec("fail_on_significant_regression", "bool", "gate: fail the run when the aggregate drops significantly against the baseline"),
-    OptionSpec("max_aggregate_drop", "float", "gate: fail the run when the aggregate drops significantly and by more than this", "POINTS"),
-    OptionSpec("non_inferiority_margin", "float", "gate: fail unless the lower bound of the aggregate's change is above -MARGIN", "MARGIN"),
-    OptionSpec("fail_on_category_regression", "bool", "gate: fail the run when any category regresses significantly (Holm-adjusted)"),
-    OptionSpec("fail_on_critical_regression", "bool", "gate: fail the run when a case marked critical passed in the baseline and fails now"),
-    OptionSpec("no_chat_template", "bool", "do not apply the tokenizer's chat template, even when it has one"),
-    OptionSpec("batch_size", "int", "prompts per generation batch, or auto: sized from the prompts' token lengths and free memory (default 8)", "N|auto"),
-    OptionSpec("device", "str", "device for a transformers model: cpu, cuda, mps or auto (default cpu)", "DEVICE"),
-    OptionSpec("dtype", "str", "torch dtype for a transformers model: auto, float32, float16, bfloat16 (default auto)", "DTYPE"),
-    OptionSpec(
-        "threads",
-        "int",
-        "CPU threads for a transformers model (default: torch's choice; under pytest-xdist, the CPUs divided among the workers)",
-        "N",
-    ),
-    OptionSpec("max_new_tokens", "int", "most tokens generated per case (overrides the suite's generation.max_new_tokens)", "N"),
-    OptionSpec("cache_dir", "str", "generation cache directory (default: taskbench/ in pytest's cache directory)", "DIR"),
-    OptionSpec("no_cache", "bool", "neither read nor write the generation cache"),
-    OptionSpec("refresh_cache", "bool", "regenerate every output and overwrite its cache entry"),
-    OptionSpec("clear_cache", "bool", "delete the generation cache (every model) before the run"),
-    OptionSpec("outputs", "str", 'score saved outputs instead of running a model: JSON lines {"id": CASE_ID, "output": TEXT}', "FILE.jsonl"),
-    OptionSpec("check_batching", "int", "regenerate N sampled outputs one at a time and report those that differ from the batched output", "N"),
-    OptionSpec("http_endpoint", "str", "for an http(s):// model: chat (/chat/completions) or completions (/completions) (default chat)", "chat|completions"),
-    OptionSpec("http_model", "str", "for an http(s):// model: the model name sent to the server (default: the only one /models lists)", "NAME"),
-    OptionSpec("http_api_key_env", "str", "for an http(s):// model: environment variable holding the API key (default TASKBENCH_API_KEY)", "VAR"),
-    OptionSpec("http_concurrency", "int", "for an http(s):// model: requests in flight at once (default 8)", "N"),
-    OptionSpec(
-        "http_timeout",
-        "int",
-        "for an http(s):// model: deadline in seconds for each request as a whole, from connecting to the last byte of the answer (default 120)",
-        "SECONDS",
-    ),
-    OptionSpec("http_retries", "int", "for an http(s):// model: retries after 429, 5xx, a timeout or a connection error, with backoff (default 3)", "N"),
-    OptionSpec("report", "str", "write a self-contained HTML report (charts, failure analysis, every case) to this file", "PATH.html"),
-    OptionSpec(
-        "markdown", "str", "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)", "PATH.md"
-    ),
-    OptionSpec("log_samples", "str", "write every case (prompt, output, expected, score, details) to this JSON Lines file", "PATH.jsonl"),
-    # lm-evaluation-harness task YAML (lmeval.py)
-    OptionSpec("no_lm_eval", "bool", "do not collect lm-evaluation-harness task YAML files as benchmark cases"),
-    OptionSpec(
-        "lm_eval_chat_template",
-        "bool",
-        "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval",
-    ),
-    OptionSpec("lm_eval_allow_functions", "bool", "let lm-eval task YAML `!function` tags import and run Python code next to the task file"),
-)
-POSITIVE_INTS = frozenset({"batch_size", "threads", "max_new_tokens", "http_concurrency", "http_timeout"})
-OPTIONS_BY_DEST: Mapping[str, OptionSpec] = {option.dest: option for option in OPTIONS}
+
+def option(
+    help: str,
+    default: Any = None,
+    *,
+    metavar: str | None = None,
+    choices: Sequence[str] = (),
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    words: Mapping[str, Any] | None = None,
+    bare: Any = None,
+    check: Callable[[str, str], Any] | None = None,
+) -> Any:
+    """A ``Settings`` field that is an option.
+
+    Args:
+        help: the help line; ``{default}`` in it is replaced by the default.
+        default: the value when neither the command line nor the ini file sets it.
+        metavar: how the value is shown in ``--help``.
+        choices: the only texts allowed.
+        minimum, maximum, above: bounds for numbers (``above`` exclusive).
+        words: texts that stand for a value (``{"auto": 0}`` for a batch size).
+        bare: for an optional-value flag, the value when it is given with none.
+        check: for a text, a check of its own: ``(name, text) -> value``, raising ``validation.Invalid``.
+    """
+    spec = {
+        "help": help,
+        "metavar": metavar,
+        "choices": tuple(choices),
+        "minimum": minimum,
+        "maximum": maximum,
+        "above": above,
+        "words": dict(words or {}),
+        "bare": bare,
+        "check": check,
+    }
+    return field(default=default, metadata={"option": spec})
+
+
+def _device(name: str, text: str) -> str:
+    if text in ("cpu", "cuda", "mps", "auto") or re.fullmatch(r"cuda:\d+", text):
+        return text
+    raise validation.Invalid(f"{name} must be cpu, cuda, cuda:N, mps or auto, got {text!r}")
 
 
 @dataclass(frozen=True)
 class Settings:
     """Resolved run options. ``None`` means "not set here: use the suite's value"."""
 
-    model: str | None = None
-    pass_threshold: float | None = None
-    min_aggregate: float | None = None
-    min_category: Mapping[str, float] = field(default_factory=dict)
-    min_pass_rate: float | None = None
-    max_errors: int | None = None
-    strict: bool = False
-    seed: int | None = None
-    alpha: float | None = None
-    min_aggregate_lower_bound: float | None = None
-    save_baseline: str | None = None
-    compare: str | None = None
-    update_baseline: bool = False
-    compare_shared_only: bool = False
-    comparison_file: str | None = None
-    fail_on_significant_regression: bool = False
-    max_aggregate_drop: float | None = None
-    non_inferiority_margin: float | None = None
-    fail_on_category_regression: bool = False
-    fail_on_critical_regression: bool = False
-    no_chat_template: bool = False
-    batch_size: int = 8
-    device: str = "cpu"
-    dtype: str = "auto"
-    threads: int | None = None
-    max_new_tokens: int | None = None
-    cache_dir: str | None = None
-    no_cache: bool = False
-    refresh_cache: bool = False
-    clear_cache: bool = False
-    outputs: str | None = None
-    check_batching: int = 0
-    http_endpoint: str = "chat"
-    http_model: str | None = None
-    http_api_key_env: str = "TASKBENCH_API_KEY"
-    http_concurrency: int = 8
-    http_timeout: int = 120
-    http_retries: int = 3
-    report: str | None = None
-    markdown: str | None = None
-    log_samples: str | None = None
-    no_lm_eval: bool = False
-    lm_eval_chat_template: bool = False
-    lm_eval_allow_functions: bool = False
+    model: str | None = option(
+        "the model: a local transformers checkpoint directory, an http(s):// server URL, or package.module:function", metavar="PATH|URL|MODULE:FUNC"
+    )
+    pass_threshold: float | None = option(
+        f"score at which a case passes (overrides the suite's pass_threshold; default {defaults.PASS_THRESHOLD})", metavar="SCORE", minimum=0, maximum=1
+    )
+    # statistics and baselines (verdict/stats.py, baseline.py, verdict/compare.py)
+    seed: int | None = option(
+        f"seed for the bootstrap and permutation resampling (default {defaults.SEED}): the same results give the same intervals", metavar="N", minimum=0
+    )
+    alpha: float | None = option(
+        f"significance level of the regression tests; intervals are at 1 - alpha (overrides gates.alpha; default {defaults.ALPHA})",
+        metavar="ALPHA",
+        above=0,
+        maximum=0.5,
+    )
+    save_baseline: str | None = option(
+        f"store this run as baseline NAME (ROOTDIR/.taskbench/baselines/NAME.json; NAME defaults to '{DEFAULT_BASELINE_NAME}') or at PATH.json",
+        metavar="NAME|PATH",
+        bare=DEFAULT_BASELINE_NAME,
+    )
+    compare: str | None = option("compare this run case by case with baseline NAME or PATH.json and apply the regression gates", metavar="NAME|PATH")
+    update_baseline: bool = option(f"rewrite the baseline named by --taskbench-compare (or '{DEFAULT_BASELINE_NAME}') with this run; review its diff", False)
+    compare_shared_only: bool = option("compare with a baseline from a changed suite on the cases both share", False)
+    comparison_file: str | None = option("also write the comparison with the baseline as JSON to PATH", metavar="PATH")
+    # generation (generation/)
+    no_chat_template: bool = option("do not apply the tokenizer's chat template, even when it has one", False)
+    batch_size: int = option(
+        "prompts per generation batch, or auto: sized from the prompts' token lengths and free memory (default {default})",
+        defaults.BATCH_SIZE,
+        metavar="N|auto",
+        minimum=1,
+        words={"auto": 0},
+    )
+    device: str = option(
+        "device for a transformers model: cpu, cuda, cuda:N, mps or auto (default {default})", defaults.DEVICE, metavar="DEVICE", check=_device
+    )
+    dtype: str = option(
+        "torch dtype for a transformers model: auto, float32, float16, bfloat16 (default {default})",
+        defaults.DTYPE,
+        metavar="DTYPE",
+        choices=("auto", "float32", "float16", "bfloat16"),
+    )
+    threads: int | None = option(
+        "CPU threads for a transformers model (default: torch's choice; under pytest-xdist, the CPUs divided among the workers)", metavar="N", minimum=1
+    )
+    max_new_tokens: int | None = option("most tokens generated per case (overrides the suite's generation.max_new_tokens)", metavar="N", minimum=1)
+    cache_dir: str | None = option("generation cache directory (default: taskbench/ in pytest's cache directory)", metavar="DIR")
+    no_cache: bool = option("neither read nor write the generation cache", False)
+    refresh_cache: bool = option("regenerate every output and overwrite its cache entry", False)
+    clear_cache: bool = option("delete the generation cache (every model) before the run", False)
+    outputs: str | None = option('score saved outputs instead of running a model: JSON lines {"id": CASE_ID, "output": TEXT}', metavar="FILE.jsonl")
+    check_batching: int = option("regenerate N sampled outputs one at a time and report those that differ from the batched output", 0, metavar="N", minimum=0)
+    http_endpoint: str = option(
+        "for an http(s):// model: chat (/chat/completions) or completions (/completions) (default {default})",
+        defaults.HTTP_ENDPOINT,
+        metavar="chat|completions",
+        choices=("chat", "completions"),
+    )
+    http_model: str | None = option("for an http(s):// model: the model name sent to the server (default: the only one /models lists)", metavar="NAME")
+    http_api_key_env: str = option(
+        "for an http(s):// model: environment variable holding the API key (default {default})", defaults.HTTP_API_KEY_ENV, metavar="VAR"
+    )
+    http_concurrency: int = option("for an http(s):// model: requests in flight at once (default {default})", defaults.HTTP_CONCURRENCY, metavar="N", minimum=1)
+    http_timeout: int = option(
+        "for an http(s):// model: seconds one request may take in all (connect, send, headers and answer), whatever the server does (default {default})",
+        defaults.HTTP_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        minimum=1,
+    )
+    http_retries: int = option(
+        "for an http(s):// model: retries after 429, 5xx, a timeout or a connection error, with backoff (default {default})",
+        defaults.HTTP_RETRIES,
+        metavar="N",
+        minimum=0,
+    )
+    # reports (reports/)
+    report: str | None = option("write a self-contained HTML report (charts, failure analysis, every case) to this file", metavar="PATH.html")
+    markdown: str | None = option(
+        "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)", metavar="PATH.md"
+    )
+    log_samples: str | None = option("write every case (prompt, output, expected, score, details) to this JSON Lines file", metavar="PATH.jsonl")
+    # lm-evaluation-harness task YAML (lmeval/)
+    no_lm_eval: bool = option("do not collect lm-evaluation-harness task YAML files as benchmark cases", False)
+    lm_eval_chat_template: bool = option(
+        "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval", False
+    )
+    lm_eval_allow_functions: bool = option("let lm-eval task YAML `!function` tags import and run Python code next to the task file", False)
+    # gate thresholds set by options, by gate name (the gates are declared in verdict/gates.py)
+    gates: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_lookup(cls, lookup: Callable[[OptionSpec], Any]) -> Settings:
-        """Build settings from ``lookup(option)``, which returns the raw CLI-or-ini value or None."""
+    def from_lookup(cls, lookup: Callable[[Option], Any]) -> Settings:
+        """Build settings from ``lookup(option)``, which returns the raw command-line-or-ini value or None.
+
+        Raises:
+            SettingsError: a value an option does not take; the message names the flag, the ini key and the value.
+        """
         values: dict[str, Any] = {}
-        for option in OPTIONS:
-            raw = lookup(option)
+        gates: dict[str, Any] = {}
+        for spec in OPTIONS:
+            raw = lookup(spec)
             if raw is None or raw == "" or raw == []:
                 continue
-            values[option.dest] = _convert(option, raw)
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+            try:
+                value = spec.parse(spec.where, raw) if spec.parse is not None else raw
+            except validation.Invalid as exc:
+                raise SettingsError(str(exc)) from None
+            (gates if spec.dest in GATES else values)[spec.dest] = value
+        return cls(**values, gates=gates)
 
 
-def _convert(option: OptionSpec, raw: Any) -> Any:
-    where = f"{option.flag} / ini {option.ini_name}"
-    if option.kind == "bool":
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise SettingsError(f"{where}: expected true or false, got {raw!r}")
-    if option.kind == "float":
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise SettingsError(f"{where}: expected a number between 0 and 1, got {raw!r}") from None
-        if not 0.0 <= value <= 1.0:
-            raise SettingsError(f"{where}: expected a number between 0 and 1, got {raw!r}")
-        if option.dest == "alpha" and not 0.0 < value <= 0.5:
-            raise SettingsError(f"{where}: expected a significance level above 0 and at most 0.5 (e.g. 0.05), got {raw!r}")
-        return value
-    if option.kind == "int":
-        if option.dest == "batch_size" and str(raw).strip().lower() == "auto":
-            return 0  # 0 means auto
-        try:
-            number = int(str(raw))
-        except ValueError:
-            raise SettingsError(f"{where}: expected a whole number, got {raw!r}") from None
-        positive = option.dest in POSITIVE_INTS
-        if number < 0 or (positive and number < 1):
-            raise SettingsError(f"{where}: expected a {'positive' if positive else 'non-negative'} whole number, got {raw!r}")
-        return number
-    if option.kind == "list":
-        return _category_thresholds(option, raw if isinstance(raw, (list, tuple)) else [raw])
-    if option.dest == "device" and raw not in ("cpu", "cuda", "mps", "auto") and not str(raw).startswith("cuda:"):
-        raise SettingsError(f"{where}: expected cpu, cuda, cuda:N, mps or auto, got {raw!r}")
-    if option.dest == "http_endpoint" and raw not in ("chat", "completions"):
-        raise SettingsError(f"{where}: expected chat or completions, got {raw!r}")
-    if option.dest == "dtype" and raw not in ("auto", "float32", "float16", "bfloat16"):
-        raise SettingsError(f"{where}: expected auto, float32, float16 or bfloat16, got {raw!r}")
-    return str(raw)
+def _field_kind(annotation: Any) -> Kind:
+    args = [arg for arg in typing.get_args(annotation) if arg is not type(None)] if typing.get_origin(annotation) in (Union, types.UnionType) else [annotation]
+    base = args[0]
+    return {str: "str", int: "int", float: "float", bool: "bool"}[base]  # type: ignore[return-value]
 
 
-def _category_thresholds(option: OptionSpec, items: Sequence[Any]) -> dict[str, float]:
-    thresholds: dict[str, float] = {}
-    for item in items:
-        name, separator, value = str(item).partition("=")
-        if not separator or not name.strip():
-            raise SettingsError(f"{option.flag} / ini {option.ini_name}: expected CATEGORY=SCORE, got {item!r}")
-        thresholds[name.strip()] = _convert(OptionSpec(option.dest, "float", ""), value.strip())
-    return thresholds
+def _parser(kind: Kind, spec: Mapping[str, Any]) -> Callable[[str, Any], Any]:
+    words: Mapping[str, Any] = spec["words"]
+    bounds = {key: spec[key] for key in ("minimum", "maximum", "above") if spec[key] is not None}
+
+    def parse(name: str, raw: Any) -> Any:
+        text = str(raw).strip()
+        if text.lower() in words:
+            return words[text.lower()]
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if text.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return text.lower() in ("1", "true", "yes", "on")
+            raise validation.Invalid(f"{name}: expected true or false, got {raw!r}")
+        if kind == "int":
+            try:
+                value: Any = int(text)
+            except ValueError:
+                value = raw
+            return validation.whole(name, value, **{key: int(bound) for key, bound in bounds.items() if key != "above"})
+        if kind == "float":
+            try:
+                value = float(text)
+            except ValueError:
+                value = raw
+            return validation.number(name, value, **bounds)
+        if spec["choices"]:
+            return validation.choice(name, text, spec["choices"])
+        return spec["check"](name, text) if spec["check"] is not None else text
+
+    return parse
+
+
+def _options() -> tuple[Option, ...]:
+    hints = typing.get_type_hints(Settings)
+    options = []
+    for item in fields(Settings):
+        spec = item.metadata.get("option")
+        if spec is None:
+            continue
+        kind = _field_kind(hints[item.name])
+        default = None if item.default is MISSING else item.default
+        help_text = spec["help"].replace("{default}", str(default))
+        if spec["bare"] is not None:
+            kind = "name"
+        options.append(Option(item.name, kind, help_text, spec["metavar"], _parser(kind, spec), default, spec["bare"]))
+    for name, declared in GATES.items():
+        kind = "bool" if declared.kind.metavar is None else ("list" if declared.kind.repeatable else "str")
+        options.append(Option(name, kind, declared.option_help, declared.kind.metavar, declared.kind.from_option, declared.default))
+    return tuple(options)
+
+
+OPTIONS: tuple[Option, ...] = _options()
+OPTIONS_BY_DEST: Mapping[str, Option] = {spec.dest: spec for spec in OPTIONS}
 
 
 def options_markdown() -> str:
-    """The options reference as a Markdown table (the README's copy is checked against it)."""
+    """The options reference as a Markdown table (the docs' copy is checked against it)."""
     rows = ["| option | ini key | meaning |", "| --- | --- | --- |"]
-    for option in OPTIONS:
-        flag = option.flag if option.kind == "bool" or not option.metavar else f"{option.flag}={option.metavar}"
-        meaning = option.help.replace("|", "\\|")
-        rows.append(f"| `{flag.replace('|', chr(92) + '|')}` | `{option.ini_name}` | {meaning} |")
+    for spec in OPTIONS:
+        flag = spec.flag if spec.kind == "bool" or not spec.metavar else f"{spec.flag}={spec.metavar}"
+        meaning = spec.help.replace("|", "\\|")
+        rows.append(f"| `{flag.replace('|', chr(92) + '|')}` | `{spec.ini_name}` | {meaning} |")
     return "\n".join(rows)

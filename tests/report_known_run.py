@@ -43,6 +43,7 @@ categories:
   entities: {weight: 0.3, scorer: "tbscorer:fields"}
   format: {weight: 0.2, scorer: "tbscorer:fields"}
 difficulties: [simple, moderate, complex]
+analysis: {confusion_field: action}
 gates:
   min_aggregate: 0.7
 """

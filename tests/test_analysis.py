@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_taskbench.reports.summary import confusion_dict
+from pytest_taskbench.reports.terminal import analysis_lines
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import SuiteError, parse_suite
 from pytest_taskbench.verdict.analysis import INVALID, MISSING, AnalysisConfig, FailureAnalysis, analyze, field_values
@@ -28,8 +30,11 @@ def summary_of(results: list[CaseResult]) -> RunSummary:
     )
 
 
-def analysis_of(results: list[CaseResult], config: AnalysisConfig | None = None) -> FailureAnalysis:
-    return analyze(results, summary_of(results), config or AnalysisConfig())
+ON_ACTION = AnalysisConfig(confusion_field="action")  # what the known run's suite configures
+
+
+def analysis_of(results: list[CaseResult], config: AnalysisConfig = ON_ACTION) -> FailureAnalysis:
+    return analyze(results, summary_of(results), config)
 
 
 def test_strengths_and_weaknesses_follow_the_thresholds_with_recommendations() -> None:
@@ -42,7 +47,7 @@ def test_strengths_and_weaknesses_follow_the_thresholds_with_recommendations() -
 
 
 def test_thresholds_are_configurable() -> None:
-    analysis = analysis_of(known_results(), AnalysisConfig(strength=0.75, weakness=0.7))
+    analysis = analysis_of(known_results(), AnalysisConfig(strength=0.75, weakness=0.7, confusion_field="action"))
     assert [n.category for n in analysis.strengths] == ["entities", "format"]
     assert [n.category for n in analysis.weaknesses] == ["actions"]
 
@@ -74,7 +79,7 @@ def test_confusion_matrix_counts_every_case_that_expects_the_field() -> None:
     assert matrix.count("create", "create") == 4
     assert matrix.cells[("create", "list")] == ("a3", "a4")
     assert matrix.confusions() == [("create", "list", 2), ("delete", INVALID, 1)]
-    assert matrix.to_dict()["counts"][1] == [0, 4, 0, 2, 0]
+    assert confusion_dict(matrix)["counts"][1] == [0, 4, 0, 2, 0]
 
 
 def test_confusion_field_is_configurable_and_absent_when_no_case_expects_it() -> None:
@@ -116,7 +121,7 @@ def test_failure_rate_by_difficulty_and_category_by_difficulty() -> None:
 
 
 def test_terminal_lines_are_concise_and_name_the_patterns() -> None:
-    lines = analysis_of(known_results()).lines()
+    lines = analysis_lines(analysis_of(known_results()))
     assert lines == [
         "failure analysis:",
         "  strengths (>= 0.90): format 100%",
@@ -131,7 +136,7 @@ def test_terminal_lines_are_concise_and_name_the_patterns() -> None:
 
 
 def test_empty_and_all_passing_runs() -> None:
-    assert analysis_of([]).lines() == []
+    assert analysis_lines(analysis_of([])) == []
     passing = [r for r in known_results() if r.case_id not in FAILING]
     analysis = analysis_of(passing)
     assert (analysis.failing, analysis.weaknesses, analysis.parse_errors, analysis.fields) == (0, (), (), ())
@@ -145,15 +150,15 @@ def test_model_errors_are_listed_apart_from_parse_errors() -> None:
     analysis = analysis_of(results)
     assert analysis.model_errors == ("f1",)
     assert "f1" not in analysis.parse_errors
-    assert "  model errors: 1 case (f1)" in analysis.lines()
+    assert "  model errors: 1 case (f1)" in analysis_lines(analysis)
 
 
 @pytest.mark.parametrize(
     ("analysis", "message"),
     [
-        ({"strength": 1.5}, "analysis.strength must be a number between 0 and 1, got 1.5"),
+        ({"strength": 1.5}, "analysis.strength must be a number from 0 to 1, got 1.5"),
         ({"weakness": 0.95}, "analysis.weakness (0.95) must not be above analysis.strength (0.9)"),
-        ({"confusion": "action"}, "unknown analysis key(s) confusion"),
+        ({"confusion": "action"}, "unknown key(s) confusion in analysis; allowed: confusion_field, strength, weakness"),
         ({"confusion_field": ""}, "analysis.confusion_field must be a field name or null"),
         ("high", "'analysis' must be a mapping"),
     ],

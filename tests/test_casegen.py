@@ -13,19 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_taskbench.cases import DIFFICULTIES, load_case_file
-from pytest_taskbench.cli.casegen import (
-    GENERATED_TAG,
-    CasegenError,
-    CaseTemplate,
-    Slot,
-    SlotValue,
-    check_new_case,
-    generate_stratified,
-    load_spec,
-    merge_generated,
-    quotas_for,
-    write_case_file,
-)
+from pytest_taskbench.cli.case_files import GENERATED_TAG, CasegenError, check_new_case, merge_generated, write_case_file
+from pytest_taskbench.cli.casegen import CaseTemplate, Slot, SlotValue, generate_stratified, load_spec, quotas_for
 from pytest_taskbench.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,17 +10,19 @@ from hypothesis import strategies as st
 
 from pytest_taskbench.baseline import SuiteRecord, build_baseline
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.suite import GateConfig
-from pytest_taskbench.verdict.compare import ComparedSuite, IncompatibleBaseline, compare_suite, regression_gates
+from pytest_taskbench.verdict.compare import ComparedSuite, IncompatibleBaseline, compare_suite
+from pytest_taskbench.verdict.gates import GateConfig, regression_results
 
 SUITE = "cases/taskbench.yaml"
 WEIGHTS = {"a": 0.5, "b": 0.5}
 ALL_GATES = GateConfig(
-    fail_on_significant_regression=True,
-    fail_on_category_regression=True,
-    fail_on_critical_regression=True,
-    max_aggregate_drop=0.0,
-    non_inferiority_margin=0.05,
+    {
+        "fail_on_significant_regression": True,
+        "fail_on_category_regression": True,
+        "fail_on_critical_regression": True,
+        "max_aggregate_drop": 0.0,
+        "non_inferiority_margin": 0.05,
+    }
 )
 
 
@@ -44,7 +46,7 @@ def test_identical_runs_give_no_change_and_no_gate_fires(scores: list[float]) ->
     assert agg.verdict == "no change" and agg.change == 0 and agg.p_value == 1.0 and agg.mcnemar_p == 1.0
     assert agg.interval is None or (agg.interval.low, agg.interval.high) == (0.0, 0.0)
     assert not comparison.regressions and not comparison.fixes and not comparison.score_changes and not comparison.outputs_changed
-    assert all(gate.passed for gate in regression_gates(comparison, ALL_GATES))
+    assert all(gate.passed for gate in regression_results(ALL_GATES, comparison))
 
 
 def test_regressions_fixes_score_changes_and_new_and_missing_cases() -> None:
@@ -57,7 +59,7 @@ def test_regressions_fixes_score_changes_and_new_and_missing_cases() -> None:
     assert comparison.new_cases == ("cases/c.jsonl::n",) and comparison.missing_cases == ("cases/c.jsonl::c4",)
     assert [c.key for c in comparison.critical_regressions] == ["cases/c.jsonl::c0"]
     assert comparison.aggregate.cases == 4
-    failed = {gate.name for gate in regression_gates(comparison, ALL_GATES) if not gate.passed}
+    failed = {gate.name for gate in regression_results(ALL_GATES, comparison) if not gate.passed}
     assert "critical_regression" in failed and "significant_regression" not in failed  # four cases are noise
 
 
@@ -72,14 +74,14 @@ def test_aggregate_change_is_the_weighted_change_of_category_means() -> None:
 def test_a_clear_regression_is_significant_and_fails_every_regression_gate() -> None:
     comparison = compare(run([1.0] * 80), run([0.0] * 30 + [1.0] * 50))
     assert comparison.aggregate.verdict == "significant regression" and comparison.aggregate.mcnemar_p < 1e-6
-    gates = {gate.name: gate for gate in regression_gates(comparison, ALL_GATES)}
+    gates = {gate.name: gate for gate in regression_results(ALL_GATES, comparison)}
     assert not any(gates[name].passed for name in ("significant_regression", "max_aggregate_drop", "non_inferiority", "category_regression"))
     assert gates["critical_regression"].passed
 
 
 def test_a_drop_beyond_the_limit_but_inside_the_noise_holds_the_gate() -> None:
     comparison = compare(run([1.0] * 10), run([0.0] + [1.0] * 9))
-    gate = regression_gates(comparison, GateConfig(max_aggregate_drop=0.05))[0]
+    gate = regression_results(GateConfig({"max_aggregate_drop": 0.05}), comparison)[0]
     assert gate.passed and "not significant" in gate.message and "inside the noise" in gate.message
 
 

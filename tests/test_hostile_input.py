@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SUITE = "categories: {a: {weight: 1, scorer: action_recognition}}\n"
+SUITE = "categories: {a: {weight: 1, scorer: action_recognition}}\nscorer_packs: [task_api]\n"
 GOOD = {"id": "ok", "input": "x", "expected": {"action": "list"}, "category": "a", "difficulty": "simple"}
 LIST_MODEL = 'def respond(prompts):\n    return [\'{"action": "list"}\' for _ in prompts]\n'
 MODEL = "--taskbench-model=model:respond"

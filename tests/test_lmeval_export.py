@@ -60,11 +60,11 @@ def test_export_round_trip_gives_the_same_prompts_targets_and_settings(suite_dir
 
 
 def test_exported_scoring_matches_the_suite_scorer(suite_dir: Path, tmp_path: Path) -> None:
-    from pytest_taskbench.scoring.base import build_scorer
+    from pytest_taskbench.scoring.registry import build_scorer
 
     main(["export-lm-eval", str(suite_dir), str(tmp_path / "out"), "--category", "lookup"])
     exported = load_lm_eval_suite(tmp_path / "out" / "task_api_lookup.yaml", cwd=tmp_path)
-    lm_scorer = build_scorer(exported.categories["lookup"].scorer)
+    lm_scorer = build_scorer(exported.categories["lookup"].scorer, packs=exported.scorer_packs)
     ours = build_scorer({"name": "exact_match", "ignore_case": True})
     for case in exported.cases:
         for output in ["  alice\n", "PARIS", "Paris!", "Bob"]:

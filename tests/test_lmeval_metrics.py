@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from pytest_taskbench.cases import Case
-from pytest_taskbench.lmeval.metrics import ExactMatch, parse_filters, parse_metrics, score_response
-from pytest_taskbench.scoring.base import ScorerError, build_scorer
+from pytest_taskbench.scoring.packs.lm_eval import ExactMatch, parse_filters, parse_metrics, score_response
+from pytest_taskbench.scoring.registry import ScorerError, build_scorer
+
+LM_EVAL = ("lm_eval",)  # the pack lm-eval's exact_match lives in
 
 
 def case(expected: Any) -> Case:
@@ -16,7 +18,7 @@ def case(expected: Any) -> Case:
 
 
 def em_score(output: str, expected: Any, **spec: Any) -> float:
-    return build_scorer({"name": "lm_eval_exact_match", **spec})(output, case(expected)).value
+    return build_scorer({"name": "lm_eval_exact_match", **spec}, packs=LM_EVAL)(output, case(expected)).value
 
 
 def test_plain_exact_match_is_strict_about_case_space_and_punctuation() -> None:
@@ -60,12 +62,12 @@ def test_score_uses_the_first_pipeline_and_logs_every_filter() -> None:
         {"name": "strict", "filter": [{"function": "regex", "regex_pattern": "ANSWER: (\\w+)"}, {"function": "take_first"}]},
         {"name": "loose", "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}]},
     ]
-    score = build_scorer({"name": "lm_eval_exact_match", "filters": filters})(" yes ", case("yes"))
+    score = build_scorer({"name": "lm_eval_exact_match", "filters": filters}, packs=LM_EVAL)(" yes ", case("yes"))
     assert score.value == 0.0
     assert score.details["exact_match,strict"] == 0.0
     assert score.details["exact_match,loose"] == 1.0
     assert score.details["filtered,strict"] == "[invalid]"
-    assert build_scorer({"name": "lm_eval_exact_match", "filters": filters, "primary_filter": "loose"})(" yes ", case("yes")).value == 1.0
+    assert build_scorer({"name": "lm_eval_exact_match", "filters": filters, "primary_filter": "loose"}, packs=LM_EVAL)(" yes ", case("yes")).value == 1.0
 
 
 def test_list_target_means_any_answer_and_other_targets_are_cast_to_text() -> None:
@@ -91,4 +93,4 @@ def test_the_last_exact_match_entry_wins_as_in_lm_eval() -> None:
 )
 def test_unsupported_metrics_and_filters_are_errors(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(ScorerError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        build_scorer({"name": "lm_eval_exact_match", **spec})
+        build_scorer({"name": "lm_eval_exact_match", **spec}, packs=LM_EVAL)

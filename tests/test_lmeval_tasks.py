@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from pytest_taskbench.lmeval.suite import LmEvalError, load_lm_eval_suite, looks_like_task_file, sample_as_output
+from pytest_taskbench.generation.outputs import sample_as_output
+from pytest_taskbench.lmeval.suite import load_lm_eval_suite
+from pytest_taskbench.lmeval.task import LmEvalError, looks_like_task_file
 
 TASK = """\
 task: task_api_benchmark

@@ -212,11 +212,11 @@ def test_directory_without_weights_is_a_usage_error(pytester: pytest.Pytester, d
     [
         (
             ["--taskbench-min-aggregate=high"],
-            "ERROR: taskbench: --taskbench-min-aggregate / ini taskbench_min_aggregate: expected a number between 0 and 1, got 'high'",
+            "ERROR: taskbench: --taskbench-min-aggregate / ini taskbench_min_aggregate must be a number from 0 to 1, got 'high'",
         ),
         (["--taskbench-min-category=greet"], "ERROR: taskbench: --taskbench-min-category / ini taskbench_min_category: expected CATEGORY=SCORE, got 'greet'"),
-        (["--taskbench-batch-size=0"], "ERROR: taskbench: --taskbench-batch-size / ini taskbench_batch_size: expected a positive whole number, got '0'"),
-        (["--taskbench-threads=0"], "ERROR: taskbench: --taskbench-threads / ini taskbench_threads: expected a positive whole number, got '0'"),
+        (["--taskbench-batch-size=0"], "ERROR: taskbench: --taskbench-batch-size / ini taskbench_batch_size must be a whole number >= 1, got 0"),
+        (["--taskbench-threads=0"], "ERROR: taskbench: --taskbench-threads / ini taskbench_threads must be a whole number >= 1, got 0"),
     ],
 )
 def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, demo_suite: Path, args: list[str], message: str) -> None:

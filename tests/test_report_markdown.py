@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_taskbench.reports.markdown import MAX_CASE_ANNOTATIONS, annotations, cell, escape_data, escape_property, github_annotations, workflow_command
-from pytest_taskbench.reports.model import SuiteReport
+from pytest_taskbench.reports.github import MAX_CASE_ANNOTATIONS, annotations, escape_data, escape_property, github_annotations, workflow_command
+from pytest_taskbench.reports.markdown import cell
 from pytest_taskbench.settings import OPTIONS_BY_DEST
 from pytest_taskbench.verdict.analysis import analyze
+from pytest_taskbench.verdict.finish import SuiteReport
 from pytest_taskbench.verdict.gates import GateResult, Verdict
 from tests.report_known_run import known_results, write_known_run
 from tests.test_analysis import summary_of
@@ -84,7 +85,7 @@ def test_annotations_under_github_actions_point_at_case_lines(pytester: pytest.P
     token = stop.removeprefix("::stop-commands::")
     assert re.fullmatch("taskbench-[0-9a-f]{32}", token) and resume == f"::{token}::"  # the output between them runs no command
     assert commands == [
-        "::error file=cases/taskbench.yaml,line=8,title=taskbench tasks%3A gate min_aggregate failed::weighted aggregate 0.733 < 0.800",
+        "::error file=cases/taskbench.yaml,line=9,title=taskbench tasks%3A gate min_aggregate failed::weighted aggregate 0.733 < 0.800",
         '::warning file=cases/actions.jsonl,line=3,title=taskbench%3A a3 scored 0.50 < 0.8 (actions%2C moderate)::action wrong%0Aoutput: {"action": "list", "title": "call bob"}',
         '::warning file=cases/actions.jsonl,line=4,title=taskbench%3A a4 scored 0.50 < 0.8 (actions%2C complex)::action wrong%0Aoutput: {"action": "list", "title": "write <report> & send"}',
         "::warning file=cases/actions.jsonl,line=5,title=taskbench%3A a5 scored 0.00 < 0.8 (actions%2C complex)::invalid JSON: Expecting value: line 1 column 1 (char 0)%0Aoutput: Sure! I deleted them.",

@@ -22,12 +22,12 @@ def suite_dir(tmp_path: Path) -> Path:
 
 def test_collection_and_the_case_count_share_one_read(suite_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = TaskbenchRun(Settings(), suite_dir)
-    suite = run.suite_at(suite_dir / "taskbench.yaml")
+    suite = run.catalog.suite_at(suite_dir / "taskbench.yaml")
     reads: list[Path] = []
     original = Suite.load_cases
     monkeypatch.setattr(Suite, "load_cases", lambda self, path, display_path=None: reads.append(path) or original(self, path, display_path))
-    collected = run.case_file(suite, suite_dir / "greet.jsonl")
-    total = suite.count_cases(lambda path: run.case_file(suite, path))
+    collected = run.catalog.case_file(suite, suite_dir / "greet.jsonl")
+    total = suite.count_cases(lambda path: run.catalog.case_file(suite, path))
     assert (total, [c.id for c in collected.cases], len(collected.errors)) == (2, ["a", "b"], 1)
     assert reads == [suite_dir / "greet.jsonl"]
     assert collected.errors[0].path == "greet.jsonl"  # shown relative to the rootdir
@@ -35,10 +35,10 @@ def test_collection_and_the_case_count_share_one_read(suite_dir: Path, monkeypat
 
 def test_content_hash_is_read_once_per_process(suite_dir: Path) -> None:
     run = TaskbenchRun(Settings(), suite_dir)
-    suite = run.suite_at(suite_dir / "taskbench.yaml")
-    first = run.content_hash(suite)
+    suite = run.catalog.suite_at(suite_dir / "taskbench.yaml")
+    first = run.catalog.content_hash(suite)
     (suite_dir / "greet.jsonl").write_text("")
-    assert run.content_hash(suite) == first
+    assert run.catalog.content_hash(suite) == first
     assert suite.content_hash() != first  # the suite itself sees the change: the run's value is a per-process cache
 
 

@@ -41,4 +41,4 @@ def test_an_unknown_scorer_name_fails_its_case_naming_file_line_and_known_scorer
         cases.write(json.dumps(typo) + "\n")
     result = documented_suite.runpytest_subprocess("cases", "--taskbench-model=mymodel:respond")
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["*cases/x.jsonl:3: case 'typo': unknown scorer 'wordlimit'; known scorers: *action_recognition*word_limit*"])
+    result.stdout.fnmatch_lines(["*cases/x.jsonl:3: case 'typo': unknown scorer 'wordlimit'; known scorers: *exact_match*word_limit*"])

@@ -15,6 +15,7 @@ from pytest_taskbench.scoring import Scorer, build_scorer, registered_scorers
 from pytest_taskbench.scoring.extract import jsonable
 from pytest_taskbench.scoring.general import expected_text
 from pytest_taskbench.scoring.packs.taskapi import TASK_ACTIONS, task_expected
+from pytest_taskbench.scoring.registry import PACKS
 from tests.test_scoring_registry import ISSUE_4_SCORERS
 
 DEFAULTS = {"priority": "medium"}
@@ -86,7 +87,7 @@ BUILTINS = sorted(name for name, factory in registered_scorers().items() if fact
 
 
 def build_all(extract_json: bool) -> dict[str, Scorer]:
-    return {name: build_scorer(name, {**CONTEXT, "extract_json": extract_json}) for name in BUILTINS}
+    return {name: build_scorer(name, {**CONTEXT, "extract_json": extract_json}, packs=PACKS) for name in BUILTINS}
 
 
 SCORERS = {flag: build_all(flag) for flag in (False, True)}
@@ -195,7 +196,7 @@ rule_params = st.fixed_dictionaries(
 @given(broken=broken_outputs(), rules=rule_params, name=st.sampled_from(["entity_extraction", "field_match", "edge_case"]))
 def test_fixing_one_field_never_lowers_the_score(broken: tuple[dict[str, Any], dict[str, Any], str], rules: dict[str, Any], name: str) -> None:
     expected, output, field_name = broken
-    scorer_fn = build_scorer({"name": name, **rules})
+    scorer_fn = build_scorer({"name": name, **rules}, packs=PACKS)
     case = Case(id="c1", category="any", difficulty="simple", expected=expected, input="x")
     before = check(scorer_fn(json.dumps(output), case))
     after = check(scorer_fn(json.dumps({**output, field_name: expected[field_name]}), case))

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pytest_taskbench import Case, Score, scorer
-from pytest_taskbench.scoring import ENTRY_POINT_GROUP, ScorerError, base, build_scorer, registered_scorers
+from pytest_taskbench.scoring import ENTRY_POINT_GROUP, ScorerError, build_scorer, registered_scorers, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -55,10 +55,10 @@ not_a_factory = 42
 
 
 @pytest.fixture
-def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Let a test register scorers without leaking them into other tests."""
     registered_scorers()  # import the built-ins first, so they land in the real registry
-    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     yield
 
 
@@ -79,14 +79,14 @@ def test_every_issue_4_scorer_is_registered() -> None:
 
 def test_an_unknown_name_lists_the_known_scorers() -> None:
     with pytest.raises(ScorerError) as info:
-        build_scorer("entity_extration")
+        build_scorer("entity_extration", packs=["task_api"])
     message = str(info.value)
     assert message.startswith("unknown scorer 'entity_extration'; known scorers: ")
     assert all(name in message for name in ISSUE_4_SCORERS)
-    assert message.endswith("(or give package.module:function)")
+    assert message.endswith("(or give package.module:function); packs: task_api, lm_eval")
 
 
-def test_the_decorator_registers_a_scorer_by_name(registry: None) -> None:
+def test_the_decorator_registers_a_scorer_by_name(isolated_registry: None) -> None:
     @scorer("ends_with")
     def ends_with(*, suffix: str = "."):
         def score(output: str, case: Case) -> Score:
@@ -109,7 +109,7 @@ def test_a_dotted_path_names_a_factory_without_registering_it(factory_module: st
     [
         (
             "no_such_module_xyz:factory",
-            r"cannot import scorer 'no_such_module_xyz:factory': No module named 'no_such_module_xyz'; known scorers: .*action_recognition",
+            r"cannot import scorer 'no_such_module_xyz:factory': No module named 'no_such_module_xyz'; known scorers: .*exact_match.*; packs: task_api, lm_eval",
         ),
         ("shout_scorers:missing", r"cannot import scorer 'shout_scorers:missing': module 'shout_scorers' has no attribute 'missing'; known scorers: "),
         ("shout_scorers:not_a_factory", r"scorer 'shout_scorers:not_a_factory' is not callable"),
@@ -120,16 +120,16 @@ def test_a_bad_dotted_path_is_a_scorer_error(factory_module: str, name: str, mes
         build_scorer(name)
 
 
-def test_installed_packages_add_scorers_through_the_entry_point_group(factory_module: str, registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_installed_packages_add_scorers_through_the_entry_point_group(factory_module: str, isolated_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
     published = EntryPoint(name="shouting", value=f"{factory_module}:shouting", group=ENTRY_POINT_GROUP)
-    monkeypatch.setattr(base, "entry_points", lambda group: [published] if group == ENTRY_POINT_GROUP else [])
-    monkeypatch.setattr(base, "_entry_points_loaded", False)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [published] if group == ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(registry, "_loaded", False)
     assert build_scorer("shouting")("yes!", case()).value == 1.0
 
 
 def test_bad_parameters_name_the_scorer_the_problem_and_what_it_takes() -> None:
     with pytest.raises(ScorerError) as info:
-        build_scorer({"name": "format_compliance", "extract_json": True}, {"schema": {"type": "object"}})
+        build_scorer({"name": "format_compliance", "extract_json": True}, {"schema": {"type": "object"}}, packs=["task_api"])
     assert str(info.value) == (
         "bad parameters for scorer 'format_compliance': format_compliance() got an unexpected keyword argument 'extract_json'; it takes extract, schema"
     )
@@ -151,7 +151,7 @@ def test_the_reference_table_has_a_row_for_every_issue_4_scorer() -> None:
     assert sorted(name for name in rows if name in registered_scorers()) == sorted(ISSUE_4_SCORERS)
 
 
-def test_the_documented_conftest_example_registers_a_working_scorer(registry: None) -> None:
+def test_the_documented_conftest_example_registers_a_working_scorer(isolated_registry: None) -> None:
     exec(compile(doc_block("python", "# conftest.py"), "conftest.py", "exec"), {})
     suite = yaml.safe_load(doc_block("yaml", "# cases/taskbench.yaml"))
     built = build_scorer(suite["categories"]["short_answers"]["scorer"])
@@ -164,15 +164,15 @@ def test_the_documented_conftest_example_registers_a_working_scorer(registry: No
 
 
 def test_the_documented_suite_snippet_builds_its_scorers() -> None:
-    suite = yaml.safe_load(doc_block("yaml", "categories:\n  action_recognition:"))
+    suite = yaml.safe_load(doc_block("yaml", "scorer_packs: [task_api]\ncategories:\n  action_recognition:"))
     context = {**suite["scoring"], "schema": {"type": "object"}}
     for category in suite["categories"].values():
-        build_scorer(category["scorer"], context)
+        build_scorer(category["scorer"], context, packs=suite.get("scorer_packs", []))
 
 
 def test_the_documented_edge_cases_score_as_described() -> None:
     cases = yaml.safe_load(textwrap.dedent(doc_block("yaml", "- id: bulk-delete")))
-    edge_case = build_scorer("edge_case")
+    edge_case = build_scorer("edge_case", packs=["task_api"])
     bulk, changed, injection = (
         Case(id=c["id"], category="edge", difficulty="adversarial", expected=c["expected"], input=c["input"], metadata=c["metadata"]) for c in cases
     )

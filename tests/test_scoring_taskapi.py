@@ -12,6 +12,8 @@ import yaml
 from pytest_taskbench import Case, Score
 from pytest_taskbench.scoring import ScorerError, build_scorer, json_scorers
 
+TASK_API = ("task_api",)  # the pack these scorers live in
+
 TASK_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -41,7 +43,7 @@ def case(expected: Any, **extra: Any) -> Case:
 
 def score(spec: Any, output: str | dict[str, Any], expected: Any, context: dict[str, Any] | None = None, **extra: Any) -> Score:
     text = output if isinstance(output, str) else json.dumps(output)
-    return build_scorer(spec, CONTEXT if context is None else context)(text, case(expected, **extra))
+    return build_scorer(spec, CONTEXT if context is None else context, packs=TASK_API)(text, case(expected, **extra))
 
 
 # action_recognition -----------------------------------------------------------
@@ -233,7 +235,7 @@ def test_default_handling_wrong_action_scores_0() -> None:
 
 def test_default_handling_without_defaults_is_a_configuration_error() -> None:
     with pytest.raises(ScorerError, match=r"default_handling needs 'defaults'"):
-        build_scorer("default_handling", {})
+        build_scorer("default_handling", {}, packs=TASK_API)
 
 
 # edge_case --------------------------------------------------------------------
@@ -317,7 +319,7 @@ def test_format_compliance_builds_the_validator_once_per_schema(monkeypatch: pyt
 
     json_scorers._compile.cache_clear()
     monkeypatch.setattr(json_scorers, "validator_for", counting)
-    first = build_scorer("format_compliance", CONTEXT)
+    first = build_scorer("format_compliance", CONTEXT, packs=TASK_API)
     second = build_scorer({"name": "json_schema"}, {**CONTEXT, "schema": dict(reversed(list(TASK_SCHEMA.items())))})
     for priority in ["low", "high", "critical", "none"]:
         first(json.dumps({"action": "create", "priority": priority}), case(None))
@@ -327,6 +329,6 @@ def test_format_compliance_builds_the_validator_once_per_schema(monkeypatch: pyt
 
 def test_format_compliance_needs_a_valid_schema() -> None:
     with pytest.raises(ScorerError, match=r"format_compliance needs a JSON Schema: set 'schema:' in taskbench.yaml"):
-        build_scorer("format_compliance", {})
+        build_scorer("format_compliance", {}, packs=TASK_API)
     with pytest.raises(ScorerError, match=r"invalid JSON Schema at \$.properties.priority: 7 is not of type"):
-        build_scorer("format_compliance", {"schema": {"properties": {"priority": 7}}})
+        build_scorer("format_compliance", {"schema": {"properties": {"priority": 7}}}, packs=TASK_API)

@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from pytest_taskbench.cases import Case, load_case_file
-from pytest_taskbench.cli.casegen import GENERATED_TAG, generate_from_spec, load_spec
+from pytest_taskbench.cli.case_files import GENERATED_TAG
+from pytest_taskbench.cli.casegen import generate_from_spec, load_spec
 from pytest_taskbench.suite import Suite, load_suite
 
 ROOT = Path(__file__).resolve().parent.parent

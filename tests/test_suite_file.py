@@ -32,7 +32,7 @@ def test_full_suite_file_is_parsed(tmp_path: Path) -> None:
     assert suite.categories["b"].scorer == "exact_match"
     assert suite.generation.max_new_tokens == 12 and suite.generation.stop == ("\n",)
     assert suite.schema == {"type": "object"} and suite.reference_date == dt.date(2026, 3, 4)
-    assert suite.gates.min_category == {"a": 0.5, "b": 0.5}
+    assert suite.gates.threshold("min_category") == {"a": 0.5, "b": 0.5}
     assert [suite.band_for(v) for v in (0.96, 0.95, 0.6, 0.1)] == ["great", "great", "fine", "bad"]
     prompt = suite.prompt_for(Case(id="x", category="a", difficulty="simple", expected=1, input="list {all}"))
     assert prompt.messages == ({"role": "system", "content": "Today is 2026-03-04"}, {"role": "user", "content": 'Q: list {all} {"json": 1}'})
@@ -53,7 +53,7 @@ def test_weights_are_normalised_with_a_warning(tmp_path: Path) -> None:
         ("categories: {a: 1}\ncolour: red\n", "unknown key(s) colour"),
         ("categories: {a: {weight: x}}\n", "category 'a': weight must be a number >= 0"),
         ("categories: {a: 0}\n", "category weights must not all be 0"),
-        ("categories: {a: 1}\npass_threshold: 2\n", "pass_threshold must be a number between 0 and 1, got 2"),
+        ("categories: {a: 1}\npass_threshold: 2\n", "pass_threshold must be a number from 0 to 1, got 2"),
         ("categories: {a: 1}\nreference_date: soon\n", "reference_date must be an ISO date"),
         ("categories: {a: 1}\ngates: {min_category: {z: 0.5}}\n", "gates.min_category names unknown category 'z'"),
         ("categories: {a: 1}\ngates: {speed: 1}\n", "unknown gate(s) speed"),
@@ -65,12 +65,12 @@ def test_weights_are_normalised_with_a_warning(tmp_path: Path) -> None:
         ("categories: {a: {weight: 1, scorer: .inf}}\n", "category 'a': scorer must be a scorer name or a mapping with 'name' and its parameters, got inf"),
         ("categories: {a: 1}\ndefault_scorer: {params: 1}\n", "default_scorer must be a scorer name or a mapping"),
         ("categories: {a: 1}\ngeneration: {max_new_tokens: true}\n", "generation.max_new_tokens must be a whole number from 1 to 1000000, got True"),
-        ("categories: {a: 1}\ngeneration: {temperature: 1.0e+30}\n", "generation.temperature must be a number from 0 (greedy) to 10, got 1e+30"),
-        ("categories: {a: 1}\ndifficulties: 3\n", "'difficulties' must be a non-empty list of names, got 3"),
-        ("categories: {a: 1}\ndifficulties: [easy, easy]\n", "'difficulties' names a level twice"),
-        ("categories: {a: 1}\nbands: {good: high}\n", "bands.good must be a number between 0 and 1, got 'high'"),
-        ("categories: {a: 1}\ncase_files: 7\n", "'case_files' must be a glob pattern or a list of them, got 7"),
-        ("categories: {a: 1}\nmin_cases: true\n", "'min_cases' must be a positive integer, got True"),
+        ("categories: {a: 1}\ngeneration: {temperature: 1.0e+30}\n", "generation.temperature must be a number from 0 to 10, got 1e+30"),
+        ("categories: {a: 1}\ndifficulties: 3\n", "'difficulties' must be a non-empty list of strings, got 3"),
+        ("categories: {a: 1}\ndifficulties: [easy, easy]\n", "'difficulties' must name each level once, got ['easy', 'easy']"),
+        ("categories: {a: 1}\nbands: {good: high}\n", "bands.good must be a number from 0 to 1, got 'high'"),
+        ("categories: {a: 1}\ncase_files: 7\n", "'case_files' must be a string or a non-empty list of strings, got 7"),
+        ("categories: {a: 1}\nmin_cases: true\n", "'min_cases' must be a whole number >= 1, got True"),
         ("categories: {a: 1}\ngates: {strict: yes please}\n", "gates.strict must be true or false, got 'yes please'"),
         ("categories: {a: 1}\n1: one\n", "unknown key(s) 1"),
         ("categories: {a: 1}\nprompt: {system: [x]}\n", "prompt.system must be a string, got ['x']"),

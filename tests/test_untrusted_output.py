@@ -24,11 +24,13 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pytest_taskbench.guards.display import safe_text
+from pytest_taskbench.reports.github import annotations
 from pytest_taskbench.reports.html import render_html
-from pytest_taskbench.reports.markdown import annotations, markdown_summary
-from pytest_taskbench.reports.model import SuiteReport, terminal_lines
-from pytest_taskbench.verdict.analysis import analyze
-from pytest_taskbench.verdict.compare import Comparison, GroupChange, comparison_lines
+from pytest_taskbench.reports.markdown import markdown_summary
+from pytest_taskbench.reports.terminal import comparison_lines, terminal_lines
+from pytest_taskbench.verdict.analysis import AnalysisConfig, analyze
+from pytest_taskbench.verdict.compare import Comparison, GroupChange
+from pytest_taskbench.verdict.finish import SuiteReport
 from pytest_taskbench.verdict.gates import GateResult, Verdict
 from tests.conftest import jsonl
 from tests.report_known_run import known_results
@@ -44,6 +46,7 @@ name: hostile
 categories:
   plain: {weight: 0.5, scorer: exact_match}
   json: {weight: 0.5, scorer: field_match}
+analysis: {confusion_field: action}
 """
 
 # The model echoes the hostile text for plain cases, and for json cases answers an object whose
@@ -157,7 +160,7 @@ def hostile_report(text: str) -> SuiteReport:
     results[2] = replace(results[2], reason=text, output=json.dumps({"action": text}), details={"got_action": text, "fields": {text: {"status": "invented"}}})
     summary = summary_of(results)
     gate = GateResult("baseline", False, 0, 0, f"refusing to compare: {text}")
-    return SuiteReport(summary, Verdict((gate,)), tuple(results), {}, analyze(results, summary))
+    return SuiteReport(summary, Verdict((gate,)), tuple(results), {}, analyze(results, summary, AnalysisConfig(confusion_field="action")))
 
 
 def github_html(markdown: str) -> str:

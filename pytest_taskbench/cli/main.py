@@ -58,7 +58,7 @@ def _configure_add_case(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_add_case(args: argparse.Namespace) -> int:
-    from pytest_taskbench.cli.casegen import append_case, check_new_case
+    from pytest_taskbench.cli.case_files import append_case, check_new_case
 
     case: dict[str, Any] = {"id": args.id, "input": args.input, "expected": args.expected}
     if args.category:
@@ -98,7 +98,8 @@ def _configure_generate(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from pytest_taskbench.cli.casegen import CasegenError, generate_from_spec, load_spec, merge_generated, write_case_file
+    from pytest_taskbench.cli.case_files import CasegenError, merge_generated, write_case_file
+    from pytest_taskbench.cli.casegen import generate_from_spec, load_spec
 
     try:
         spec = load_spec(args.spec)
@@ -123,7 +124,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 def _hand_written_inputs(directory: Path) -> set[str]:
     """Inputs of the existing non-generated cases, so generation never duplicates one."""
-    from pytest_taskbench.cli.casegen import GENERATED_TAG
+    from pytest_taskbench.cli.case_files import GENERATED_TAG
 
     inputs: set[str] = set()
     for file in sorted(directory.glob("*.jsonl")):

@@ -32,7 +32,6 @@ __all__ = [
     "check_model_spec",
     "load_backend",
     "model_kind",
-    "threads_per_process",
 ]
 
 
@@ -79,17 +78,6 @@ def backend_for_settings(settings: Settings, rootdir: Path) -> Backend:
             retries=settings.http_retries,
         )
     return load_backend(settings.model, batch_size=settings.batch_size, device=settings.device, dtype=settings.dtype, threads=settings.threads, http=http)
-
-
-def threads_per_process(processes: int) -> int:
-    """This machine's usable CPUs shared out among ``processes`` (each at least one).
-
-    Every process running torch on the CPU otherwise starts one thread per CPU: two pytest-xdist
-    workers on two cores then spend their time waiting on each other's threads (the shipped
-    suite took 189 s under ``-n 2`` against 13 s in one process).
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cpus // max(1, processes))
 
 
 def load_backend(

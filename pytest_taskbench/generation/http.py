@@ -35,10 +35,8 @@ names, ``Location`` headers) before it is kept or shown.
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import os
-import socket
 import ssl
 import threading
 import time
@@ -49,13 +47,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
+from pytest_taskbench.generation.transport import (
+    Connection,
+    Deadline,
+    RequestFailed,
+    Unreachable,
+    origin_of,
+    read_body,
+)
 from pytest_taskbench.guards.display import safe_text
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_SERVER_STOP_SEQUENCES = 4  # OpenAI's limit; the rest are applied here
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # one answer's body; memory per request in flight stays within a few times this
 MAX_ERROR_BODY_BYTES = 64 * 1024  # of an error body only the start is read (and 300 characters shown)
-READ_CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 3  # same-origin hops followed within one request
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REDACTED = "***"
@@ -74,16 +79,6 @@ class HttpOptions:
     retries: int = 3
     backoff: float = 0.5  # seconds before the first retry; doubles each time
     max_backoff: float = 20.0
-
-
-class RequestFailed(Exception):
-    """A request that will not succeed by retrying, or whose retries ran out."""
-
-    def __init__(self, message: str, *, retry: bool = False, connection: bool = False, wait: float | None = None) -> None:
-        super().__init__(message)
-        self.retry = retry
-        self.connection = connection
-        self.wait = wait
 
 
 def check_base_url(spec: str) -> None:
@@ -170,165 +165,6 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-# transport: one deadline per request ---------------------------------------------------
-#
-# Every blocking socket call (connect, TLS handshake, send, each recv) is given only the time left before
-# the request's deadline, so the deadline holds however the server spreads its bytes out, with no extra
-# thread and nothing to race: a watchdog that shuts sockets down from another thread cannot interrupt a
-# connect and must not touch a socket the request has already closed (its descriptor may be reused).
-# DNS resolution (getaddrinfo) is the one step the deadline cannot interrupt.
-
-
-class _DeadlinePassed(TimeoutError):
-    """The request's deadline passed before it completed."""
-
-
-class _Unreachable(Exception):
-    """No connection could be opened: refused, no route, unknown host."""
-
-    def __init__(self, cause: OSError) -> None:
-        super().__init__(cause.strerror or str(cause) or type(cause).__name__)
-
-
-class _Deadline:
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.at = time.monotonic() + seconds
-
-    def left(self) -> float:
-        """Seconds left; raises ``_DeadlinePassed`` when none are."""
-        left = self.at - time.monotonic()
-        if left <= 0:
-            raise _DeadlinePassed("timed out")
-        return left
-
-
-class _DeadlineSocket:
-    """The parts of a socket ``http.client`` uses, each blocking call limited to the time left.
-
-    Like a socket, it stays open until it and every file made from it are closed: http.client closes
-    the connection's socket while the response still reads from its file.
-    """
-
-    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
-        self.sock = sock
-        self.deadline = deadline
-        self._files = 0
-        self._closed = False
-
-    def sendall(self, data: bytes) -> None:
-        self.sock.settimeout(self.deadline.left())
-        self.sock.sendall(data)  # the timeout bounds the whole sendall (Python >= 3.5)
-
-    def recv_into(self, buffer: Any) -> int:
-        self.sock.settimeout(self.deadline.left())
-        return self.sock.recv_into(buffer)
-
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        if mode != "rb":
-            raise ValueError(f"unsupported mode {mode!r}")
-        self._files += 1
-        return io.BufferedReader(_DeadlineReader(self))
-
-    def file_closed(self) -> None:
-        self._files -= 1
-        if self._closed and self._files <= 0:
-            self.sock.close()
-
-    def close(self) -> None:
-        self._closed = True
-        if self._files <= 0:
-            self.sock.close()
-
-
-class _DeadlineReader(io.RawIOBase):
-    def __init__(self, sock: _DeadlineSocket) -> None:
-        super().__init__()
-        self._sock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._sock.recv_into(buffer)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._sock.file_closed()
-        super().close()
-
-
-def _open_socket(host: str, port: int, deadline: _Deadline) -> socket.socket:
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise _Unreachable(exc) from None
-    failure: OSError = OSError(f"no address for {host}")
-    for family, kind, proto, _, address in addresses:
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(deadline.left())
-            sock.connect(address)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock
-        except TimeoutError:
-            sock.close()
-            raise
-        except OSError as exc:
-            sock.close()
-            failure = exc
-        except BaseException:
-            sock.close()
-            raise
-    raise _Unreachable(failure)
-
-
-class _Connection(http.client.HTTPConnection):
-    """One HTTP(S) connection whose connect, handshake, send and every read share one deadline."""
-
-    def __init__(self, host: str, port: int, deadline: _Deadline, tls: ssl.SSLContext | None) -> None:
-        super().__init__(host, port)
-        self._deadline = deadline
-        self._tls = tls
-
-    def connect(self) -> None:
-        sock = _open_socket(self.host, self.port, self._deadline)
-        try:
-            if self._tls is not None:
-                sock.settimeout(self._deadline.left())
-                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-        # http.client only calls sendall, makefile("rb") and close on its socket
-        self.sock = _DeadlineSocket(sock, self._deadline)
-
-
-def _origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of ``url``; raises ValueError for a bad port."""
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
-
-
-def _read_body(response: http.client.HTTPResponse, limit: int, *, whole: bool) -> tuple[bytearray, bool]:
-    """Up to ``limit`` bytes of the body, in chunks, and whether there was more (the rest is left unread).
-
-    ``whole``: a body shorter than its Content-Length is an error (http.client ends it quietly).
-    """
-    data = bytearray()
-    while True:
-        chunk = response.read(min(READ_CHUNK_BYTES, limit + 1 - len(data)))
-        if not chunk:
-            if whole and response.length:
-                raise RequestFailed(f"the connection broke before a complete answer ({len(data)} bytes read, {response.length} more expected)", retry=True)
-            return data, False
-        data += chunk
-        if len(data) > limit:
-            del data[limit:]
-            return data, True
-
-
 @dataclass
 class _Answer:
     status: int
@@ -351,7 +187,7 @@ class HttpBackend:
         self._server_down = False
         self._lock = threading.Lock()
         self._discovery = threading.Lock()
-        self._origin = _origin(self.base_url)
+        self._origin = origin_of(self.base_url)
         self._tls = ssl.create_default_context() if self._origin[0] == "https" else None
 
     # protocol -----------------------------------------------------------------
@@ -475,7 +311,7 @@ class HttpBackend:
         """One request (following allowed redirects) within one deadline; the JSON object it answers with."""
         key = self._api_key()
         data = json.dumps(body).encode() if body is not None else None
-        deadline = _Deadline(self.options.timeout)
+        deadline = Deadline(self.options.timeout)
         with self._lock:
             self.model_calls += method == "POST"
         target = url
@@ -512,7 +348,7 @@ class HttpBackend:
             raise RequestFailed(f"HTTP {answer.status}: a redirect without a Location header")
         target = urllib.parse.urljoin(current, answer.location.strip())
         try:
-            same_origin = _origin(target) == self._origin
+            same_origin = origin_of(target) == self._origin
         except ValueError:
             same_origin = False
         if not same_origin:
@@ -526,14 +362,14 @@ class HttpBackend:
             "point --taskbench-model at the final URL"
         )
 
-    def _connection(self, host: str, port: int, deadline: _Deadline) -> _Connection:
+    def _connection(self, host: str, port: int, deadline: Deadline) -> Connection:
         """A connection for one request. A keep-alive pool would hand one out here (and take it back in _exchange)."""
-        return _Connection(host, port, deadline, self._tls)
+        return Connection(host, port, deadline, self._tls)
 
-    def _exchange(self, method: str, url: str, data: bytes | None, key: str | None, deadline: _Deadline) -> _Answer:
+    def _exchange(self, method: str, url: str, data: bytes | None, key: str | None, deadline: Deadline) -> _Answer:
         """Send one request and read its answer (the body capped); transport failures become RequestFailed."""
         parts = urllib.parse.urlsplit(url)
-        origin = _origin(url)
+        origin = origin_of(url)
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
@@ -553,19 +389,19 @@ class HttpBackend:
                 body = bytearray()
                 too_large = response.length is not None and response.length > MAX_RESPONSE_BYTES  # said up front: read none of it
                 if not too_large:
-                    body, too_large = _read_body(response, MAX_RESPONSE_BYTES, whole=True)
+                    body, too_large = read_body(response, MAX_RESPONSE_BYTES, whole=True)
                 if too_large:
                     raise RequestFailed(
                         f"the answer is larger than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB ({MAX_RESPONSE_BYTES} bytes), the most one answer may be"
                     )
             else:
-                body, _ = _read_body(response, MAX_ERROR_BODY_BYTES, whole=False)
+                body, _ = read_body(response, MAX_ERROR_BODY_BYTES, whole=False)
             return _Answer(status, response.getheader("Location"), response.getheader("Retry-After"), body)
         except RequestFailed:
             raise
         except TimeoutError:  # the deadline, or a socket call that used up the time left
             raise RequestFailed(f"no complete answer within {deadline.seconds:g}s (--taskbench-http-timeout)", retry=True) from None
-        except _Unreachable as exc:
+        except Unreachable as exc:
             raise RequestFailed(f"cannot reach the server ({exc}); is it running?", retry=True, connection=True) from None
         except ssl.SSLCertVerificationError as exc:
             raise RequestFailed(f"the server's TLS certificate is not trusted ({exc.verify_message or exc})") from None

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt
 from pytest_taskbench.guards.files import FileProblem, decode, parse_json, raw_lines
-from pytest_taskbench.lmeval.suite import is_lm_eval_sample, sample_as_output
 
 if TYPE_CHECKING:
     from pytest_taskbench.generation.engine import Job
@@ -98,3 +97,22 @@ class SavedOutputs:
 
     def close(self) -> None:
         return None
+
+
+def sample_as_output(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A line of ``lm_eval --log_samples`` (``samples_<task>_<date>.jsonl``) as a saved-outputs line.
+
+    lm-eval logs ``doc_id``, ``doc``, ``target``, ``arguments``, ``resps`` (the raw
+    generations, one list per request) and ``filtered_resps``. Our case for
+    document N is ``doc_N``; its output is the raw response, so our scorer applies
+    the task's filters itself, exactly as lm-eval did before scoring.
+    """
+    resps = entry.get("resps")
+    output = resps[0][0] if isinstance(resps, list) and resps and isinstance(resps[0], list) and resps[0] else resps
+    if isinstance(output, list) or output is None:
+        output = None
+    return {"id": f"doc_{entry.get('doc_id')}", "output": output}
+
+
+def is_lm_eval_sample(entry: Mapping[str, Any]) -> bool:
+    return "doc_id" in entry and "resps" in entry and "id" not in entry and "nodeid" not in entry

@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -356,9 +356,3 @@ def _children(item: Any) -> list[Any]:
     if isinstance(item, Mapping):
         return [part for pair in item.items() for part in pair]
     return list(item)
-
-
-def unknown_keys(mapping: Mapping[Any, Any], allowed: Iterable[str]) -> list[str]:
-    """The keys of ``mapping`` outside ``allowed``, as sorted text (YAML keys may be numbers or null)."""
-    known = set(allowed)
-    return sorted(str(key) for key in mapping if key not in known)

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from pytest_taskbench.cases import Case
-from pytest_taskbench.scoring.base import split_spec
+from pytest_taskbench.scoring.registry import split_spec
 from pytest_taskbench.suite import Suite
 
 _JINJA_SYNTAX = re.compile(r"\{[{%#]|[}%#]\}")

@@ -15,8 +15,8 @@ from html import escape
 from typing import Any
 
 from pytest_taskbench.guards.display import safe_text
-from pytest_taskbench.reports.model import SuiteReport
 from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis
+from pytest_taskbench.verdict.finish import SuiteReport
 from pytest_taskbench.verdict.summary import GroupSummary
 
 WEAK, MIDDLE, STRONG = "#d64545", "#e8a33d", "#2f9e5b"
@@ -30,10 +30,6 @@ def esc(value: Any) -> str:
     becomes ``\\ud800``, so the report always encodes as UTF-8.
     """
     return escape(safe_text(str(value), multiline=True), quote=True)
-
-
-def pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
 
 
 def zone_colour(value: float, config: AnalysisConfig) -> str:

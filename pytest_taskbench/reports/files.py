@@ -1,4 +1,4 @@
-"""Write the report files a run asked for: HTML, Markdown (and the GitHub job summary), log samples.
+"""Write the report files a run asked for: HTML, Markdown (and the GitHub job summary), the samples log, the comparison.
 
 Called once on the controller after the summaries and verdicts exist (never on an
 xdist worker). Relative paths are taken from the directory pytest was invoked
@@ -10,45 +10,67 @@ Domain code: no pytest import.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_taskbench.generation.base import Prompt
+from pytest_taskbench.reports.github import append_step_summary
 from pytest_taskbench.reports.html import render_html
-from pytest_taskbench.reports.markdown import append_step_summary, markdown_summary
-from pytest_taskbench.reports.model import SuiteReport
-from pytest_taskbench.reports.samples import PromptKey, suite_prompts, write_samples
-from pytest_taskbench.run import TaskbenchRun
+from pytest_taskbench.reports.markdown import markdown_summary
+from pytest_taskbench.reports.samples import PromptKey, write_samples
+from pytest_taskbench.reports.summary import comparison_dict
+from pytest_taskbench.verdict.finish import SuiteReport
 
 
-def write_report_files(reports: Sequence[SuiteReport], run: TaskbenchRun, invocation_dir: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Write every requested file; returns one line per file for the terminal."""
-    settings = run.settings
+@dataclass(frozen=True)
+class ReportRequest:
+    """The files asked for (paths as the user gave them; None: not asked for) and the model to name in them."""
+
+    html: str | None = None
+    markdown: str | None = None
+    samples: str | None = None
+    comparison: str | None = None
+    model: str = ""
+
+
+def write_report_files(
+    reports: Sequence[SuiteReport],
+    request: ReportRequest,
+    invocation_dir: Path,
+    *,
+    prompts: Callable[[], Mapping[PromptKey, Prompt]],
+    environ: Mapping[str, str] = os.environ,
+) -> list[str]:
+    """Write every requested file; returns one line per file for the terminal.
+
+    ``prompts`` builds the prompt of every case, only when the samples log is asked for.
+    """
     messages: list[str] = []
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
-    markdown = markdown_summary(reports) if settings.markdown or step_summary else ""
-    if settings.report:
-        html = render_html(reports, model=settings.model or "")
-        messages.append(_write(invocation_dir, "--taskbench-report", settings.report, "HTML report", lambda path: _text(path, html)))
-    if settings.markdown:
-        messages.append(_write(invocation_dir, "--taskbench-markdown", settings.markdown, "Markdown summary", lambda path: _text(path, markdown)))
+    markdown = markdown_summary(reports) if request.markdown or step_summary else ""
+    if request.html:
+        html = render_html(reports, model=request.model)
+        messages.append(_write(invocation_dir, "--taskbench-report", request.html, "HTML report", lambda path: _text(path, html)))
+    if request.markdown:
+        messages.append(_write(invocation_dir, "--taskbench-markdown", request.markdown, "Markdown summary", lambda path: _text(path, markdown)))
     if step_summary:
         try:
             append_step_summary(markdown, environ)
         except OSError as exc:
             messages.append(f"taskbench: cannot append to GITHUB_STEP_SUMMARY ({step_summary}): {exc}")
-    if settings.log_samples:
+    if request.samples:
         cases = [result for report in reports for result in report.cases]
         messages.append(
-            _write(
-                invocation_dir,
-                "--taskbench-log-samples",
-                settings.log_samples,
-                "samples log",
-                lambda path: f" ({write_samples(path, cases, _prompts(reports, run))} cases)",
-            )
+            _write(invocation_dir, "--taskbench-log-samples", request.samples, "samples log", lambda path: f" ({write_samples(path, cases, prompts())} cases)")
+        )
+    if request.comparison:
+        data = {r.summary.suite_name: comparison_dict(r.comparison) for r in reports if r.comparison is not None}
+        text = json.dumps({"suites": data}, indent=2, sort_keys=True) + "\n"
+        messages.append(
+            _write(invocation_dir, "--taskbench-comparison-file", request.comparison, "comparison with the baseline", lambda path: _text(path, text))
         )
     return messages
 
@@ -66,11 +88,3 @@ def _write(base: Path, option: str, path_text: str, what: str, write: Callable[[
     except OSError as exc:
         return f"taskbench: cannot write the {what} ({option}={path_text}): {exc}"
     return f"taskbench: {what} written to {path_text}{detail}"  # as given, like the option the user typed
-
-
-def _prompts(reports: Sequence[SuiteReport], run: TaskbenchRun) -> dict[PromptKey, Prompt]:
-    prompts: dict[PromptKey, Prompt] = {}
-    for report in reports:
-        suite = run.suite_at(run.rootdir / report.summary.suite_path)
-        prompts.update(suite_prompts(suite, partial(run.case_file, suite)))
-    return prompts

@@ -19,11 +19,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_taskbench.reports.charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, pct, zone_colour
-from pytest_taskbench.reports.model import SuiteReport
+from pytest_taskbench.formatting import percent
+from pytest_taskbench.reports.charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, zone_colour
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis
 from pytest_taskbench.verdict.compare import Comparison
+from pytest_taskbench.verdict.finish import SuiteReport
 
 TEXT_LIMIT = 4000
 
@@ -140,7 +141,7 @@ def analysis_section(analysis: FailureAnalysis, anchor: str) -> str:
     c = analysis.config
     items = []
     for note in analysis.strengths:
-        items.append(f'<li><span class="badge pass">strength</span> <b>{esc(note.category)}</b> {pct(note.mean)}: {esc(note.recommendation)}</li>')
+        items.append(f'<li><span class="badge pass">strength</span> <b>{esc(note.category)}</b> {percent(note.mean, 1)}: {esc(note.recommendation)}</li>')
     for note in analysis.weaknesses:
         items.append(f'<li><span class="badge fail">weakness</span> <b>{esc(note.category)}</b>: {esc(note.recommendation)}</li>')
     patterns = []
@@ -256,7 +257,7 @@ def suite_section(report: SuiteReport, anchor: str) -> str:
         '<div class="card"><div class="headline">'
         + (f'<div><div class="muted">aggregate (category-weighted mean)</div><div class="big">{s.aggregate:.3f}</div></div>' if s.aggregate is not None else "")
         + (f'<div><div class="muted">{interval.level:.0%} interval</div><b>[{interval.low:.3f}, {interval.high:.3f}]</b></div>' if interval is not None else "")
-        + f'<div><div class="muted">band</div><b>{esc(s.band)}</b></div><div><div class="muted">pass rate (score ≥ {s.pass_threshold:g})</div><b>{s.passed}/{s.cases} ({pct(s.pass_rate)})</b></div>'
+        + f'<div><div class="muted">band</div><b>{esc(s.band)}</b></div><div><div class="muted">pass rate (score ≥ {s.pass_threshold:g})</div><b>{s.passed}/{s.cases} ({percent(s.pass_rate, 1)})</b></div>'
         + f"</div>{aggregate_gauge(report, config)}</div>",
     ]
     for note in s.notes:

@@ -1,38 +1,29 @@
-"""GitHub-ready output: a short Markdown summary for a pull request comment, and workflow annotations.
+"""A short Markdown summary for a pull request comment (and the GitHub job summary).
 
-The summary renders each ``SuiteReport`` (figures, gates, the comparison with a
-baseline when there is one, the failure analysis, the failing cases folded in
-``<details>``). Annotations are GitHub workflow commands printed to stdout:
-``::error file=cases/x.jsonl,line=3,title=...::message``. GitHub shows at most
-10 errors and 10 warnings per step, so cases beyond ``MAX_CASE_ANNOTATIONS``
-per level are summed up in one notice.
+It renders each ``SuiteReport``: figures, gates, the comparison with a baseline
+when there is one, the failure analysis, the failing cases folded in
+``<details>``. Text from cases and the model is rendered inert (``untrusted``).
 
 Domain code: no pytest import.
 """
 
-# No ``from __future__ import annotations`` here: this module's public ``annotations()`` would
-# rebind that name, which type checkers reject. Every annotation below also evaluates on Python 3.10.
-import os
+from __future__ import annotations
+
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+from pytest_taskbench.formatting import percent
 from pytest_taskbench.guards.display import safe_text
-from pytest_taskbench.reports.model import SuiteReport
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.analysis import FailureAnalysis
 from pytest_taskbench.verdict.compare import Comparison
+from pytest_taskbench.verdict.finish import SuiteReport
 from pytest_taskbench.verdict.stats import Interval
 
 MAX_FAILING_ROWS = 50
-MAX_CASE_ANNOTATIONS = 10
 REASON_LIMIT = 160
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.0f}%"
 
 
 def _interval(interval: Interval | None) -> str:
@@ -124,7 +115,7 @@ def suite_markdown(report: SuiteReport) -> list[str]:
     if s.aggregate is not None:
         interval = s.aggregate_ci
         headline = f"**Aggregate {s.aggregate:.3f}**" + (f" ({_level(interval)} {_interval(interval)})" if interval else "") + f" · {s.band}"
-        headline += f" · {s.passed}/{s.cases} cases pass ({_pct(s.pass_rate)}) at score ≥ {s.pass_threshold:g}"
+        headline += f" · {s.passed}/{s.cases} cases pass ({percent(s.pass_rate)}) at score ≥ {s.pass_threshold:g}"
         lines.append(headline)
     else:
         lines.append(f"{s.cases} cases ran")
@@ -135,7 +126,7 @@ def suite_markdown(report: SuiteReport) -> list[str]:
         level = next((_level(g.mean_ci) for g in s.categories if g.mean_ci is not None), "CI")
         lines += [f"| category | cases | mean | {level} | pass rate | weight |", "|---|--:|--:|--:|--:|--:|"]
         for g in s.categories:
-            lines.append(f"| {cell(g.name)} | {g.cases} | {g.mean:.3f} | {_interval(g.mean_ci) or '–'} | {_pct(g.pass_rate)} | {g.weight or 0:.2f} |")
+            lines.append(f"| {cell(g.name)} | {g.cases} | {g.mean:.3f} | {_interval(g.mean_ci) or '–'} | {percent(g.pass_rate)} | {g.weight or 0:.2f} |")
         lines.append("")
     lines.append("**Gates:** " + " · ".join(f"{'✅' if g.passed else '❌'} {untrusted(g.message)}" for g in verdict.gates))  # a refused baseline quotes it
     lines.append("")
@@ -165,7 +156,7 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
     c = analysis.config
     items: list[str] = []
     if analysis.strengths:
-        items.append(f"- **Strengths** (≥ {c.strength:.2f}): " + ", ".join(f"{cell(n.category)} {_pct(n.mean)}" for n in analysis.strengths))
+        items.append(f"- **Strengths** (≥ {c.strength:.2f}): " + ", ".join(f"{cell(n.category)} {percent(n.mean)}" for n in analysis.strengths))
     for note in analysis.weaknesses:
         advice = untrusted(note.recommendation.replace(" -> ", " → "), 300)  # quotes confusion labels
         items.append(f"- **Weakness** (< {c.weakness:.2f}): **{cell(note.category)}**: {advice}")
@@ -181,7 +172,7 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
         items.append("- **Fields most often missing or wrong:** " + "; ".join(untrusted(f.describe()) for f in analysis.fields[:5]))
     rates = [g for g in analysis.by_difficulty if g.cases]
     if len(rates) > 1:
-        shown = " · ".join(f"{cell(g.name)} {_pct(g.failure_rate)} ({g.failed}/{g.cases})" for g in rates)
+        shown = " · ".join(f"{cell(g.name)} {percent(g.failure_rate)} ({g.failed}/{g.cases})" for g in rates)
         items.append(f"- **Failure rate by difficulty:** {shown}; {analysis.difficulty_trend}")
     return (["**Failure analysis**", ""] + items + [""]) if items else []
 
@@ -198,125 +189,3 @@ def failing_markdown(failing: Sequence[CaseResult]) -> list[str]:
     for r in shown:
         lines.append(f"| {code(r.nodeid, table=True)} | {cell(r.category)} | {cell(r.difficulty)} | {r.score:.2f} | {untrusted(r.reason, table=True)} |")
     return lines + ["", "</details>"]
-
-
-# GitHub workflow commands --------------------------------------------------------------------
-# https://github.com/actions/toolkit/blob/main/packages/core/src/command.ts (escapeData, escapeProperty)
-
-
-def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def workflow_command(level: str, message: str, **properties: Any) -> str:
-    """``::level key=value,...::message`` with GitHub's escaping of the message and the properties."""
-    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items() if value not in (None, ""))
-    return f"::{level}{' ' + props if props else ''}::{escape_data(message)}"
-
-
-def stop_commands(token: str) -> str:
-    """The line after which the runner executes no workflow command until ``resume_commands(token)``."""
-    return f"::stop-commands::{token}"
-
-
-def resume_commands(token: str) -> str:
-    return f"::{token}::"
-
-
-def annotations(reports: Sequence[SuiteReport], rootdir: Path, workspace: str | None = None) -> list[str]:
-    """Workflow annotations: an error per failing gate (at the suite file) and one per failing case (at its line).
-
-    A model error or a broken case definition is an ``error``; a case that only scored below the
-    pass threshold is a ``warning``: it fails the run only through a gate, which has its own error.
-    Paths are relative to ``workspace`` (``GITHUB_WORKSPACE``, the checkout) when rootdir lies in it.
-    """
-    prefix = _prefix(rootdir, workspace)
-    commands: list[str] = []
-    for report in reports:
-        s = report.summary
-        for gate in report.verdict.failed_gates:
-            line = _gate_line(rootdir / s.suite_path, gate.name)
-            title = f"taskbench {safe_text(s.suite_name)}: gate {safe_text(gate.name)} failed"
-            commands.append(workflow_command("error", safe_text(gate.message), file=prefix + s.suite_path, line=line, title=title))
-        shown: dict[str, int] = {"error": 0, "warning": 0}
-        left: dict[str, int] = {"error": 0, "warning": 0}
-        for result in report.failing:
-            level = "warning" if result.status == "scored" else "error"
-            if shown[level] >= MAX_CASE_ANNOTATIONS:
-                left[level] += 1
-                continue
-            shown[level] += 1
-            commands.append(workflow_command(level, case_message(result), file=prefix + result.path, line=result.line or None, title=case_title(result)))
-        if any(left.values()):
-            more = " and ".join(f"{n} more failing case{'s' if n != 1 else ''} ({level}s)" for level, n in left.items() if n)
-            commands.append(
-                workflow_command("notice", f"{more} not annotated; see the job summary or the HTML report", title=f"taskbench {safe_text(s.suite_name)}")
-            )
-    return commands
-
-
-def case_title(result: CaseResult) -> str:
-    case_id = safe_text(result.case_id)
-    if result.status == "broken":
-        return f"taskbench: broken case {case_id}"
-    if result.status == "error":
-        return f"taskbench: model error on {case_id}"
-    return f"taskbench: {case_id} scored {result.score:.2f} < {result.threshold:g} ({safe_text(result.category)}, {safe_text(result.difficulty)})"
-
-
-def case_message(result: CaseResult) -> str:
-    """The reason, and the output of a case that scored low: each one line, controls shown escaped."""
-    lines = [safe_text(result.reason or "failed")]
-    if result.status == "scored":
-        lines.append(f"output: {_short(result.output or '')}")
-    return "\n".join(lines)
-
-
-def _short(text: str, limit: int = 300) -> str:
-    return safe_text(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _prefix(rootdir: Path, workspace: str | None) -> str:
-    if not workspace:
-        return ""
-    try:
-        relative = rootdir.resolve().relative_to(Path(workspace).resolve()).as_posix()
-    except ValueError:
-        return ""
-    return "" if relative == "." else relative + "/"
-
-
-def _gate_line(suite_file: Path, gate_name: str) -> int | None:
-    """The line of the gate's key in the suite file (``min_category[x]`` looks for ``min_category``), or of ``gates:``."""
-    key = gate_name.split("[", 1)[0]
-    try:
-        lines = suite_file.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    for wanted in (f"{key}:", "gates:"):
-        for number, line in enumerate(lines, start=1):
-            if line.strip().startswith(wanted):
-                return number
-    return None
-
-
-def append_step_summary(text: str, environ: Mapping[str, str] = os.environ) -> Path | None:
-    """Append to the file GitHub names in ``GITHUB_STEP_SUMMARY``; returns its path, or None when unset."""
-    target = environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return None
-    path = Path(target)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(text if text.endswith("\n") else text + "\n")
-    return path
-
-
-def github_annotations(reports: Sequence[SuiteReport], rootdir: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """The workflow annotations to print when running under GitHub Actions (``GITHUB_ACTIONS=true``), else none."""
-    if environ.get("GITHUB_ACTIONS") != "true":
-        return []
-    return annotations(reports, rootdir, environ.get("GITHUB_WORKSPACE"))

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pytest_taskbench.scoring import params
-from pytest_taskbench.scoring.base import Score
 from pytest_taskbench.scoring.extract import ParsedOutput, short
+from pytest_taskbench.scoring.score import Score
 from pytest_taskbench.scoring.values import as_temporal, first_difference, json_type
 
 Status = Literal["match", "partial", "missing", "wrong", "invented"]

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_taskbench.guards.limits import WorkLimitExceeded, compile_pattern
 from pytest_taskbench.scoring import params
-from pytest_taskbench.scoring.base import Score, Scorer, scorer
 from pytest_taskbench.scoring.extract import clip, jsonable, short
+from pytest_taskbench.scoring.registry import scorer
+from pytest_taskbench.scoring.score import Score, Scorer
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case

@@ -19,9 +19,10 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import Draft202012Validator, validator_for
 
 from pytest_taskbench.scoring import params
-from pytest_taskbench.scoring.base import Score, Scorer, scorer
 from pytest_taskbench.scoring.extract import clip, jsonable, parse_output
 from pytest_taskbench.scoring.fields import field_rules, invalid_json, score_object
+from pytest_taskbench.scoring.registry import scorer
+from pytest_taskbench.scoring.score import Score, Scorer
 from pytest_taskbench.scoring.values import extra_keys, first_difference
 
 if TYPE_CHECKING:

@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_taskbench.guards.display import safe_text
-from pytest_taskbench.guards.files import unknown_keys
+from pytest_taskbench import defaults
+from pytest_taskbench.formatting import count, percent
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.scoring.extract import parse_output
 from pytest_taskbench.verdict.summary import GroupSummary, RunSummary
 
-ANALYSIS_KEYS = frozenset({"strength", "weakness", "confusion_field"})
 INVALID = "(invalid JSON)"
 MISSING = "(missing)"
 SHOWN_IN_LINE = 5
@@ -49,32 +48,9 @@ FIELD_STATUSES = ("missing", "wrong", "partial", "invented")
 class AnalysisConfig:
     """Thresholds for strengths and weaknesses, and the field the confusion matrix is drawn on."""
 
-    strength: float = 0.90
-    weakness: float = 0.80
-    confusion_field: str | None = "action"
-
-
-def analysis_config(value: Any, fail: Callable[[str], Exception]) -> AnalysisConfig:
-    """Parse the suite file's ``analysis:`` mapping; ``fail(message)`` builds the error to raise."""
-    if value is None:
-        return AnalysisConfig()
-    if not isinstance(value, dict):
-        raise fail("'analysis' must be a mapping with strength, weakness and confusion_field")
-    unknown = unknown_keys(value, ANALYSIS_KEYS)
-    if unknown:
-        raise fail(f"unknown analysis key(s) {', '.join(unknown)}; known: {', '.join(sorted(ANALYSIS_KEYS))}")
-    bounds: dict[str, float] = {}
-    for key, default in (("strength", 0.90), ("weakness", 0.80)):
-        number = value.get(key, default)
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number <= 1:
-            raise fail(f"analysis.{key} must be a number between 0 and 1, got {number!r}")
-        bounds[key] = float(number)
-    if bounds["weakness"] > bounds["strength"]:
-        raise fail(f"analysis.weakness ({bounds['weakness']:g}) must not be above analysis.strength ({bounds['strength']:g})")
-    confusion_field = value.get("confusion_field", "action")
-    if confusion_field is not None and (not isinstance(confusion_field, str) or not confusion_field.strip()):
-        raise fail(f"analysis.confusion_field must be a field name or null, got {confusion_field!r}")
-    return AnalysisConfig(bounds["strength"], bounds["weakness"], confusion_field)
+    strength: float = defaults.STRENGTH
+    weakness: float = defaults.WEAKNESS
+    confusion_field: str | None = None  # the field whose expected-by-output table to draw, e.g. "action"
 
 
 @dataclass(frozen=True)
@@ -131,15 +107,6 @@ class ConfusionMatrix:
         pairs = [(e, g, len(ids)) for (e, g), ids in self.cells.items() if e != g]
         return sorted(pairs, key=lambda pair: (-pair[2], pair[0], pair[1]))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "expected": list(self.expected_labels),
-            "got": list(self.got_labels),
-            "counts": [[self.count(e, g) for g in self.got_labels] for e in self.expected_labels],
-            "confusions": [{"expected": e, "got": g, "count": n, "cases": list(self.cells[(e, g)])} for e, g, n in self.confusions()],
-        }
-
 
 @dataclass(frozen=True)
 class CrossCell:
@@ -185,63 +152,6 @@ class FailureAnalysis:
         worst = max(range(len(groups)), key=lambda i: rates[i])
         return f"not monotonic: {groups[worst].name} fails most"
 
-    def lines(self) -> list[str]:
-        """A concise block for the end of the terminal summary; every name and label shown with ``safe_text``."""
-        lines = ["failure analysis:"]
-        c = self.config
-        if self.strengths:
-            lines.append(f"  strengths (>= {c.strength:.2f}): " + ", ".join(f"{safe_text(n.category)} {_pct(n.mean)}" for n in self.strengths))
-        if self.weaknesses:
-            lines.append(f"  weaknesses (< {c.weakness:.2f}):")
-            lines.extend(f"    {safe_text(n.category)}: {safe_text(n.recommendation)}" for n in self.weaknesses)
-        if self.parse_errors:
-            lines.append(f"  invalid JSON: {_count(len(self.parse_errors), 'case')} ({_first(self.parse_errors)})")
-        if self.model_errors:
-            lines.append(f"  model errors: {_count(len(self.model_errors), 'case')} ({_first(self.model_errors)})")
-        if self.confusion is not None:
-            confusions = self.confusion.confusions()
-            shown = ", ".join(f"{safe_text(e)} -> {safe_text(g)}: {n}" for e, g, n in confusions[:SHOWN_IN_LINE]) or "none"
-            lines.append(f"  {safe_text(self.confusion.field)} confusions ({self.confusion.correct}/{self.confusion.total} right): {shown}")
-        if self.fields:
-            lines.append("  fields most often missing or wrong: " + "; ".join(safe_text(f.describe()) for f in self.fields[:SHOWN_IN_LINE]))
-        if len([g for g in self.by_difficulty if g.cases]) > 1:
-            rates = ", ".join(f"{safe_text(g.name)} {_pct(g.failure_rate)} ({g.failed}/{g.cases})" for g in self.by_difficulty if g.cases)
-            lines.append(f"  failure rate by difficulty: {rates}; {safe_text(self.difficulty_trend)}")
-        return lines if len(lines) > 1 else []
-
-    def to_dict(self) -> dict[str, Any]:
-        def notes(items: Sequence[CategoryNote]) -> list[dict[str, Any]]:
-            return [{"category": n.category, "mean": n.mean, "cases": n.cases, "recommendation": n.recommendation} for n in items]
-
-        return {
-            "thresholds": {"strength": self.config.strength, "weakness": self.config.weakness},
-            "failing": self.failing,
-            "strengths": notes(self.strengths),
-            "weaknesses": notes(self.weaknesses),
-            "parse_errors": list(self.parse_errors),
-            "model_errors": list(self.model_errors),
-            "confusion": None if self.confusion is None else self.confusion.to_dict(),
-            "fields": [{"field": f.name, "missing": f.missing, "wrong": f.wrong, "partial": f.partial, "invented": f.invented} for f in self.fields],
-            "failure_rate_by_difficulty": {g.name: {"cases": g.cases, "failed": g.failed, "rate": g.failure_rate} for g in self.by_difficulty},
-            "difficulty_trend": self.difficulty_trend,
-            "category_by_difficulty": [
-                {"category": c.category, "difficulty": c.difficulty, "cases": c.cases, "mean": c.mean, "passed": c.passed} for c in self.cross
-            ],
-        }
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.0f}%"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _first(ids: Sequence[str]) -> str:
-    shown = ", ".join(safe_text(i) for i in ids[:SHOWN_IN_LINE])
-    return shown + (f", +{len(ids) - SHOWN_IN_LINE} more" if len(ids) > SHOWN_IN_LINE else "")
-
 
 def analyze(results: Iterable[CaseResult], summary: RunSummary, config: AnalysisConfig = AnalysisConfig()) -> FailureAnalysis:
     """Analyse one suite's results.
@@ -258,7 +168,7 @@ def analyze(results: Iterable[CaseResult], summary: RunSummary, config: Analysis
     failing = [r for r in scored if not r.passed]
     confusion = confusion_matrix(scored, config.confusion_field) if config.confusion_field else None
     strengths = tuple(
-        CategoryNote(g.name, g.mean, g.cases, f"reliable: keep its {_count(g.cases, 'case')} as a regression guard")
+        CategoryNote(g.name, g.mean, g.cases, f"reliable: keep its {count(g.cases, 'case')} as a regression guard")
         for g in summary.categories
         if g.mean >= config.strength
     )
@@ -284,7 +194,7 @@ def analyze(results: Iterable[CaseResult], summary: RunSummary, config: Analysis
 
 def recommend(category: GroupSummary, failing: Sequence[CaseResult], confusion_field: str | None) -> str:
     """A recommendation for a weak category that names its most common failure."""
-    current = f"(current {_pct(category.mean)})"
+    current = f"(current {percent(category.mean)})"
     name = category.name
     if not failing:
         return f"add training data for {name}: its cases pass but score low {current}"
@@ -304,7 +214,7 @@ def recommend(category: GroupSummary, failing: Sequence[CaseResult], confusion_f
         return f"add training data for {name} that separates the {confusion_field} values it confuses most: {top} ({confused} of {len(failing)} failures) {current}"
     fields = field_problems(failing)
     if fields:
-        return f"add training data for {name} covering {fields[0].name} (not right in {_count(fields[0].total, 'failing case')}) {current}"
+        return f"add training data for {name} covering {fields[0].name} (not right in {count(fields[0].total, 'failing case')}) {current}"
     return f"add training data for {name} {current}"
 
 

@@ -1,4 +1,4 @@
-"""Compare a run with a baseline case by case, test the change, and apply the regression gates.
+"""Compare a run with a baseline case by case and test the change (the regression gates read it: ``gates.py``).
 
 Only *shared* cases are paired: cases in both the run and the baseline whose
 input and expected answer are unchanged. For those, per category and for the
@@ -16,17 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from pytest_taskbench.baseline import Baseline, BaselineCase, sha256
-from pytest_taskbench.guards.display import safe_text
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.suite import GateConfig
-from pytest_taskbench.verdict.gates import GateResult
 from pytest_taskbench.verdict.stats import DEFAULT_ALPHA, DEFAULT_SEED, Interval, holm_adjust, mcnemar_exact, sign_flip_test, stratified_mean
 from pytest_taskbench.verdict.summary import weighted_aggregate
-
-MAX_CASES_SHOWN = 10
 
 
 class IncompatibleBaseline(Exception):
@@ -102,21 +96,6 @@ class GroupChange:
             return "significant regression" if self.change < 0 else "significant improvement"
         return "not significant"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cases": self.cases,
-            "baseline_mean": self.baseline_mean,
-            "mean": self.mean,
-            "change": self.change,
-            "change_ci": None if self.interval is None else self.interval.to_dict(),
-            "p_value": self.p_value,
-            "p_adjusted": self.p_adjusted,
-            "mcnemar_p": self.mcnemar_p,
-            "regressed": self.regressed,
-            "fixed": self.fixed,
-            "verdict": self.verdict,
-        }
-
 
 @dataclass(frozen=True)
 class Comparison:
@@ -141,42 +120,6 @@ class Comparison:
     @property
     def critical_regressions(self) -> tuple[CaseChange, ...]:
         return tuple(change for change in self.regressions if change.critical)
-
-    def lines(self, verbose: int = 0) -> list[str]:
-        return comparison_lines(self, verbose)
-
-    def to_dict(self) -> dict[str, Any]:
-        def case(change: CaseChange) -> dict[str, Any]:
-            return {
-                "key": change.key,
-                "category": change.category,
-                "baseline_score": change.baseline_score,
-                "score": change.score,
-                "baseline_passed": change.baseline_passed,
-                "passed": change.passed,
-                "output_changed": change.output_changed,
-                "critical": change.critical,
-            }
-
-        return {
-            "baseline": self.baseline_path,
-            "baseline_model": self.baseline_model,
-            "baseline_created": self.baseline_created,
-            "model": self.model,
-            "alpha": self.alpha,
-            "suite_changed": self.suite_changed,
-            "shared_cases": self.aggregate.cases,
-            "aggregate": self.aggregate.to_dict(),
-            "categories": {group.name: group.to_dict() for group in self.categories},
-            "regressions": [case(c) for c in self.regressions],
-            "fixes": [case(c) for c in self.fixes],
-            "score_changes": [case(c) for c in self.score_changes],
-            "critical_regressions": [c.key for c in self.critical_regressions],
-            "outputs_changed": list(self.outputs_changed),
-            "new_cases": list(self.new_cases),
-            "missing_cases": list(self.missing_cases),
-            "input_changed": list(self.input_changed),
-        }
 
 
 def compare_suite(
@@ -289,160 +232,4 @@ def _category_changes(by_category: Mapping[str, Sequence[CaseChange]], weights: 
 # gates --------------------------------------------------------------------------
 
 
-def regression_gates(comparison: Comparison, gates: GateConfig) -> tuple[GateResult, ...]:
-    """The regression gates configured in ``gates``, checked against the comparison."""
-    agg = comparison.aggregate
-    level = f"{100 * (1 - comparison.alpha):g}%"
-    results: list[GateResult] = []
-    stated = f"aggregate change {agg.change:+.3f} ({_p(agg.p_value)}): {agg.verdict}"
-    if gates.fail_on_significant_regression:
-        results.append(GateResult("significant_regression", not agg.significant_regression, agg.p_value, comparison.alpha, stated))
-    if gates.max_aggregate_drop is not None:
-        too_far = agg.change < -gates.max_aggregate_drop
-        passed = not (too_far and agg.significant_regression)
-        message = f"{stated}; largest drop allowed {gates.max_aggregate_drop:.3f}"
-        if too_far and not agg.significant_regression:
-            message += " (exceeded, but inside the noise, so the gate holds)"
-        results.append(GateResult("max_aggregate_drop", passed, agg.change, -gates.max_aggregate_drop, message))
-    if gates.non_inferiority_margin is not None:
-        margin = -gates.non_inferiority_margin
-        if agg.interval is None:
-            results.append(GateResult("non_inferiority", agg.unchanged, agg.change, margin, f"no {level} interval for the change on {agg.cases} shared cases"))
-        else:
-            low = agg.interval.low
-            relation = ">" if low > margin else "<="
-            results.append(
-                GateResult("non_inferiority", low > margin, low, margin, f"lower {level} bound of the aggregate's change {low:+.3f} {relation} {margin:+.3f}")
-            )
-    if gates.fail_on_category_regression:
-        regressed = [g for g in comparison.categories if g.significant_regression]
-        names = ", ".join(f"{g.name} {g.change:+.3f} (Holm-adjusted {_p(g.tested_p)})" for g in regressed)
-        results.append(GateResult("category_regression", not regressed, len(regressed), 0, f"categories with a significant regression: {names or 'none'}"))
-    if gates.fail_on_critical_regression:
-        critical = comparison.critical_regressions
-        keys = ", ".join(c.key for c in critical[:5]) + (" ..." if len(critical) > 5 else "")
-        results.append(
-            GateResult(
-                "critical_regression",
-                not critical,
-                len(critical),
-                0,
-                f"critical cases that passed before and fail now: {len(critical)}" + (f" ({keys})" if keys else ""),
-            )
-        )
-    return tuple(results)
-
-
-def has_regression_gates(gates: GateConfig) -> bool:
-    return bool(
-        gates.fail_on_significant_regression
-        or gates.max_aggregate_drop is not None
-        or gates.non_inferiority_margin is not None
-        or gates.fail_on_category_regression
-        or gates.fail_on_critical_regression
-    )
-
-
-def refused_gate(message: str) -> GateResult:
-    """The failing gate a run gets when its baseline cannot be compared."""
-    return GateResult("baseline", False, 0, 0, f"refusing to compare: {message}")
-
-
 # rendering ----------------------------------------------------------------------
-
-
-def _p(value: float) -> str:
-    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
-
-
-def _cases(count: int) -> str:
-    return f"{count} case{'' if count == 1 else 's'}"
-
-
-def _interval(interval: Interval | None) -> str:
-    if interval is None:
-        return "no interval"
-    return f"{100 * interval.level:g}% CI {interval.low:+.3f} to {interval.high:+.3f}"
-
-
-def comparison_lines(comparison: Comparison, verbose: int = 0) -> list[str]:
-    agg = comparison.aggregate
-    lines = [
-        f"baseline: {safe_text(comparison.baseline_path)} (model {safe_text(comparison.baseline_model or 'unknown')}, saved {safe_text(comparison.baseline_created)})",
-        f"  compared on {agg.cases} shared cases"
-        + ("; the suite changed since the baseline (--taskbench-compare-shared-only)" if comparison.suite_changed else ""),
-        f"aggregate {agg.mean:.3f} vs {agg.baseline_mean:.3f} baseline: {agg.change:+.3f} ({_interval(agg.interval)}), {agg.verdict} "
-        f"(sign-flip {_p(agg.p_value)}); {_cases(agg.regressed)} regressed, {agg.fixed} fixed (McNemar {_p(agg.mcnemar_p)})",
-    ]
-    for g in comparison.categories:
-        lines.append(
-            f"  {safe_text(g.name)}: {g.mean:.3f} vs {g.baseline_mean:.3f}: {g.change:+.3f} ({_interval(g.interval)}), {_cases(g.regressed)} regressed, "
-            f"{g.fixed} fixed (McNemar {_p(g.mcnemar_p)}), {g.verdict} (Holm-adjusted sign-flip {_p(g.tested_p)})"
-        )
-    lines.append(
-        f"cases: {len(comparison.regressions)} regressed, {len(comparison.fixes)} fixed, {len(comparison.score_changes)} other score changes, "
-        f"{len(comparison.outputs_changed)} outputs changed, {len(comparison.new_cases)} new, {len(comparison.missing_cases)} only in the baseline"
-        + (f", {len(comparison.input_changed)} with a changed input (not compared)" if comparison.input_changed else "")
-    )
-    for title, changes in (("regressed", comparison.regressions), ("fixed", comparison.fixes)):
-        shown = changes if verbose > 0 else changes[:MAX_CASES_SHOWN]
-        if changes:
-            lines.append(f"{title}:" + (f" (first {len(shown)} of {len(changes)}; -v shows all)" if len(shown) < len(changes) else ""))
-            lines.extend(f"  {safe_text(c.key)}  {c.baseline_score:.2f} -> {c.score:.2f}" + ("  [critical]" if c.critical else "") for c in shown)
-    return lines
-
-
-def flat_comparison_properties(comparison: Comparison, prefix: str) -> list[tuple[str, str]]:
-    """The comparison's headline figures as JUnit XML properties."""
-    agg = comparison.aggregate
-    pairs = [
-        (prefix + "baseline", comparison.baseline_path),
-        (prefix + "baseline.aggregate", f"{agg.baseline_mean:.6f}"),
-        (prefix + "baseline.change", f"{agg.change:+.6f}"),
-        (prefix + "baseline.p_value", f"{agg.p_value:.6f}"),
-        (prefix + "baseline.verdict", agg.verdict),
-        (prefix + "baseline.regressed", str(len(comparison.regressions))),
-        (prefix + "baseline.fixed", str(len(comparison.fixes))),
-    ]
-    if agg.interval is not None:
-        pairs += [(prefix + "baseline.change_ci_low", f"{agg.interval.low:+.6f}"), (prefix + "baseline.change_ci_high", f"{agg.interval.high:+.6f}")]
-    return pairs
-
-
-@dataclass(frozen=True)
-class BaselineCheck:
-    """What the baseline adds to one suite's report: the comparison, its gates, and notes."""
-
-    comparison: Comparison | None = None
-    gates: tuple[GateResult, ...] = ()
-    notes: tuple[str, ...] = ()
-
-
-def check_against_baseline(
-    baseline: Baseline | None,
-    results: Sequence[CaseResult],
-    suite: ComparedSuite,
-    *,
-    gates: GateConfig,
-    seed: int = DEFAULT_SEED,
-    shared_only: bool = False,
-    updating: bool = False,
-) -> BaselineCheck:
-    """Compare with the baseline (when there is one) and evaluate the regression gates.
-
-    While the baseline is being updated the comparison is shown for review but its gates
-    are not applied, and a baseline from another suite is not refused: updating blesses
-    this run, as syrupy's ``--snapshot-update`` does.
-    """
-    if baseline is None:
-        note = "regression gates are configured but there is no baseline to compare with (--taskbench-compare)"
-        return BaselineCheck(notes=(note,) if has_regression_gates(gates) and not updating else ())
-    try:
-        comparison = compare_suite(baseline, results, suite, alpha=gates.alpha, seed=seed, shared_only=shared_only or updating)
-    except IncompatibleBaseline as exc:
-        if updating:
-            return BaselineCheck(notes=(f"not compared with the old baseline: {exc}",))
-        return BaselineCheck(gates=(refused_gate(str(exc)),))
-    if updating:
-        return BaselineCheck(comparison, notes=(f"updating {comparison.baseline_path}: regression gates not applied; review the diff",))
-    return BaselineCheck(comparison, regression_gates(comparison, gates))

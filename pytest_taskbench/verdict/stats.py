@@ -66,9 +66,6 @@ class Interval:
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "level": self.level, "method": self.method}
-
 
 @dataclass(frozen=True)
 class StratifiedEstimate:

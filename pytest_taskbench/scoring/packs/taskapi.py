@@ -29,10 +29,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_taskbench.scoring import params
-from pytest_taskbench.scoring.base import Score, Scorer, scorer
 from pytest_taskbench.scoring.extract import ParsedOutput, jsonable, parse_output, short
 from pytest_taskbench.scoring.fields import FieldResult, FieldRules, compare_fields, field_rules, object_failure, score_fields, score_object
 from pytest_taskbench.scoring.json_scorers import compiled_schema, require_schema, schema_scorer
+from pytest_taskbench.scoring.registry import scorer
+from pytest_taskbench.scoring.score import Score, Scorer
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case
@@ -103,7 +104,7 @@ def action_details(expected: Any, parsed: ParsedOutput) -> dict[str, Any]:
     return {**parsed.details(), "expected_action": action_of(expected), "got_action": action_of(parsed.value)}
 
 
-@scorer("action_recognition")
+@scorer("action_recognition", pack="task_api")
 def action_recognition(*, extract_json: bool = False) -> Scorer:
     """1 when the output's ``action`` is the expected one, else 0 ("expected create, got list")."""
     extract = params.flag("extract_json", extract_json)
@@ -118,7 +119,7 @@ def action_recognition(*, extract_json: bool = False) -> Scorer:
     return score
 
 
-@scorer("entity_extraction")
+@scorer("entity_extraction", pack="task_api")
 def entity_extraction(
     *,
     weights: Mapping[str, float] | None = None,
@@ -155,7 +156,7 @@ def entity_extraction(
     return score
 
 
-@scorer("default_handling")
+@scorer("default_handling", pack="task_api")
 def default_handling(
     *,
     defaults: Mapping[str, Any] | None = None,
@@ -212,7 +213,7 @@ def default_handling(
     return score
 
 
-@scorer("edge_case")
+@scorer("edge_case", pack="task_api")
 def edge_case(
     *,
     weights: Mapping[str, float] | None = None,
@@ -255,7 +256,7 @@ def edge_case(
     return score
 
 
-@scorer("format_compliance")
+@scorer("format_compliance", pack="task_api")
 def format_compliance(*, schema: Mapping[str, Any] | None = None, extract: bool = False) -> Scorer:
     """1 for JSON valid under the suite's schema, 0.5 for JSON that violates it, 0 for output that does not parse.
 

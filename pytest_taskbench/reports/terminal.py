@@ -1,50 +1,23 @@
-"""Pure rendering of a finished run: terminal lines and a JSON-serialisable summary.
+"""The terminal summary: every line the plugin prints for a suite, rendered from its ``SuiteReport``.
 
-Nothing here computes a figure; it formats what ``summary`` and ``gates`` computed.
+Nothing here computes a figure. Names and texts that came from case files or the
+model (categories, ids, reasons, labels) are shown with ``safe_text``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_taskbench.formatting import count, p_value, percent
 from pytest_taskbench.guards.display import safe_text
-from pytest_taskbench.results import CaseResult
-from pytest_taskbench.verdict.analysis import FailureAnalysis
-from pytest_taskbench.verdict.compare import Comparison, flat_comparison_properties
-from pytest_taskbench.verdict.gates import Verdict
+from pytest_taskbench.verdict.analysis import SHOWN_IN_LINE, FailureAnalysis
+from pytest_taskbench.verdict.compare import Comparison
+from pytest_taskbench.verdict.finish import SuiteReport
 from pytest_taskbench.verdict.stats import Interval
 from pytest_taskbench.verdict.summary import GroupSummary, RunSummary
 
 MAX_FAILING_SHOWN = 10
-
-
-@dataclass(frozen=True)
-class SuiteReport:
-    """Everything known about one suite at the end of a run."""
-
-    summary: RunSummary
-    verdict: Verdict
-    cases: tuple[CaseResult, ...] = ()  # every result of the suite, in run order
-    counters: Mapping[str, Any] = field(default_factory=dict)
-    analysis: FailureAnalysis | None = None
-    comparison: Comparison | None = None  # against the baseline (--taskbench-compare)
-
-    @property
-    def failing(self) -> tuple[CaseResult, ...]:
-        """The cases below the pass threshold, model errors and broken definitions, by node id."""
-        return tuple(sorted((r for r in self.cases if not r.passed), key=lambda r: r.nodeid))
-
-    def lines(self, verbose: int = 0) -> list[str]:
-        return terminal_lines(self, verbose)
-
-    def to_dict(self) -> dict[str, Any]:
-        return summary_dict(self)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:5.1f}%"
 
 
 def _table(title: str, groups: Sequence[GroupSummary], with_weight: bool) -> list[str]:
@@ -53,7 +26,7 @@ def _table(title: str, groups: Sequence[GroupSummary], with_weight: bool) -> lis
     header = f"{title:<{width}}  cases   mean  pass rate" + ("  weight" if with_weight else "")
     rows = [header]
     for name, g in zip(names, groups):
-        row = f"{name:<{width}}  {g.cases:5d}  {g.mean:5.3f}     {_pct(g.pass_rate)}"
+        row = f"{name:<{width}}  {g.cases:5d}  {g.mean:5.3f}     {percent(g.pass_rate, 1):>6}"
         if with_weight:
             row += f"  {g.weight or 0.0:6.2f}"
         if g.errors:
@@ -80,13 +53,13 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
     if s.aggregate is not None:
         lines.append(f"aggregate (category-weighted mean score): {s.aggregate:.3f}  [{s.band}]")
         lines.extend(aggregate_interval_lines(s))
-        lines.append(f"pass rate: {s.passed}/{s.cases} cases scored >= {s.pass_threshold:g} ({_pct(s.pass_rate).strip()})")
+        lines.append(f"pass rate: {s.passed}/{s.cases} cases scored >= {s.pass_threshold:g} ({percent(s.pass_rate, 1)})")
         lines.extend(pass_rate_interval_lines(s))
     for note in s.notes:
         lines.append(f"note: {safe_text(note)}")
     lines.extend(f"warning: {safe_text(warning)}" for warning in s.warnings)
     if report.comparison is not None:
-        lines.extend(report.comparison.lines(verbose))
+        lines.extend(comparison_lines(report.comparison, verbose))
     if report.counters:
         lines.append(generation_line(report.counters))
     lines.append("gates:")
@@ -101,7 +74,7 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
         for result in shown:
             lines.append(f"  {safe_text(result.nodeid)}  {result.score:.2f}  {_one_line(result.reason)}")
     if report.analysis is not None:
-        lines.extend(report.analysis.lines())
+        lines.extend(analysis_lines(report.analysis))
     lines.append(verdict_line(report))
     return lines
 
@@ -168,82 +141,67 @@ def _one_line(text: str, limit: int = 100) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def summary_dict(report: SuiteReport) -> dict[str, Any]:
-    s = report.summary
-
-    def groups(items: Sequence[GroupSummary]) -> dict[str, dict[str, Any]]:
-        return {
-            g.name: {"cases": g.cases, "mean": g.mean, "pass_rate": g.pass_rate, "passed": g.passed, "errors": g.errors}
-            | ({"weight": g.weight} if g.weight is not None else {})
-            | {"mean_ci": _ci_dict(g.mean_ci), "pass_rate_ci": _ci_dict(g.pass_rate_ci)}
-            for g in items
-        }
-
-    return {
-        "suite": s.suite_name,
-        "suite_path": s.suite_path,
-        "aggregate": s.aggregate,
-        "band": s.band,
-        "pass_threshold": s.pass_threshold,
-        "cases": s.cases,
-        "passed": s.passed,
-        "failed": s.failed,
-        "errors": s.errors,
-        "broken": s.broken,
-        "total_in_suite": s.total_in_suite,
-        "subset": s.is_subset,
-        "weights_used": dict(s.weights_used),
-        "categories": groups(s.categories),
-        "difficulties": groups(s.difficulties),
-        "notes": list(s.notes),
-        "gates": [{"name": g.name, "passed": g.passed, "measured": g.measured, "threshold": g.threshold, "message": g.message} for g in report.verdict.gates],
-        "verdict": "pass" if report.verdict.passed else "fail",
-        "failing_cases": [r.nodeid for r in report.failing],
-        "statistics": statistics_dict(s),
-        "warnings": list(s.warnings),
-        "comparison": None if report.comparison is None else report.comparison.to_dict(),
-        "generation": dict(report.counters),
-        "analysis": None if report.analysis is None else report.analysis.to_dict(),
-    }
+MAX_CASES_SHOWN = 10
 
 
-def _ci_dict(interval: Interval | None) -> dict[str, Any] | None:
-    return None if interval is None else interval.to_dict()
+def _interval(interval: Interval | None) -> str:
+    if interval is None:
+        return "no interval"
+    return f"{100 * interval.level:g}% CI {interval.low:+.3f} to {interval.high:+.3f}"
 
 
-def statistics_dict(s: RunSummary) -> dict[str, Any]:
-    """The aggregate's uncertainty and how it was computed."""
-    return {
-        "aggregate_ci": _ci_dict(s.aggregate_ci),
-        "aggregate_se": s.aggregate_se,
-        "pass_rate_ci": _ci_dict(s.pass_rate_ci),
-        "minimum_detectable_effect": s.min_detectable_effect,
-        "alpha": s.alpha,
-        "seed": s.seed,
-    }
-
-
-def flat_properties(report: SuiteReport, with_suite_prefix: bool = False) -> list[tuple[str, str]]:
-    """Session-level figures as (name, value) pairs for JUnit XML <properties>."""
-    s = report.summary
-    prefix = f"taskbench.{s.suite_name}." if with_suite_prefix else "taskbench."
-    pairs: list[tuple[str, str]] = [
-        (prefix + "suite", s.suite_name),
-        (prefix + "aggregate", "" if s.aggregate is None else f"{s.aggregate:.6f}"),
-        (prefix + "band", s.band),
-        (prefix + "cases", str(s.cases)),
-        (prefix + "passed", str(s.passed)),
-        (prefix + "verdict", "pass" if report.verdict.passed else "fail"),
+def comparison_lines(comparison: Comparison, verbose: int = 0) -> list[str]:
+    agg = comparison.aggregate
+    lines = [
+        f"baseline: {safe_text(comparison.baseline_path)} (model {safe_text(comparison.baseline_model or 'unknown')}, saved {safe_text(comparison.baseline_created)})",
+        f"  compared on {agg.cases} shared cases"
+        + ("; the suite changed since the baseline (--taskbench-compare-shared-only)" if comparison.suite_changed else ""),
+        f"aggregate {agg.mean:.3f} vs {agg.baseline_mean:.3f} baseline: {agg.change:+.3f} ({_interval(agg.interval)}), {agg.verdict} "
+        f"(sign-flip {p_value(agg.p_value)}); {count(agg.regressed, 'case')} regressed, {agg.fixed} fixed (McNemar {p_value(agg.mcnemar_p)})",
     ]
-    for g in s.categories:
-        pairs.append((f"{prefix}category.{g.name}.mean", f"{g.mean:.6f}"))
-        pairs.append((f"{prefix}category.{g.name}.pass_rate", f"{g.pass_rate:.6f}"))
-        pairs.append((f"{prefix}category.{g.name}.cases", str(g.cases)))
-    for gate in report.verdict.gates:
-        pairs.append((f"{prefix}gate.{gate.name}", ("pass: " if gate.passed else "fail: ") + gate.message))
-    if s.aggregate_ci is not None and s.aggregate_se is not None:
-        pairs += [(prefix + "aggregate_ci_low", f"{s.aggregate_ci.low:.6f}"), (prefix + "aggregate_ci_high", f"{s.aggregate_ci.high:.6f}")]
-        pairs.append((prefix + "aggregate_se", f"{s.aggregate_se:.6f}"))
-    if report.comparison is not None:
-        pairs += flat_comparison_properties(report.comparison, prefix)
-    return pairs
+    for g in comparison.categories:
+        lines.append(
+            f"  {safe_text(g.name)}: {g.mean:.3f} vs {g.baseline_mean:.3f}: {g.change:+.3f} ({_interval(g.interval)}), {count(g.regressed, 'case')} regressed, "
+            f"{g.fixed} fixed (McNemar {p_value(g.mcnemar_p)}), {g.verdict} (Holm-adjusted sign-flip {p_value(g.tested_p)})"
+        )
+    lines.append(
+        f"cases: {len(comparison.regressions)} regressed, {len(comparison.fixes)} fixed, {len(comparison.score_changes)} other score changes, "
+        f"{len(comparison.outputs_changed)} outputs changed, {len(comparison.new_cases)} new, {len(comparison.missing_cases)} only in the baseline"
+        + (f", {len(comparison.input_changed)} with a changed input (not compared)" if comparison.input_changed else "")
+    )
+    for title, changes in (("regressed", comparison.regressions), ("fixed", comparison.fixes)):
+        shown = changes if verbose > 0 else changes[:MAX_CASES_SHOWN]
+        if changes:
+            lines.append(f"{title}:" + (f" (first {len(shown)} of {len(changes)}; -v shows all)" if len(shown) < len(changes) else ""))
+            lines.extend(f"  {safe_text(c.key)}  {c.baseline_score:.2f} -> {c.score:.2f}" + ("  [critical]" if c.critical else "") for c in shown)
+    return lines
+
+
+def _first(ids: Sequence[str]) -> str:
+    shown = ", ".join(safe_text(i) for i in ids[:SHOWN_IN_LINE])
+    return shown + (f", +{len(ids) - SHOWN_IN_LINE} more" if len(ids) > SHOWN_IN_LINE else "")
+
+
+def analysis_lines(analysis: FailureAnalysis) -> list[str]:
+    """A concise block for the end of the terminal summary; every name and label shown with ``safe_text``."""
+    lines = ["failure analysis:"]
+    c = analysis.config
+    if analysis.strengths:
+        lines.append(f"  strengths (>= {c.strength:.2f}): " + ", ".join(f"{safe_text(n.category)} {percent(n.mean)}" for n in analysis.strengths))
+    if analysis.weaknesses:
+        lines.append(f"  weaknesses (< {c.weakness:.2f}):")
+        lines.extend(f"    {safe_text(n.category)}: {safe_text(n.recommendation)}" for n in analysis.weaknesses)
+    if analysis.parse_errors:
+        lines.append(f"  invalid JSON: {count(len(analysis.parse_errors), 'case')} ({_first(analysis.parse_errors)})")
+    if analysis.model_errors:
+        lines.append(f"  model errors: {count(len(analysis.model_errors), 'case')} ({_first(analysis.model_errors)})")
+    if analysis.confusion is not None:
+        confusions = analysis.confusion.confusions()
+        shown = ", ".join(f"{safe_text(e)} -> {safe_text(g)}: {n}" for e, g, n in confusions[:SHOWN_IN_LINE]) or "none"
+        lines.append(f"  {safe_text(analysis.confusion.field)} confusions ({analysis.confusion.correct}/{analysis.confusion.total} right): {shown}")
+    if analysis.fields:
+        lines.append("  fields most often missing or wrong: " + "; ".join(safe_text(f.describe()) for f in analysis.fields[:SHOWN_IN_LINE]))
+    if len([g for g in analysis.by_difficulty if g.cases]) > 1:
+        rates = ", ".join(f"{safe_text(g.name)} {percent(g.failure_rate)} ({g.failed}/{g.cases})" for g in analysis.by_difficulty if g.cases)
+        lines.append(f"  failure rate by difficulty: {rates}; {safe_text(analysis.difficulty_trend)}")
+    return lines if len(lines) > 1 else []

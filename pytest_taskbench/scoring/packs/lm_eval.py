@@ -25,9 +25,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_taskbench.guards.files import unknown_keys
 from pytest_taskbench.guards.limits import BoundedPattern, compile_pattern
-from pytest_taskbench.scoring.base import Score, Scorer, scorer
+from pytest_taskbench.guards.validation import unknown_keys
+from pytest_taskbench.scoring.registry import scorer
+from pytest_taskbench.scoring.score import Score, Scorer
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case
@@ -208,7 +209,7 @@ def score_response(
     return values
 
 
-@scorer("lm_eval_exact_match")
+@scorer("lm_eval_exact_match", pack="lm_eval")
 def lm_eval_exact_match(
     *,
     filters: Sequence[Mapping[str, Any]] | None = None,

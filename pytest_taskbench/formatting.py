@@ -1,0 +1,18 @@
+"""Numbers and counts as the summary, reports and messages write them: one way each."""
+
+from __future__ import annotations
+
+
+def percent(share: float, decimals: int = 0) -> str:
+    """``0.416`` as ``42%`` (or ``41.6%`` with one decimal)."""
+    return f"{100 * share:.{decimals}f}%"
+
+
+def count(n: int, noun: str) -> str:
+    """``1 case``, ``2 cases``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def p_value(p: float) -> str:
+    """``p = 0.013``, or ``p < 0.001`` below that."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
