@@ -27,14 +27,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, json_text, parse_json, read_text, value_problem
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.version import VERSION as TASKBENCH_VERSION
@@ -200,106 +201,84 @@ def load(path: Path) -> Baseline:
     return _parse(data, path)
 
 
-# (field, accepted types, may be null) for each stored value; unknown keys are ignored (forward compatible)
-_CASE_SCHEMA: tuple[tuple[str, tuple[type, ...], bool], ...] = (
-    ("key", (str,), False),
-    ("suite", (str,), False),
-    ("id", (str,), False),
-    ("category", (str,), False),
-    ("difficulty", (str,), False),
-    ("score", (int, float), False),
-    ("passed", (bool,), False),
-    ("status", (str,), False),
-    ("critical", (bool,), False),
-    ("input_sha256", (str,), False),
-    ("expected_sha256", (str,), False),
-    ("output", (str,), True),
+Check = Callable[[str, Any], Any]
+TEXT: Check = partial(validation.text, empty=True)
+COUNT: Check = partial(validation.whole, minimum=0)
+# (field, its check, may be null) for each stored value; unknown keys are ignored (forward compatible)
+_CASE_SCHEMA: tuple[tuple[str, Check, bool], ...] = (
+    ("key", TEXT, False),
+    ("suite", TEXT, False),
+    ("id", TEXT, False),
+    ("category", TEXT, False),
+    ("difficulty", TEXT, False),
+    ("score", validation.unit, False),
+    ("passed", validation.flag, False),
+    ("status", TEXT, False),
+    ("critical", validation.flag, False),
+    ("input_sha256", TEXT, False),
+    ("expected_sha256", TEXT, False),
+    ("output", TEXT, True),
 )
-_SUITE_SCHEMA: tuple[tuple[str, tuple[type, ...], bool], ...] = (
-    ("name", (str,), False),
-    ("content_hash", (str,), False),
-    ("pass_threshold", (int, float), False),
-    ("weights", (dict,), False),
-    ("aggregate", (int, float), True),
-    ("cases", (int,), False),
-    ("subset", (bool,), False),
+_SUITE_SCHEMA: tuple[tuple[str, Check, bool], ...] = (
+    ("name", TEXT, False),
+    ("content_hash", TEXT, False),
+    ("pass_threshold", validation.unit, False),
+    ("weights", validation.mapping, False),
+    ("aggregate", validation.number, True),
+    ("cases", COUNT, False),
+    ("subset", validation.flag, False),
 )
-_JSON_TYPES = {str: "a string", int: "a number", float: "a number", bool: "true or false", dict: "an object"}
 
 
-def _typed(raw: dict[str, Any], schema: tuple[tuple[str, tuple[type, ...], bool], ...], where: str, fail: Any) -> dict[str, Any]:
-    """The known fields of ``raw``, each checked against its type (a bool is never a number)."""
-    values: dict[str, Any] = {}
-    for name, types, nullable in schema:
-        if name not in raw:
-            continue
-        value = raw[name]
-        if value is None and nullable:
-            values[name] = None
-            continue
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
-        if not ok or (is_number and not math.isfinite(value)):
-            expected = " or ".join(dict.fromkeys(_JSON_TYPES[t] for t in types)) + (" or null" if nullable else "")
-            raise fail(f"{where}: {name} must be {expected}, got {json.dumps(value)[:60] if _jsonable(value) else type(value).__name__}")
-        values[name] = value
-    return values
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+def _typed(raw: dict[str, Any], schema: tuple[tuple[str, Check, bool], ...], where: str) -> dict[str, Any]:
+    """The known fields of ``raw``, each checked (a bool is never a number); raises ``validation.Invalid``."""
+    return {name: None if raw[name] is None and nullable else check(f"{where}: {name}", raw[name]) for name, check, nullable in schema if name in raw}
 
 
 def _parse(data: dict[str, Any], path: Path) -> Baseline:
-    def fail(message: str) -> BaselineError:
-        return BaselineError(f"{path}: {message}; restore the file or save a new baseline with --taskbench-save-baseline")
+    try:
+        return _checked(data, path)
+    except validation.Invalid as exc:
+        raise BaselineError(f"{path}: {exc}; restore the file or save a new baseline with --taskbench-save-baseline") from None
 
+
+def _checked(data: dict[str, Any], path: Path) -> Baseline:
     problem = value_problem(data, max_values=10_000_000)
     if problem is not None:
-        raise fail(f"the file {problem}")
-    raw_cases, raw_suites = data.get("cases"), data.get("suites")
+        raise validation.Invalid(f"the file {problem}")
+    raw_cases = data.get("cases")
+    raw_suites = data.get("suites")
     if not isinstance(raw_cases, list):
-        raise fail("'cases' must be a list")
-    if not isinstance(raw_suites, dict):
-        raise fail("'suites' must be a mapping of suite file to its record")
+        raise validation.Invalid("'cases' must be a list")
+    raw_suites = validation.mapping("'suites'", raw_suites, what="a mapping of suite file to its record")
     for name in ("created", "model", "taskbench_version"):
-        if not isinstance(data.get(name, ""), str):
-            raise fail(f"'{name}' must be a string")
-    if not isinstance(data.get("config") or {}, dict):
-        raise fail("'config' must be an object")
+        validation.text(f"'{name}'", data.get(name, ""), empty=True)
+    config = validation.mapping("'config'", data.get("config") or {}, what="an object")
     cases = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(raw_cases, start=1):
-        where = f"case {index}"
         missing = [name for name in CASE_FIELDS if not isinstance(raw, dict) or name not in raw]
         if missing:
-            raise fail(f"{where} lacks {', '.join(missing)}")
-        values = _typed(raw, _CASE_SCHEMA, f"{where} ({str(raw.get('key'))[:80]!r})", fail)
-        if not 0 <= values["score"] <= 1:
-            raise fail(f"{where} ({values['key']!r}): score must lie between 0 and 1, got {values['score']!r}")
+            raise validation.Invalid(f"case {index} lacks {', '.join(missing)}")
+        values = _typed(raw, _CASE_SCHEMA, f"case {index} ({str(raw.get('key'))[:80]!r})")
         if values["key"] in seen:
-            raise fail(f"{where}: key {values['key']!r} repeats case {seen[values['key']]}")
+            raise validation.Invalid(f"case {index}: key {values['key']!r} repeats case {seen[values['key']]}")
         seen[values["key"]] = index
         cases.append(BaselineCase(**{"id": values["key"].rpartition("::")[2], "difficulty": "", **values, "score": float(values["score"])}))
     suites = {}
     for name, raw in raw_suites.items():
         if not isinstance(raw, dict) or "content_hash" not in raw:
-            raise fail(f"suite {name!r} lacks its content_hash")
-        values = _typed(raw, _SUITE_SCHEMA, f"suite {name!r}", fail)
-        weights = values.get("weights", {})
-        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in weights.values()):
-            raise fail(f"suite {name!r}: weights must map each category to a number")
+            raise validation.Invalid(f"suite {name!r} lacks its content_hash")
+        values = _typed(raw, _SUITE_SCHEMA, f"suite {name!r}")
+        for category, weight in values.get("weights", {}).items():
+            validation.number(f"suite {name!r}: weights.{category}", weight, minimum=0)
         suites[str(name)] = SuiteRecord(**values)
     return Baseline(
         created=str(data.get("created", "")),
         model=str(data.get("model", "")),
         suites=suites,
         cases=tuple(cases),
-        config=data.get("config") or {},
+        config=config,
         taskbench_version=str(data.get("taskbench_version", "")),
         version=int(data["version"]),
         path=str(path),

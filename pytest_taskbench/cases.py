@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
 
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
@@ -273,95 +274,77 @@ def _build_case(
     categories: Sequence[str] | None,
     difficulties: Sequence[str],
 ) -> Case:
-    def fail(message: str) -> CaseError:
-        return CaseError(shown, raw.line, message)
+    try:
+        return _case(raw, base, shown, categories, difficulties)
+    except validation.Invalid as exc:
+        raise CaseError(shown, raw.line, str(exc)) from None
 
+
+def _case(raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequence[str] | None, difficulties: Sequence[str]) -> Case:
     if not isinstance(raw.data, dict):
-        raise fail(f"a case must be an object/mapping, got {type(raw.data).__name__}")
+        raise validation.Invalid(f"a case must be an object/mapping, got {type(raw.data).__name__}")
     data = {**base, **raw.data}
     problem = value_problem(data)
     if problem is not None:
-        raise fail(f"case {str(data.get('id'))[:40]!r} {problem}" if isinstance(data.get("id"), (str, int)) else f"the case {problem}")
-    unknown = sorted(str(key) for key in set(data) - CASE_KEYS)
-    if unknown:
-        raise fail(f"unknown case field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CASE_KEYS))}")
+        raise validation.Invalid(f"case {str(data.get('id'))[:40]!r} {problem}" if isinstance(data.get("id"), (str, int)) else f"the case {problem}")
+    validation.only_keys("", data, CASE_KEYS, noun="case field")
 
     case_id = data.get("id")
     if isinstance(case_id, int) and not isinstance(case_id, bool):
         case_id = str(case_id)
     if not isinstance(case_id, str) or not case_id:
-        raise fail("missing 'id' (a non-empty string, unique in the file)")
+        raise validation.Invalid("missing 'id' (a non-empty string, unique in the file)")
     if not CASE_ID_PATTERN.fullmatch(case_id):
-        raise fail(f"case id {case_id!r} may hold only letters, digits, '_', '.' and '-'")
+        raise validation.Invalid(f"case id {case_id!r} may hold only letters, digits, '_', '.' and '-'")
+    name = f"case {case_id!r}"
 
     has_input, has_messages = "input" in data, "messages" in data
     if has_input == has_messages:
-        raise fail(f"case {case_id!r} needs exactly one of 'input' (a string) or 'messages' (a chat list)")
-    text_input = data.get("input")
-    if has_input and not isinstance(text_input, str):
-        raise fail(f"case {case_id!r}: 'input' must be a string")
-    messages = _messages(data.get("messages"), fail) if has_messages else None
-
+        raise validation.Invalid(f"{name} needs exactly one of 'input' (a string) or 'messages' (a chat list)")
+    text_input = validation.text(f"{name}: input", data["input"], empty=True) if has_input else None
+    messages = _messages(name, data["messages"]) if has_messages else None
     if "expected" not in data:
-        raise fail(f"case {case_id!r}: missing 'expected' (the answer the model should give)")
-
-    category = data.get("category")
-    if not isinstance(category, str) or not category:
-        raise fail(f"case {case_id!r}: missing 'category'")
+        raise validation.Invalid(f"{name}: missing 'expected' (the answer the model should give)")
+    if not isinstance(data.get("category"), str) or not data["category"]:
+        raise validation.Invalid(f"{name}: missing 'category'")
+    category = data["category"]
     if categories is not None and category not in categories:
-        raise fail(f"case {case_id!r}: unknown category {category!r}; the suite defines {', '.join(categories)}")
-
-    difficulty = data.get("difficulty")
-    if difficulty not in difficulties:
-        raise fail(f"case {case_id!r}: difficulty must be one of {', '.join(difficulties)}, got {difficulty!r}")
-
-    scorer = data.get("scorer")
-    if scorer is not None and not (isinstance(scorer, str) or (isinstance(scorer, dict) and isinstance(scorer.get("name"), str))):
-        raise fail(f"case {case_id!r}: 'scorer' must be a name or a mapping with 'name' and parameters")
-
-    tags = data.get("tags", ())
-    if isinstance(tags, str):
-        tags = (tags,)
-    if not isinstance(tags, (list, tuple)) or not all(isinstance(tag, str) for tag in tags):
-        raise fail(f"case {case_id!r}: 'tags' must be a list of strings")
-
-    rationale = data.get("rationale", "")
-    if not isinstance(rationale, str):
-        raise fail(f"case {case_id!r}: 'rationale' must be a string")
-    critical = data.get("critical", False)
-    if not isinstance(critical, bool):
-        raise fail(f"case {case_id!r}: 'critical' must be true or false")
-    metadata = data.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise fail(f"case {case_id!r}: 'metadata' must be a mapping")
-
+        raise validation.Invalid(f"{name}: unknown category {category!r}; the suite defines {', '.join(categories)}")
     return Case(
         id=case_id,
         category=category,
-        difficulty=str(difficulty),
+        difficulty=validation.choice(f"{name}: difficulty", data.get("difficulty"), difficulties),
         expected=data["expected"],
         input=text_input,
         messages=messages,
-        scorer=scorer,
-        tags=tuple(tags),
-        rationale=rationale,
-        critical=critical,
-        metadata=metadata,
+        scorer=None if data.get("scorer") is None else scorer_spec(f"{name}: scorer", data["scorer"]),
+        tags=validation.texts(f"{name}: tags", data.get("tags", ())),
+        rationale=validation.text(f"{name}: rationale", data.get("rationale", ""), empty=True),
+        critical=validation.flag(f"{name}: critical", data.get("critical", False)),
+        metadata=validation.mapping(f"{name}: metadata", data.get("metadata", {})),
         path=shown,
         line=raw.line,
     )
 
 
-def _messages(value: Any, fail: Any) -> tuple[Mapping[str, str], ...]:
+def scorer_spec(name: str, value: Any) -> ScorerSpec:
+    """A scorer name, or a mapping with a string ``name`` and its parameters (a case's or a category's ``scorer:``)."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]:
+        return value
+    raise validation.Invalid(f"{name} must be a scorer name or a mapping with 'name' and its parameters, got {value!r}")
+
+
+def _messages(name: str, value: Any) -> tuple[Mapping[str, str], ...]:
     if not isinstance(value, list) or not value:
-        raise fail("'messages' must be a non-empty list of {role, content}")
+        raise validation.Invalid(f"{name}: 'messages' must be a non-empty list of {{role, content}}")
     messages = []
     for position, message in enumerate(value, start=1):
         if not isinstance(message, dict) or set(message) != {"role", "content"}:
-            raise fail(f"message {position} must have exactly 'role' and 'content'")
-        if message["role"] not in CHAT_ROLES or not isinstance(message["content"], str):
-            raise fail(f"message {position}: role must be one of {sorted(CHAT_ROLES)} and content a string")
-        messages.append({"role": message["role"], "content": message["content"]})
+            raise validation.Invalid(f"{name}: message {position} must have exactly 'role' and 'content'")
+        role = validation.choice(f"{name}: message {position}: role", message["role"], sorted(CHAT_ROLES))
+        messages.append({"role": role, "content": validation.text(f"{name}: message {position}: content", message["content"], empty=True)})
     return tuple(messages)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench import defaults
-from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file
+from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file, scorer_spec
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, parse_json, parse_yaml, read_text, value_problem
@@ -215,7 +215,7 @@ def parse_suite(data: Any, suite_path: Path) -> Suite:
 def _parse(data: Any, suite_path: Path) -> Suite:
     data = validation.mapping("the suite file", data)
     validation.only_keys("", data, SUITE_KEYS)
-    default_scorer = _scorer_spec("default_scorer", data.get("default_scorer", "exact_match"))
+    default_scorer = scorer_spec("default_scorer", data.get("default_scorer", "exact_match"))
     categories, weights_note = _categories(data.get("categories"), default_scorer)
     difficulties = validation.texts("'difficulties'", data.get("difficulties", DIFFICULTIES), single=False, empty=False)
     if len(set(difficulties)) != len(difficulties) or not all(difficulties):
@@ -269,7 +269,7 @@ def _categories(value: Any, default_scorer: ScorerSpec) -> tuple[dict[str, Categ
         where = f"category {name!r}"
         validation.only_keys(where, spec, ("weight", "scorer", "description"))
         weight = validation.number(f"{where}: weight", spec.get("weight", 1.0), minimum=0)
-        scorer = _scorer_spec(f"{where}: scorer", spec.get("scorer", default_scorer))
+        scorer = scorer_spec(f"{where}: scorer", spec.get("scorer", default_scorer))
         description = validation.text(f"{where}: description", spec.get("description", ""), empty=True)
         categories[str(name)] = Category(str(name), weight, scorer, description)
     total = sum(c.weight for c in categories.values())
@@ -281,15 +281,6 @@ def _categories(value: Any, default_scorer: ScorerSpec) -> tuple[dict[str, Categ
         warnings.warn(WeightsNormalisedWarning(note), stacklevel=4)
         categories = {n: Category(c.name, c.weight / total, c.scorer, c.description) for n, c in categories.items()}
     return categories, note
-
-
-def _scorer_spec(name: str, value: Any) -> ScorerSpec:
-    """A scorer name, or a mapping with a string ``name`` and its parameters."""
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]:
-        return value
-    raise validation.Invalid(f"{name} must be a scorer name or a mapping with 'name' and its parameters, got {value!r}")
 
 
 def _generation(value: dict[Any, Any], chat_template: bool) -> GenerationParams:

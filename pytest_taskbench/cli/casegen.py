@@ -26,6 +26,7 @@ from typing import Any
 
 from pytest_taskbench.cases import DIFFICULTIES
 from pytest_taskbench.cli.case_files import GENERATED_TAG, CasegenError, ordered
+from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, parse_yaml, read_text, value_problem
 
 DEFAULT_RATIOS: Mapping[str, float] = {"simple": 0.4, "moderate": 0.3, "complex": 0.2, "adversarial": 0.1}
@@ -287,33 +288,38 @@ def load_spec(path: str | Path) -> GeneratorSpec:
     problem = value_problem(data)
     if problem is not None:
         raise CasegenError(f"{spec_path}: the generator spec {problem}")
-    if not isinstance(data, dict):
-        raise CasegenError(f"{spec_path}: a generator spec is a mapping with slots, templates and quotas")
-    unknown = set(data) - {"seed", "slots", "templates", "quotas", "id_format", "prefixes", "id_start", "boundary_share", "field_order"}
-    if unknown:
-        raise CasegenError(f"{spec_path}: unknown key(s) {', '.join(sorted(unknown))}")
     try:
-        slots = {str(name): _parse_slot(str(name), value) for name, value in (data.get("slots") or {}).items()}
-        templates = tuple(_parse_template(item, position) for position, item in enumerate(data.get("templates") or [], start=1))
-        quotas = _parse_quotas(data.get("quotas") or {})
-    except (TypeError, ValueError, KeyError) as exc:
+        spec = _spec(data)
+    except (validation.Invalid, CasegenError) as exc:
         raise CasegenError(f"{spec_path}: {exc}") from None
-    spec = GeneratorSpec(
-        slots=slots,
-        templates=templates,
-        quotas=quotas,
-        seed=int(data.get("seed", 0)),
-        id_format=str(data.get("id_format", "{prefix}_{index:03d}")),
-        prefixes={str(k): str(v) for k, v in (data.get("prefixes") or {}).items()},
-        id_start={str(k): int(v) for k, v in (data.get("id_start") or {}).items()},
-        boundary_share=float(data.get("boundary_share", 0.2)),
-        field_order=tuple(str(key) for key in data.get("field_order") or ()),
-    )
     try:
         _check_templates(spec.templates, spec.slots)
     except CasegenError as exc:
         raise CasegenError(f"{spec_path}: {exc}") from None
     return spec
+
+
+SPEC_KEYS = ("seed", "slots", "templates", "quotas", "id_format", "prefixes", "id_start", "boundary_share", "field_order")
+
+
+def _spec(data: Any) -> GeneratorSpec:
+    data = validation.mapping("a generator spec", data, what="a mapping with slots, templates and quotas")
+    validation.only_keys("the generator spec", data, SPEC_KEYS)
+    slots = validation.mapping("slots", data.get("slots") or {})
+    templates = data.get("templates") or []
+    if not isinstance(templates, list):
+        raise validation.Invalid(f"templates must be a list, got {templates!r}")
+    return GeneratorSpec(
+        slots={str(name): _parse_slot(str(name), value) for name, value in slots.items()},
+        templates=tuple(_parse_template(item, position) for position, item in enumerate(templates, start=1)),
+        quotas=_parse_quotas(validation.mapping("quotas", data.get("quotas") or {})),
+        seed=validation.whole("seed", data.get("seed", 0), minimum=0),
+        id_format=validation.text("id_format", data.get("id_format", "{prefix}_{index:03d}")),
+        prefixes={str(k): validation.text(f"prefixes.{k}", v) for k, v in validation.mapping("prefixes", data.get("prefixes") or {}).items()},
+        id_start={str(k): validation.whole(f"id_start.{k}", v, minimum=0) for k, v in validation.mapping("id_start", data.get("id_start") or {}).items()},
+        boundary_share=validation.unit("boundary_share", data.get("boundary_share", 0.2)),
+        field_order=validation.texts("field_order", data.get("field_order") or []),
+    )
 
 
 def generate_from_spec(spec: GeneratorSpec, *, seed: int | None = None, avoid_inputs: Iterable[str] = ()) -> list[dict[str, Any]]:
@@ -335,54 +341,50 @@ def _parse_value(item: Any, klass: str) -> SlotValue:
     if isinstance(item, str):
         return SlotValue(item, {}, klass)
     if not isinstance(item, dict) or "text" not in item:
-        raise ValueError(f"a slot value is a string or a mapping with 'text' (and 'set', 'class'), got {item!r}")
-    fields = item.get("set") or {}
-    if not isinstance(fields, dict):
-        raise ValueError(f"slot value {item['text']!r}: 'set' must be a mapping of expected fields")
-    return SlotValue(str(item["text"]), dict(fields), str(item.get("class", klass)))
+        raise validation.Invalid(f"a slot value is a string or a mapping with 'text' (and 'set', 'class'), got {item!r}")
+    text = validation.text("a slot value's text", item["text"], empty=True)
+    fields = validation.mapping(f"slot value {text!r}: set", item.get("set") or {}, what="a mapping of expected fields")
+    return SlotValue(text, dict(fields), validation.text(f"slot value {text!r}: class", item.get("class", klass)))
 
 
 def _parse_slot(name: str, value: Any) -> Slot:
     if isinstance(value, list):
         return Slot(name, tuple(_parse_value(item, "default") for item in value))
     if not isinstance(value, dict):
-        raise ValueError(f"slot {name!r} must be a list of values or a mapping with 'values'/'classes' and 'boundary'")
+        raise validation.Invalid(f"slot {name!r} must be a list of values or a mapping with 'values'/'classes' and 'boundary'")
+    validation.only_keys(f"slot {name!r}", value, ("values", "classes", "boundary"))
     values: list[SlotValue] = [_parse_value(item, "default") for item in value.get("values") or []]
-    for klass, items in (value.get("classes") or {}).items():
+    for klass, items in validation.mapping(f"slot {name!r}: classes", value.get("classes") or {}).items():
         values.extend(_parse_value(item, str(klass)) for item in items)
     boundary = tuple(_parse_value(item, "boundary") for item in value.get("boundary") or [])
     return Slot(name, tuple(values), boundary)
 
 
 def _parse_template(item: Any, position: int) -> CaseTemplate:
-    if not isinstance(item, dict):
-        raise ValueError(f"template {position} must be a mapping")
+    name = f"template {position}"
+    item = validation.mapping(name, item)
     missing = [key for key in ("category", "difficulty", "text", "expected", "rationale") if key not in item]
     if missing:
-        raise ValueError(f"template {position} is missing {', '.join(missing)}")
-    tags = item.get("tags") or []
+        raise validation.Invalid(f"{name} is missing {', '.join(missing)}")
     return CaseTemplate(
-        name=str(item.get("name", f"template_{position}")),
-        category=str(item["category"]),
-        difficulty=str(item["difficulty"]),
-        text=str(item["text"]),
-        expected=dict(item["expected"]),
-        rationale=str(item["rationale"]),
-        tags=tuple(str(tag) for tag in tags),
-        critical=bool(item.get("critical", False)),
+        name=validation.text(f"{name}: name", item.get("name", f"template_{position}")),
+        category=validation.text(f"{name}: category", item["category"]),
+        difficulty=validation.text(f"{name}: difficulty", item["difficulty"]),
+        text=validation.text(f"{name}: text", item["text"]),
+        expected=dict(validation.mapping(f"{name}: expected", item["expected"])),
+        rationale=validation.text(f"{name}: rationale", item["rationale"], empty=True),
+        tags=validation.texts(f"{name}: tags", item.get("tags") or []),
+        critical=validation.flag(f"{name}: critical", item.get("critical", False)),
     )
 
 
-def _parse_quotas(value: Any) -> dict[str, dict[str, int]]:
+def _parse_quotas(value: dict[Any, Any]) -> dict[str, dict[str, int]]:
     quotas: dict[str, dict[str, int]] = {}
     for category, spec in value.items():
-        if isinstance(spec, int):
-            quotas[str(category)] = quotas_for(spec)
+        if isinstance(spec, int) and not isinstance(spec, bool):
+            quotas[str(category)] = quotas_for(validation.whole(f"quotas.{category}", spec, minimum=0))
         elif isinstance(spec, dict):
-            quotas[str(category)] = {str(d): int(n) for d, n in spec.items()}
+            quotas[str(category)] = {str(d): validation.whole(f"quotas.{category}.{d}", n, minimum=0) for d, n in spec.items()}
         else:
-            raise ValueError(f"quota for {category!r} must be a total or a mapping of difficulty to count")
+            raise validation.Invalid(f"quotas.{category} must be a total or a mapping of difficulty to count, got {spec!r}")
     return quotas
-
-
-# --------------------------------------------------------------------------- case files

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from pytest_taskbench.generation.base import GenerationParams
+from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import (
     FileProblem,
     StrictLoader,
@@ -283,26 +284,29 @@ def generation_params(config: Mapping[str, Any], chat_template: bool, fail: Call
     if kwargs is None:
         kwargs = {"until": [fewshot_delimiter], "do_sample": False, "temperature": 0.0}
     if not isinstance(kwargs, dict):
-        raise fail("generation_kwargs", "must be a mapping")
+        raise fail("generation_kwargs", f"must be a mapping, got {kwargs!r}")
     unknown = unknown_keys(kwargs, GENERATION_KEYS)
     if unknown:
         raise fail(f"generation_kwargs.{unknown[0]}", f"not supported (supported: {', '.join(GENERATION_KEYS)})")
-    until = kwargs.get("until", [fewshot_delimiter])
-    until = [until] if isinstance(until, str) else until
-    if not isinstance(until, list) or not all(isinstance(stop, str) for stop in until):
-        raise fail("generation_kwargs.until", "must be a string or a list of strings")
-    limit = next((kwargs[key] for key in GENERATION_KEYS[1:5] if kwargs.get(key) is not None), DEFAULT_MAX_GEN_TOKS)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise fail("generation_kwargs.max_gen_toks", f"must be a positive integer, got {limit!r}")
-    temperature = kwargs.get("temperature", 0.0)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0:
-        raise fail("generation_kwargs.temperature", f"must be a number >= 0, got {temperature!r}")
+    try:
+        until = validation.texts("generation_kwargs.until", kwargs.get("until", [fewshot_delimiter]))
+        limit = next((kwargs[key] for key in GENERATION_KEYS[1:5] if kwargs.get(key) is not None), DEFAULT_MAX_GEN_TOKS)
+        limit = validation.whole("generation_kwargs.max_gen_toks", limit, minimum=1)
+        temperature = validation.number("generation_kwargs.temperature", kwargs.get("temperature", 0.0), minimum=0)
+    except validation.Invalid as exc:
+        raise _keyed(fail, exc) from None
     do_sample = kwargs.get("do_sample")
     if do_sample is False:
         temperature = 0.0  # lm-eval: do_sample false means greedy whatever the temperature
     elif do_sample is True and temperature == 0:
         raise fail("generation_kwargs.do_sample", "do_sample: true needs a temperature > 0")
-    return GenerationParams(max_new_tokens=limit, stop=tuple(until), temperature=float(temperature), use_chat_template=chat_template)
+    return GenerationParams(max_new_tokens=limit, stop=until, temperature=temperature, use_chat_template=chat_template)
+
+
+def _keyed(fail: Callable[[str, str], LmEvalError], exc: validation.Invalid) -> LmEvalError:
+    """A check's message (``key must be X, got Y``) as the task error that names the key first."""
+    key, _, rest = str(exc).partition(" ")
+    return fail(key, rest)
 
 
 def _data_files(config: Mapping[str, Any], path: Path, cwd: Path, fail: Callable[[str, str], LmEvalError]) -> tuple[Path, ...]:
