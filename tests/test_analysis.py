@@ -93,7 +93,7 @@ def test_confusion_field_is_configurable_and_absent_when_no_case_expects_it() ->
 def test_field_values_read_scorer_details_first_then_the_output() -> None:
     base = known_results()[2]  # a3: create -> list
     assert field_values(base, "action") == ("create", "list")
-    from_details = replace(base, details={"got_action": "update"})
+    from_details = replace(base, details={"observed": {"action": "update"}})
     assert field_values(from_details, "action") == ("create", "update")
     parsed = replace(base, details={}, expected='{"action": "create"}', output='{"title": "x"}')
     assert field_values(parsed, "action") == ("create", MISSING)

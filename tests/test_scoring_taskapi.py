@@ -53,7 +53,7 @@ def test_action_recognition_right_action_scores_1_with_no_error() -> None:
     result = score("action_recognition", '{"action": "create", "title": "Review report"}', {"action": "create", "title": "Review report"})
     assert result.value == 1.0
     assert result.details["parse_error"] is None
-    assert (result.details["expected_action"], result.details["got_action"]) == ("create", "create")
+    assert (result.details["expected_action"], result.details["observed"]) == ("create", {"action": "create"})
 
 
 def test_action_recognition_wrong_action_scores_0_naming_both() -> None:
@@ -106,7 +106,7 @@ def test_entity_extraction_exact_fields_score_1_and_action_is_not_an_entity() ->
     result = score("entity_extraction", {**REVIEW, "action": "update"}, REVIEW)
     assert result.value == 1.0
     assert set(result.details["fields"]) == {"title", "priority", "due_date", "due_time"}
-    assert result.details["got_action"] == "update"
+    assert result.details["observed"] == {"action": "update"}
 
 
 def test_entity_extraction_title_containing_expected_case_insensitively_gets_half_credit() -> None:

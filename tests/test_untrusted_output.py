@@ -157,7 +157,7 @@ MARKDOWN_HOSTILE = (
 def hostile_report(text: str) -> SuiteReport:
     """The known run with ``text`` as a failing case's reason and output, an action label and a field name."""
     results = known_results()
-    results[2] = replace(results[2], reason=text, output=json.dumps({"action": text}), details={"got_action": text, "fields": {text: {"status": "invented"}}})
+    results[2] = replace(results[2], reason=text, output=json.dumps({"action": text}), details={"observed": {"action": text}, "fields": {text: {"status": "invented"}}})
     summary = summary_of(results)
     gate = GateResult("baseline", False, 0, 0, f"refusing to compare: {text}")
     return SuiteReport(summary, Verdict((gate,)), tuple(results), {}, analyze(results, summary, AnalysisConfig(confusion_field="action")))
@@ -293,7 +293,7 @@ NASTY = "\ud800 lone \udfff, \x00 nul \x1b[2J esc \u202e rlo \x85 nel \u2028 ls 
 def nasty_report() -> SuiteReport:
     results = known_results()
     results = [replace(r, output=NASTY + (r.output or ""), reason=NASTY + r.reason, input=NASTY, case_id=r.case_id) for r in results]
-    results[2] = replace(results[2], details={"got_action": NASTY, "fields": {NASTY: {"status": "invented"}}})
+    results[2] = replace(results[2], details={"observed": {"action": NASTY}, "fields": {NASTY: {"status": "invented"}}})
     summary = summary_of(results)
     return SuiteReport(summary, Verdict((GateResult("baseline", False, 0, 0, NASTY),)), tuple(results), {}, analyze(results, summary))
 

@@ -35,6 +35,7 @@ from typing import Any
 from pytest_taskbench import defaults
 from pytest_taskbench.formatting import count, percent
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.scoring.details import observed
 from pytest_taskbench.scoring.extract import parse_output
 from pytest_taskbench.verdict.summary import GroupSummary, RunSummary
 
@@ -235,7 +236,7 @@ def field_values(result: CaseResult, name: str) -> tuple[str, str] | None:
     """(expected, got) labels of one field for a scored case whose expected object has it; else None.
 
     The output's value comes from the scorer's details when it recorded one
-    (``got_<name>``, or ``fields[<name>]["got"]``), otherwise from parsing the output.
+    (``observed[<name>]`` or ``fields[<name>]["got"]``: ``scoring/details.py``), otherwise from parsing the output.
     """
     expected = _as_object(result.expected)
     if result.status != "scored" or result.output is None or not isinstance(expected, Mapping) or name not in expected:
@@ -244,12 +245,8 @@ def field_values(result: CaseResult, name: str) -> tuple[str, str] | None:
     got: Any
     if details.get("parse_error"):
         return _label(expected[name]), INVALID
-    fields = details.get("fields")
-    if f"got_{name}" in details:
-        got = details[f"got_{name}"]
-    elif isinstance(fields, Mapping) and isinstance(fields.get(name), Mapping) and "got" in fields[name]:
-        got = fields[name]["got"]
-    else:
+    known, got = observed(details, name)
+    if not known:
         parsed = parse_output(result.output, extract=bool(details.get("extracted")))
         if not parsed.ok or not isinstance(parsed.value, Mapping):
             return _label(expected[name]), INVALID

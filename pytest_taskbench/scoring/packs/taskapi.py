@@ -101,7 +101,7 @@ def action_and_fields(expected: Mapping[str, Any], got: Mapping[str, Any], rules
 
 
 def action_details(expected: Any, parsed: ParsedOutput) -> dict[str, Any]:
-    return {**parsed.details(), "expected_action": action_of(expected), "got_action": action_of(parsed.value)}
+    return {**parsed.details(), "expected_action": action_of(expected), "observed": {"action": action_of(parsed.value)}}
 
 
 @scorer("action_recognition", pack="task_api")
