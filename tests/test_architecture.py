@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("scoring", "generation", "baseline"),  # scoring an output, generating outputs, storing a run
     ("verdict",),  # from results to a summary, intervals, a comparison, gates and a failure analysis
     ("suite", "settings"),  # reading the configuration: the suite file and the options
-    ("catalog", "lmeval", "reports"),  # what a process reads once; lm-eval task files; rendering reports
+    ("catalog", "lmeval", "reports", "schemas"),  # what a process reads once; lm-eval task files; rendering reports; JSON Schemas
     ("run",),  # a run: prepare, evaluate, finish
     ("items", "session", "plugin", "hookspecs", "cli", ""),  # entry points: the pytest bridge, the taskbench command, the public API
 ]

@@ -76,7 +76,10 @@ BASE = '{{"format": "pytest-taskbench-baseline", "version": 1, "suites": {{}}, "
             BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": 1, "passed": true, "output": 7}'),
             "case 1 ('k'): output must be a string, got 7",
         ),
-        (BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": true, "passed": true}'), "case 1 ('k'): score must be a number from 0 to 1, got True"),
+        (
+            BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": true, "passed": true}'),
+            "case 1 ('k'): score must be a number from 0 to 1, got True",
+        ),
         (BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": 7, "passed": true}'), "score must be a number from 0 to 1, got 7"),
         (BASE.format(case='{"key": "k", "suite": "s", "category": "c", "score": 1, "passed": "yes"}'), "passed must be true or false"),
         (

@@ -157,7 +157,9 @@ MARKDOWN_HOSTILE = (
 def hostile_report(text: str) -> SuiteReport:
     """The known run with ``text`` as a failing case's reason and output, an action label and a field name."""
     results = known_results()
-    results[2] = replace(results[2], reason=text, output=json.dumps({"action": text}), details={"observed": {"action": text}, "fields": {text: {"status": "invented"}}})
+    results[2] = replace(
+        results[2], reason=text, output=json.dumps({"action": text}), details={"observed": {"action": text}, "fields": {text: {"status": "invented"}}}
+    )
     summary = summary_of(results)
     gate = GateResult("baseline", False, 0, 0, f"refusing to compare: {text}")
     return SuiteReport(summary, Verdict((gate,)), tuple(results), {}, analyze(results, summary, AnalysisConfig(confusion_field="action")))

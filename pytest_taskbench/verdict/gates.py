@@ -71,6 +71,7 @@ class ThresholdKind:
     describe: str
     from_file: Callable[[str, Any, Sequence[str]], Any]  # (key, value, categories) -> threshold
     from_option: Callable[[str, Any], Any]  # (name, raw text or list of texts) -> threshold
+    json_schema: Mapping[str, Any]  # the same rule for editors (the suite file's JSON Schema)
     repeatable: bool = False
 
 
@@ -115,19 +116,22 @@ def _switch_option(name: str, raw: Any) -> bool:
     return validation.flag(name, raw)
 
 
-UNIT = ThresholdKind("SCORE", "a number from 0 to 1", lambda key, value, _: validation.unit(key, value), _unit_option)
+_UNIT_SCHEMA = {"type": "number", "minimum": 0, "maximum": 1}
+UNIT = ThresholdKind("SCORE", "a number from 0 to 1", lambda key, value, _: validation.unit(key, value), _unit_option, _UNIT_SCHEMA)
 COUNT = ThresholdKind(
     "N",
     "a whole number >= 0, or null to turn the gate off",
     lambda key, value, _: None if value is None else validation.whole(key, value, minimum=0),
     _count_option,
+    {"type": ["integer", "null"], "minimum": 0},
 )
-SWITCH = ThresholdKind(None, "true or false", lambda key, value, _: validation.flag(key, value), _switch_option)
+SWITCH = ThresholdKind(None, "true or false", lambda key, value, _: validation.flag(key, value), _switch_option, {"type": "boolean"})
 CATEGORY_MINIMUMS = ThresholdKind(
     "CAT=SCORE",
     "a number (every category) or a mapping of category to a number from 0 to 1",
     _category_minimums_from_file,
     _category_minimums_from_option,
+    {"oneOf": [_UNIT_SCHEMA, {"type": "object", "additionalProperties": _UNIT_SCHEMA}]},
     repeatable=True,
 )
 

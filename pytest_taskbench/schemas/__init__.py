@@ -1,0 +1,199 @@
+"""JSON Schemas of the suite file and the case files, for editors that validate while you type.
+
+The schemas are built here from the same tables the loaders use (the suite
+file's keys, the gate table, the case fields, the scorer packs) and shipped
+beside this module as ``taskbench.schema.json``, ``case.schema.json`` and
+``case-file.schema.json``; ``python -m pytest_taskbench.schemas`` writes them
+again and a test checks they are up to date. What a schema cannot say (weights
+that sum to 0, a gate naming an unknown category, a weakness above the
+strength) the loaders still check; ``suite_problems`` below is how a test feeds
+the same file to both.
+
+Domain code: no pytest import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pytest_taskbench import defaults
+from pytest_taskbench.cases import CASE_KEYS, CHAT_ROLES, DIFFICULTIES
+from pytest_taskbench.scoring.registry import PACKS
+from pytest_taskbench.suite import ANALYSIS_KEYS, DEFAULT_CASE_PATTERNS, MAX_NEW_TOKENS, MAX_TEMPERATURE, SUITE_KEYS
+from pytest_taskbench.verdict.gates import GATES
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+FILES = {"taskbench.schema.json": "suite", "case.schema.json": "case", "case-file.schema.json": "case_file"}
+UNIT: Mapping[str, Any] = {"type": "number", "minimum": 0, "maximum": 1}
+SCORER: Mapping[str, Any] = {
+    "description": "a scorer name, or a mapping with 'name' and the scorer's parameters",
+    "oneOf": [{"type": "string", "minLength": 1}, {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}}],
+}
+TEXTS: Mapping[str, Any] = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+
+def suite_schema() -> dict[str, Any]:
+    """The schema of ``taskbench.yaml``."""
+    gates: dict[str, Any] = {name: {**gate.kind.json_schema, "description": f"gate: {gate.help}"} for name, gate in GATES.items()}
+    gates["alpha"] = {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 0.5,
+        "default": defaults.ALPHA,
+        "description": "significance level of the regression tests",
+    }
+    properties: dict[str, Any] = {
+        "name": {"type": "string", "description": "the suite's name in the summary (default: its folder's name)"},
+        "description": {"type": "string"},
+        "categories": {
+            "type": "object",
+            "minProperties": 1,
+            "description": "each category: its weight in the aggregate (a number) or {weight, scorer, description}",
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "number", "minimum": 0},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"weight": {"type": "number", "minimum": 0, "default": 1}, "scorer": SCORER, "description": {"type": "string"}},
+                    },
+                ]
+            },
+        },
+        "difficulties": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "minLength": 1}, "default": list(DIFFICULTIES)},
+        "pass_threshold": {**UNIT, "default": defaults.PASS_THRESHOLD, "description": "a case passes at this score"},
+        "prompt": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "system": {"type": "string", "description": "the system message; {input} and {reference_date} are filled in"},
+                "template": {"type": "string", "default": "{input}", "description": "the user message; {input} is the case's request"},
+                "chat_template": {"type": "boolean", "default": True, "description": "render prompts with the tokenizer's chat template"},
+            },
+        },
+        "generation": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "max_new_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_NEW_TOKENS, "default": defaults.MAX_NEW_TOKENS},
+                "stop": TEXTS,
+                "temperature": {"type": "number", "minimum": 0, "maximum": MAX_TEMPERATURE, "default": 0, "description": "0 is greedy"},
+            },
+        },
+        "schema": {
+            "description": "the output's JSON Schema: a mapping, or a file beside the suite file",
+            "oneOf": [{"type": "string", "minLength": 1}, {"type": "object"}],
+        },
+        "reference_date": {"type": "string", "format": "date", "description": "the date relative dates in the cases resolve against (YYYY-MM-DD)"},
+        "scoring": {"type": "object", "description": "parameters offered to every scorer that takes one of the same name"},
+        "gates": {"type": "object", "additionalProperties": False, "properties": gates, "description": "thresholds that decide the CI verdict"},
+        "bands": {"type": "object", "minProperties": 1, "additionalProperties": UNIT, "description": "each label and the aggregate it starts at"},
+        "case_files": {
+            "oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}],
+            "default": list(DEFAULT_CASE_PATTERNS),
+        },
+        "min_cases": {"type": "integer", "minimum": 1, "default": defaults.MIN_CASES},
+        "default_scorer": SCORER,
+        "scorer_packs": {"type": "array", "items": {"enum": list(PACKS)}, "description": "packs of scorers this suite names (task_api: the Task API scorers)"},
+        "analysis": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "strength": {**UNIT, "default": defaults.STRENGTH},
+                "weakness": {**UNIT, "default": defaults.WEAKNESS},
+                "confusion_field": {"type": ["string", "null"], "minLength": 1, "description": "the field whose expected-by-output table the analysis draws"},
+            },
+        },
+    }
+    assert set(properties) == SUITE_KEYS and set(properties["analysis"]["properties"]) == set(ANALYSIS_KEYS), "the schema lags the suite file's keys"
+    return {
+        "$schema": DIALECT,
+        "title": "pytest-taskbench suite file (taskbench.yaml)",
+        "type": "object",
+        "required": ["categories"],
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def case_schema() -> dict[str, Any]:
+    """The schema of one case (a JSON Lines line, or an item of a YAML or JSON case file)."""
+    properties: dict[str, Any] = {
+        "id": {
+            "type": ["string", "integer"],
+            "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.\\-]*$",
+            "description": "unique in its file: letters, digits, '_', '.', '-'",
+        },
+        "input": {"type": "string", "description": "the request (or give messages)"},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "additionalProperties": False,
+                "properties": {"role": {"enum": sorted(CHAT_ROLES)}, "content": {"type": "string"}},
+            },
+        },
+        "expected": {"description": "what the model should answer: any JSON value"},
+        "category": {"type": "string", "minLength": 1, "description": "one of the suite's categories (default: the file's stem when it names one)"},
+        "difficulty": {"type": "string", "minLength": 1, "description": f"one of the suite's difficulties (default {', '.join(DIFFICULTIES)})"},
+        "scorer": SCORER,
+        "tags": TEXTS,
+        "rationale": {"type": "string"},
+        "critical": {"type": "boolean"},
+        "metadata": {"type": "object"},
+    }
+    assert set(properties) == CASE_KEYS, "the schema lags the case fields"
+    return {
+        "$schema": DIALECT,
+        "title": "pytest-taskbench case",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "expected"],
+        "oneOf": [{"required": ["input"]}, {"required": ["messages"]}],
+        "properties": properties,
+    }
+
+
+def case_file_schema() -> dict[str, Any]:
+    """The schema of a YAML or JSON case file: a list of cases, or {defaults, cases}."""
+    case = {key: value for key, value in case_schema().items() if key != "$schema"}
+    defaults_of = {**case, "required": [], "oneOf": [{}], "title": "defaults for every case of the file"}
+    return {
+        "$schema": DIALECT,
+        "title": "pytest-taskbench case file (YAML or JSON)",
+        "$defs": {"case": case, "defaults": defaults_of},
+        "oneOf": [
+            {"type": "array", "items": {"$ref": "#/$defs/case"}},
+            {
+                "type": "object",
+                "required": ["cases"],
+                "additionalProperties": False,
+                "properties": {"defaults": {"$ref": "#/$defs/defaults"}, "cases": {"type": "array", "items": {"$ref": "#/$defs/case"}}},
+            },
+        ],
+    }
+
+
+BUILDERS = {"suite": suite_schema, "case": case_schema, "case_file": case_file_schema}
+
+
+def shipped(name: str) -> dict[str, Any]:
+    """A schema as shipped with the package (``taskbench.schema.json``, ``case.schema.json``, ``case-file.schema.json``)."""
+    loaded: dict[str, Any] = json.loads(resources.files(__name__).joinpath(name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def write(directory: Path) -> list[Path]:
+    """Write every schema into ``directory``; returns the files written."""
+    written = []
+    for name, kind in FILES.items():
+        path = directory / name
+        path.write_text(json.dumps(BUILDERS[kind](), indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
