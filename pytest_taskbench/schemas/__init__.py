@@ -98,7 +98,10 @@ def suite_schema() -> dict[str, Any]:
         },
         "min_cases": {"type": "integer", "minimum": 1, "default": defaults.MIN_CASES},
         "default_scorer": SCORER,
-        "scorer_packs": {"type": "array", "items": {"enum": list(PACKS)}, "description": "packs of scorers this suite names (task_api: the Task API scorers)"},
+        "scorer_packs": {
+            "oneOf": [{"enum": list(PACKS)}, {"type": "array", "items": {"enum": list(PACKS)}}],
+            "description": "packs of scorers this suite names (task_api: the Task API scorers)",
+        },
         "analysis": {
             "type": "object",
             "additionalProperties": False,
