@@ -5,6 +5,7 @@ Public API; importing it loads nothing heavy (no torch, no transformers).
 
 from pytest_taskbench.cases import Case, CaseError
 from pytest_taskbench.generation.base import Backend, BaseBackend, Generation, GenerationParams, ModelLoadError, Prompt
+from pytest_taskbench.generation.callable import prompt_model
 from pytest_taskbench.generation.registry import BackendError, BackendOptions, backend
 from pytest_taskbench.scoring.registry import ScorerError, scorer
 from pytest_taskbench.scoring.score import Score, Scorer
@@ -28,5 +29,6 @@ __all__ = [
     "ScorerError",
     "__version__",
     "backend",
+    "prompt_model",
     "scorer",
 ]
