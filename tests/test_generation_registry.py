@@ -199,7 +199,7 @@ def test_a_factory_that_fails_or_returns_no_backend_is_a_load_error(isolated_reg
     def broken(args: str, options: BackendOptions) -> Constant:
         raise ValueError(f"no such thing as {args}")
 
-    @backend("nothing")
+    @backend("nothing")  # type: ignore[type-var]  # the point: it returns no backend
     def nothing(args: str, options: BackendOptions) -> object:
         return object()
 

@@ -45,7 +45,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TypeVar
 
+from pytest_taskbench import defaults
 from pytest_taskbench.generation.base import Backend, ModelLoadError
 
 ENTRY_POINT_GROUP = "pytest_taskbench.backends"
@@ -57,21 +59,22 @@ HTTP_SCHEMES = ("http", "https")
 class BackendOptions:
     """The run's options a backend factory may use (plain values; every ``--taskbench-*`` option of the same name)."""
 
-    batch_size: int = 8  # prompts per batch; 0 means "auto" (size batches yourself, or pick a default)
-    device: str = "cpu"
-    dtype: str = "auto"
+    batch_size: int = defaults.BATCH_SIZE  # prompts per batch; 0 means "auto" (size batches yourself, or pick a default)
+    device: str = defaults.DEVICE
+    dtype: str = defaults.DTYPE
     threads: int | None = None  # CPU threads (None: the library's own choice)
     rootdir: Path | None = None  # pytest's rootdir: resolve relative paths in ARGS against it
-    http_endpoint: str = "chat"
+    http_endpoint: str = defaults.HTTP_ENDPOINT
     http_model: str | None = None
-    http_api_key_env: str = "TASKBENCH_API_KEY"
-    http_concurrency: int = 8
-    http_timeout: float = 120.0
-    http_retries: int = 3
+    http_api_key_env: str = defaults.HTTP_API_KEY_ENV
+    http_concurrency: int = defaults.HTTP_CONCURRENCY
+    http_timeout: float = defaults.HTTP_TIMEOUT_SECONDS
+    http_retries: int = defaults.HTTP_RETRIES
 
 
 BackendFactory = Callable[[str, BackendOptions], Backend]
 BackendCheck = Callable[[str], None]
+FactoryT = TypeVar("FactoryT", bound=BackendFactory)
 
 
 class BackendError(ModelLoadError):
@@ -100,7 +103,7 @@ _REGISTRY: dict[str, Registration] = {}
 _loaded = False
 
 
-def backend(name: str, *aliases: str, check: BackendCheck | None = None) -> Callable[[BackendFactory], BackendFactory]:
+def backend(name: str, *aliases: str, check: BackendCheck | None = None) -> Callable[[FactoryT], FactoryT]:
     """Register a backend factory under ``name`` (and ``aliases``); ``--taskbench-model=NAME:ARGS`` selects it.
 
     Example (in a ``conftest.py``)::
@@ -125,7 +128,7 @@ def backend(name: str, *aliases: str, check: BackendCheck | None = None) -> Call
         BackendError: another factory is registered under the name already (the message names both).
     """
 
-    def register(factory: BackendFactory) -> BackendFactory:
+    def register(factory: FactoryT) -> FactoryT:
         for each in (name, *aliases):
             _register(each, factory, check, canonical=name)
         return factory
