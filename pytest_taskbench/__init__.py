@@ -4,7 +4,9 @@ Public API; importing it loads nothing heavy (no torch, no transformers).
 """
 
 from pytest_taskbench.cases import Case, CaseError
-from pytest_taskbench.generation.base import BaseBackend, Generation, GenerationParams, Prompt
+from pytest_taskbench.generation.base import Backend, BaseBackend, Generation, GenerationParams, ModelLoadError, Prompt
+from pytest_taskbench.generation.callable import prompt_model
+from pytest_taskbench.generation.registry import BackendError, BackendOptions, backend
 from pytest_taskbench.scoring.registry import ScorerError, scorer
 from pytest_taskbench.scoring.score import Score, Scorer
 from pytest_taskbench.version import VERSION
@@ -12,15 +14,21 @@ from pytest_taskbench.version import VERSION
 __version__ = VERSION
 
 __all__ = [
+    "Backend",
+    "BackendError",
+    "BackendOptions",
     "BaseBackend",
     "Case",
     "CaseError",
     "Generation",
     "GenerationParams",
+    "ModelLoadError",
     "Prompt",
     "Score",
     "Scorer",
     "ScorerError",
     "__version__",
+    "backend",
+    "prompt_model",
     "scorer",
 ]

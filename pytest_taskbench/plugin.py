@@ -102,9 +102,10 @@ def _cache_dir(config: pytest.Config, settings: Settings) -> Path | None:
 
 
 def _check_model(spec: str, rootdir: Path) -> None:
-    if model_kind(spec) == "callable" and str(rootdir) not in sys.path:
-        sys.path.append(str(rootdir))  # so `module:function` resolves from the project root like conftest.py does
+    """One usage error, before any item, for a model spec that cannot work (see generation/registry.py for the rules)."""
     try:
+        if model_kind(spec) == "callable" and str(rootdir) not in sys.path:
+            sys.path.append(str(rootdir))  # so `module:function` resolves from the project root like conftest.py does
         check_model_spec(spec)
     except ModelLoadError as exc:
         raise pytest.UsageError(f"taskbench: {exc}") from None

@@ -23,7 +23,7 @@ from pytest_taskbench import defaults
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
 from pytest_taskbench.cases import Case
 from pytest_taskbench.catalog import Catalog
-from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings
+from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity
 from pytest_taskbench.generation.cache import GenerationCache, open_cache
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
 from pytest_taskbench.reports.files import ReportRequest, write_report_files
@@ -107,7 +107,7 @@ class TaskbenchRun:
         Raises:
             ModelLoadError: the model cannot be found or loaded.
         """
-        self.model_identity = self._engine.backend.identity()
+        self.model_identity = backend_identity(self._engine.backend)  # None: a custom backend without identity(), never cached
         lookahead = (self.settings.batch_size or 32) if distributed else None  # batch_size 0 is auto
         self._engine.plan([self._job(suite, case, key) for suite, case, key in planned], lookahead=lookahead, upcoming=upcoming)
         if distributed:

@@ -113,7 +113,9 @@ class Settings:
     """Resolved run options. ``None`` means "not set here: use the suite's value"."""
 
     model: str | None = option(
-        "the model: a local transformers checkpoint directory, an http(s):// server URL, or package.module:function", metavar="PATH|URL|MODULE:FUNC"
+        "the model: a local transformers checkpoint directory (needs the hf extra), an http(s):// server URL, package.module:function,"
+        " or NAME:ARGS for a registered backend (transformers, openai, callable or your own @backend)",
+        metavar="PATH|URL|MODULE:FUNC|NAME:ARGS",
     )
     pass_threshold: float | None = option(
         f"score at which a case passes (overrides the suite's pass_threshold; default {defaults.PASS_THRESHOLD})", metavar="SCORE", minimum=0, maximum=1

@@ -11,6 +11,8 @@ import pytest
 from pytest_taskbench.generation.runtime import threads_per_process
 from tests.tiny_models import build_tiny_model, build_tiny_seq2seq
 
+pytestmark = pytest.mark.slow  # every test here loads a real transformers checkpoint
+
 PROMPTS = ["hello world", "book a meeting with ana", "the quick brown fox"]
 
 

@@ -61,14 +61,16 @@ class Backend(Protocol):
 
 
 class BaseBackend:
-    """Base class for backends.
+    """Base class for backends; register a factory that returns one with ``@backend("name")``.
 
-    Override ``generate_batch`` (required), ``identity`` (required for caching)
+    Override ``generate_batch`` (required), ``identity`` (required for caching:
+    a backend whose ``identity`` raises NotImplementedError is never cached)
     and ``close`` (optional). To batch better, override ``order`` (the order
     prompts are generated in, e.g. by length to limit padding),
     ``next_batch_size`` (e.g. sized from the prompts' real lengths) and
     ``is_out_of_memory`` (a batch that fails with it is halved, not retried one
-    by one). Do not override ``generate`` or ``generate_iter``: they batch,
+    by one). A ``load`` method, if you add one, is called before the first
+    batch. Do not override ``generate`` or ``generate_iter``: they batch,
     apply stop sequences and isolate a failing prompt.
     """
 
@@ -135,6 +137,18 @@ class BaseBackend:
         if not isinstance(texts, list) or len(texts) != len(prompts) or not all(isinstance(t, str) for t in texts):
             raise TypeError(f"{self.name} returned {type(texts).__name__} for {len(prompts)} prompts; expected a list of {len(prompts)} strings")
         return texts
+
+
+def backend_identity(backend: object) -> str | None:
+    """``backend.identity()``, or None for a backend that cannot say what it is (no ``identity``, or it raises NotImplementedError)."""
+    identity = getattr(backend, "identity", None)
+    if not callable(identity):
+        return None
+    try:
+        value = identity()
+    except NotImplementedError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def apply_stop(text: str, stop: Sequence[str]) -> str:

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from pytest_taskbench.generation.base import Backend, GenerationParams, Prompt
+from pytest_taskbench.generation.base import Backend, GenerationParams, Prompt, backend_identity
 from pytest_taskbench.guards.files import json_text, value_problem
 
 FORMAT = "v1"
@@ -175,8 +175,7 @@ def open_cache(backend: Backend, directory: Path | None, *, enabled: bool = True
     """The cache for ``backend`` under ``directory``, or None when caching is off or the backend has no identity."""
     if not enabled or directory is None:
         return None
-    try:
-        identity = backend.identity()
-    except NotImplementedError:
+    identity = backend_identity(backend)
+    if identity is None:
         return None  # a custom backend that cannot say what it is must not share outputs with another
     return GenerationCache(Path(directory), identity, read=read)

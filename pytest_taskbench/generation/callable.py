@@ -2,6 +2,12 @@
 
 The function takes a list of prompt strings and returns a list of output strings
 of the same length. Rule-based baselines and fast tests use it.
+
+A function marked with ``@prompt_model`` takes the whole prompt instead:
+``function(prompts: list[Prompt], params: GenerationParams) -> list[str]``, each
+``Prompt`` with its chat ``messages`` and its plain ``text``, and ``params`` the
+suite's generation settings (``max_new_tokens``, ``stop``, ``temperature``,
+``use_chat_template``). Stop sequences are still cut from what it returns.
 """
 
 from __future__ import annotations
@@ -10,10 +16,30 @@ import hashlib
 import importlib
 import inspect
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from pytest_taskbench.generation.base import BaseBackend, GenerationParams, ModelLoadError, Prompt
 
-PromptFunction = Callable[[list[str]], list[str]]
+PromptFunction = Callable[..., list[str]]  # (list[str]) -> list[str], or (list[Prompt], GenerationParams) -> list[str] with @prompt_model
+WANTS_PROMPTS = "taskbench_prompt_model"  # the attribute @prompt_model sets
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def prompt_model(function: F) -> F:
+    """Mark a model function as taking ``(prompts: list[Prompt], params: GenerationParams)`` instead of a list of strings.
+
+    Example::
+
+        from pytest_taskbench import prompt_model
+
+        @prompt_model
+        def respond(prompts, params):
+            return [my_chat_api(prompt.messages, max_tokens=params.max_new_tokens) for prompt in prompts]
+
+    It sets the attribute ``taskbench_prompt_model = True`` on the function and returns it unchanged.
+    """
+    setattr(function, WANTS_PROMPTS, True)
+    return function
 
 
 class CallableBackend(BaseBackend):
@@ -23,6 +49,7 @@ class CallableBackend(BaseBackend):
         super().__init__(batch_size)
         self.spec = spec
         self.function = function
+        self.wants_prompts = getattr(function, WANTS_PROMPTS, False) is True
         self._identity: str | None = None
 
     @classmethod
@@ -50,4 +77,6 @@ class CallableBackend(BaseBackend):
         return self._identity
 
     def generate_batch(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[str]:
+        if self.wants_prompts:
+            return self.function(list(prompts), params)
         return self.function([prompt.text for prompt in prompts])

@@ -12,7 +12,9 @@ Batched greedy generation done the way it is cheapest:
   that reads a few MiB however large the weights are (``fingerprint_checkpoint``).
 
 torch and transformers are imported here, on first use, so ``pytest --help`` and
-``--collect-only`` stay fast and need no model.
+``--collect-only`` stay fast and need no model. They are the ``hf`` extra
+(``pip install "pytest-taskbench[hf]"``): without them, a checkpoint is one usage
+error that says what to install (``check_dependencies``), and every other model works.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import contextlib
 import gc
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import struct
@@ -37,6 +40,25 @@ SAMPLE_BYTES = 64 * 1024  # ... and this much at SAMPLES evenly spaced offsets
 SAMPLES = 16
 MAX_AUTO_BATCH = 64
 CPU_TOKEN_BUDGET = 16384  # on CPU, larger batches stop paying off before memory runs out
+REQUIRED_MODULES = ("torch", "transformers")  # what this module imports; the hf extra installs them (and safetensors, tokenizers)
+CPU_TORCH = "torch==2.13.0"  # a bare "torch" pulls a multi-GB CUDA build
+
+
+def check_dependencies(spec: str) -> None:
+    """Raise ModelLoadError saying what to install when torch or transformers is missing (neither is imported here)."""
+    missing = [name for name in REQUIRED_MODULES if not _installed(name)]
+    if missing:
+        raise ModelLoadError(
+            f"{spec} is a local transformers checkpoint, which needs PyTorch and transformers (not installed: {', '.join(missing)}): "
+            f'pip install "pytest-taskbench[hf]" (on CPU first: pip install {CPU_TORCH})'
+        )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def check_checkpoint(path: Path) -> None:
