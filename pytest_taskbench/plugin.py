@@ -144,5 +144,5 @@ def taskbench_model(pytestconfig: pytest.Config) -> ModelHandle:
     """The session's model (loaded once, shared with the case items): ``taskbench_model.generate([...])``."""
     run = pytestconfig.stash[RUN_KEY]
     if not run.settings.model:
-        pytest.fail(f"the taskbench_model fixture needs a model: pass {MODEL_OPTION}=PATH or module:function", pytrace=False)
+        pytest.fail(f"the taskbench_model fixture needs a model: pass {MODEL_OPTION}=PATH, URL, NAME:ARGS or module:function", pytrace=False)
     return ModelHandle(run)

@@ -180,7 +180,7 @@ def test_exitfirst_stops_and_summarises_what_ran(pytester: pytest.Pytester, demo
 
 def test_no_model_is_one_usage_error(pytester: pytest.Pytester, demo_suite: Path) -> None:
     result = pytester.runpytest("cases")
-    result.stderr.fnmatch_lines(["ERROR: taskbench: 5 benchmark cases collected but no model; pass --taskbench-model=PATH or module:function"])
+    result.stderr.fnmatch_lines(["ERROR: taskbench: 5 benchmark cases collected but no model; pass --taskbench-model=PATH, URL, NAME:ARGS or module:function (or --taskbench-outputs=FILE)"])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
