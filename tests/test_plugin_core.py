@@ -249,7 +249,7 @@ def test_taskbench_model_fixture_without_a_model_fails_clearly(pytester: pytest.
     pytester.makepyfile(test_uses_model="def test_generate(taskbench_model):\n    pass\n")
     result = pytester.runpytest("test_uses_model.py")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the taskbench_model fixture needs a model: pass --taskbench-model=PATH or module:function*"])
+    result.stdout.fnmatch_lines(["*the taskbench_model fixture needs a model: pass --taskbench-model=PATH, URL, NAME:ARGS or module:function*"])
 
 
 def test_model_heap_is_frozen_while_cases_run_and_handed_back_after(pytester: pytest.Pytester, demo_suite: Path) -> None:
