@@ -11,7 +11,7 @@ import pytest
 
 from pytest_taskbench.baseline import load
 from pytest_taskbench.suite import load_suite
-from tests.conftest import jsonl
+from tests.helpers.suites import jsonl
 
 SUITE = """\
 name: demo

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_taskbench.settings import OPTIONS
-from tests.conftest import jsonl
+from tests.helpers.suites import jsonl
 
 MODEL = "--taskbench-model=model:respond"
 

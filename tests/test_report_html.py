@@ -12,8 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_taskbench.reports.html import comparison_section, render_html
-from tests.report_known_run import FAILING, PASSING, known_results, write_known_run
-from tests.test_report_markdown import known_report
+from tests.helpers.known_run import FAILING, PASSING, known_report, known_results, write_known_run
 
 MODEL = "--taskbench-model=model:respond"
 CHROMIUM_FLAGS = (

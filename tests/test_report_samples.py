@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.report_known_run import CASES, INPUTS, OUTPUTS, SUITE, write_known_run
-from tests.test_lmeval_tasks import write_task
+from tests.helpers.known_run import CASES, INPUTS, OUTPUTS, SUITE, write_known_run
+from tests.helpers.lmeval_task import write_task
 
 MODEL = "--taskbench-model=model:respond"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.test_scoring_registry import doc_block
+from tests.helpers.scorers import doc_block
 
 MODEL = """\
 def respond(prompts):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_taskbench.generation.runtime import threads_per_process
-from tests.tiny_models import build_tiny_model, build_tiny_seq2seq
+from tests.helpers.tiny_models import build_tiny_model, build_tiny_seq2seq
 
 PROMPTS = ["hello world", "book a meeting with ana", "the quick brown fox"]
 
