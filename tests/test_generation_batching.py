@@ -39,6 +39,7 @@ def prompts(count: int, seed: int = 0) -> list[Prompt]:
     return made
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chat_template", [True, False])
 def test_greedy_outputs_are_identical_batched_and_one_at_a_time(backend: TransformersBackend, chat_template: bool) -> None:
     params = GenerationParams(max_new_tokens=8, use_chat_template=chat_template)
@@ -51,6 +52,7 @@ def test_greedy_outputs_are_identical_batched_and_one_at_a_time(backend: Transfo
     assert len({g.text for g in batched}) > 1  # the prompts really lead to different outputs
 
 
+@pytest.mark.slow
 def test_prompts_are_generated_longest_first(backend: TransformersBackend) -> None:
     batch = prompts(10, seed=3)
     params = GenerationParams()
@@ -59,6 +61,7 @@ def test_prompts_are_generated_longest_first(backend: TransformersBackend) -> No
     assert lengths == sorted(lengths, reverse=True)
 
 
+@pytest.mark.slow
 def test_auto_batch_size_comes_from_real_prompt_lengths(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     auto = TransformersBackend(tiny_model, batch_size=0)
     auto.load()
@@ -75,11 +78,13 @@ def test_auto_batch_size_comes_from_real_prompt_lengths(tiny_model: Path, monkey
     assert auto.model_calls == 1 + 2  # the 3 long prompts in one batch, then 30 short ones in batches of 16 and 14
 
 
+@pytest.mark.slow
 def test_token_budget_on_cpu_is_bounded(backend: TransformersBackend) -> None:
     assert 0 < backend.token_budget() <= 16384
     assert resolve_device("auto") in ("cpu", "cuda", "mps")
 
 
+@pytest.mark.slow
 def test_stop_sequences_are_honoured_in_the_text_the_scorer_sees(backend: TransformersBackend) -> None:
     params = GenerationParams(max_new_tokens=12)
     candidates = [(prompt, g.text or "") for prompt, g in zip(prompts(16), backend.generate(prompts(16), params))]
@@ -158,6 +163,7 @@ generation: {max_new_tokens: 6}
 """
 
 
+@pytest.mark.slow
 def test_plugin_run_with_a_real_model_checks_batching_and_reuses_the_cache(pytester: pytest.Pytester, tiny_model: Path) -> None:
     cases = pytester.mkdir("cases")
     (cases / "taskbench.yaml").write_text(SUITE)
@@ -174,6 +180,7 @@ def test_plugin_run_with_a_real_model_checks_batching_and_reuses_the_cache(pytes
     again.stdout.fnmatch_lines(["*0 generated, 10 from cache*"])
 
 
+@pytest.mark.slow
 def test_loading_runs_one_full_collection_and_leaves_the_collector_on(tiny_model: Path) -> None:
     # the collector's repeated full passes over the growing torch/transformers heap cost 0.7 s of a 4 s load
     collections: list[int] = []

@@ -325,6 +325,7 @@ def cache_entries(pytester: pytest.Pytester) -> list[Path]:
     return list(pytester.path.glob(".pytest_cache/d/taskbench/v1/*/*/*.json"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("endpoint", ["chat", "completions"])
 def test_a_real_server_answers_every_case_and_a_rerun_comes_from_the_cache(
     pytester: pytest.Pytester, server: Server, endpoint: str, monkeypatch: pytest.MonkeyPatch
@@ -395,6 +396,7 @@ class FrontDoor:
         self.thread.join(timeout=5)
 
 
+@pytest.mark.slow
 def test_the_server_stopped_mid_run_fails_the_rest_clearly(pytester: pytest.Pytester, server: Server) -> None:
     door = FrontDoor(server.ensure(), answers=3)
     write_suite(pytester, 12)

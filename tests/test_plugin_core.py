@@ -271,6 +271,7 @@ def test_heap_frozen_by_the_caller_stays_the_callers(pytester: pytest.Pytester, 
         gc.unfreeze()
 
 
+@pytest.mark.slow
 def test_interpreter_exit_skips_walking_the_model_heap(pytester: pytest.Pytester, demo_suite: Path) -> None:
     # atexit runs handlers last-in first-out: this one, registered at conftest import, runs after the plugin's
     pytester.makeconftest("import atexit, gc\natexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n")

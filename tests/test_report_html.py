@@ -145,6 +145,7 @@ def chromium_driver(tmp_path: Path):  # type: ignore[no-untyped-def]
     return webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver"))
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select

@@ -8,6 +8,9 @@ import pytest
 
 from tests.helpers.scorers import doc_block
 
+# both tests run the documented example in a pytest subprocess: about 2 s each
+pytestmark = pytest.mark.slow
+
 MODEL = """\
 def respond(prompts):
     return ["one two three" if "short" in prompt else "one two three four five six" for prompt in prompts]

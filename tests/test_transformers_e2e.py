@@ -11,6 +11,9 @@ import pytest
 from pytest_taskbench.generation.runtime import threads_per_process
 from tests.helpers.tiny_models import build_tiny_model, build_tiny_seq2seq
 
+# every test builds a checkpoint and loads it with torch, most of them in a pytest subprocess: seconds each
+pytestmark = pytest.mark.slow
+
 PROMPTS = ["hello world", "book a meeting with ana", "the quick brown fox"]
 
 
