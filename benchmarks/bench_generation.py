@@ -208,7 +208,7 @@ INSTANT_MODEL = "def respond(prompts):\n    return [p.split()[-1] for p in promp
 
 
 def warm_cache(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests" / "helpers"))
     from tiny_models import build_tiny_model
     from transformers.utils import logging as hf_logging
 

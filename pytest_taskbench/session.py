@@ -53,7 +53,9 @@ class TaskbenchSession:
         if session.config.option.collectonly or not items:
             return
         if not self.run.settings.model and not self.run.settings.outputs:
-            raise pytest.UsageError(f"taskbench: {len(items)} benchmark cases collected but no model; pass {MODEL_OPTION}=PATH, URL, NAME:ARGS or module:function (or --taskbench-outputs=FILE)")
+            raise pytest.UsageError(
+                f"taskbench: {len(items)} benchmark cases collected but no model; pass {MODEL_OPTION}=PATH, URL, NAME:ARGS or module:function (or --taskbench-outputs=FILE)"
+            )
         distributed = hasattr(session.config, "workerinput")
         try:  # a broken model is one usage error, not a failure per item
             self.generation_notes = self.run.prepare(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 # Same reason: hypothesis' terminal summary imports this module in every in-process run;
 # importing it once here keeps each pytester run from paying for the import again.
@@ -19,28 +17,13 @@ import pytest
 import scipy.stats  # noqa: F401, E402
 from hypothesis import settings
 
+from tests.helpers.suites import DEMO_SUITE, ECHO_MODEL, jsonl
+
 # No per-example deadline anywhere: a property that touches files or the bootstrap can take
 # longer than hypothesis' 200 ms on a loaded CI machine, and a deadline failure there says
 # nothing about the code under test.
 settings.register_profile("taskbench", deadline=None)
 settings.load_profile("taskbench")
-
-DEMO_SUITE = """\
-name: demo
-categories:
-  greet: {weight: 0.75, scorer: exact_match}
-  shout: {weight: 0.25, scorer: {name: exact_match, ignore_case: true}}
-"""
-
-ECHO_MODEL = """\
-def respond(prompts):
-    return list(prompts)
-"""
-
-
-def jsonl(rows: Sequence[dict[str, Any]], defaults: dict[str, Any] | None = None) -> str:
-    lines = [json.dumps({"defaults": defaults})] if defaults else []
-    return "\n".join(lines + [json.dumps(row) for row in rows]) + "\n"
 
 
 @pytest.fixture

@@ -12,23 +12,7 @@ from pytest_taskbench.reports.terminal import analysis_lines
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.suite import SuiteError, parse_suite
 from pytest_taskbench.verdict.analysis import INVALID, MISSING, AnalysisConfig, FailureAnalysis, analyze, field_values
-from pytest_taskbench.verdict.summary import RunSummary, summarize
-from tests.report_known_run import FAILING, known_results, write_known_run
-
-WEIGHTS = {"actions": 0.5, "entities": 0.3, "format": 0.2}
-
-
-def summary_of(results: list[CaseResult]) -> RunSummary:
-    return summarize(
-        results,
-        suite_name="tasks",
-        suite_path="cases/taskbench.yaml",
-        weights=WEIGHTS,
-        difficulties=["simple", "moderate", "complex"],
-        pass_threshold=0.8,
-        band_for=lambda value: "good",
-    )
-
+from tests.helpers.known_run import FAILING, known_results, summary_of, write_known_run
 
 ON_ACTION = AnalysisConfig(confusion_field="action")  # what the known run's suite configures
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import jsonl
+from tests.helpers.suites import jsonl
 
 MODEL = "--taskbench-model=model:respond"
 GOOD = jsonl([{"id": "ok1", "input": "a", "expected": "a"}, {"id": "ok2", "input": "b", "expected": "b"}], {"difficulty": "simple"})

@@ -135,6 +135,7 @@ def test_model_errors_are_not_cached(pytester: pytest.Pytester) -> None:
     assert calls(pytester) == [1]  # only the failed case is asked again
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_where_it_stopped(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     write_cases(pytester, WORDS)
     monkeypatch.setenv("DIE_AFTER_CALLS", "2")
@@ -165,6 +166,7 @@ def test_corrupt_cache_is_reported_once_and_the_run_completes(pytester: pytest.P
     assert calls(pytester) == []  # the corrupt entries were rewritten
 
 
+@pytest.mark.slow
 def test_xdist_workers_share_the_cache(pytester: pytest.Pytester) -> None:
     write_cases(pytester, WORDS)
     first = pytester.runpytest(MODEL, "-n", "2")

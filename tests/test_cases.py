@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -87,6 +88,7 @@ def test_unreadable_and_unknown_files_are_errors(tmp_path: Path) -> None:
     assert "a YAML case file holds a list of cases" in str(load_case_file(write(tmp_path, "y.yaml", "just: a mapping\n")).errors[0])
 
 
+@pytest.mark.slow
 @given(st.lists(st.text(max_size=30), min_size=1, max_size=8, unique=True))
 def test_any_inputs_round_trip_through_jsonl(inputs: list[str]) -> None:
     import tempfile

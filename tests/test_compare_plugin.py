@@ -11,7 +11,7 @@ import pytest
 
 from pytest_taskbench.baseline import load
 from pytest_taskbench.suite import load_suite
-from tests.conftest import jsonl
+from tests.helpers.suites import jsonl
 
 SUITE = """\
 name: demo
@@ -219,6 +219,7 @@ def test_comparison_reaches_json_report_junit_xml_and_the_comparison_file(pytest
     assert written["suites"]["demo"]["fixes"][0]["key"] == "cases/greet.jsonl::g7"
 
 
+@pytest.mark.slow
 def test_xdist_saves_and_compares_the_same_as_one_process(pytester: pytest.Pytester, suite: Path) -> None:
     pytester.runpytest("cases", A, "-n", "2", "--taskbench-save-baseline")
     baseline = load(pytester.path / BASELINE)

@@ -14,7 +14,7 @@ import pytest
 from pytest_taskbench.generation.base import BaseBackend, GenerationParams, Prompt
 from pytest_taskbench.generation.engine import GenerationEngine, Job
 from pytest_taskbench.generation.hf import TransformersBackend, collector_paused, resolve_device
-from tests.tiny_models import SENTENCES, build_tiny_model
+from tests.helpers.tiny_models import SENTENCES, build_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_taskbench import GenerationParams, Prompt, prompt_model
 from pytest_taskbench.generation.callable import CallableBackend
-from tests.conftest import jsonl
+from tests.helpers.suites import jsonl
 
 SUITE = """\
 name: whole-prompt

@@ -63,6 +63,7 @@ def respond(prompts):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("flags", "expect_progress"), [((), True), (("-q",), False)])
 def test_progress_in_a_slow_run_and_quiet_with_q(pytester: pytest.Pytester, flags: tuple[str, ...], expect_progress: bool) -> None:
     cases = pytester.mkdir("cases")

@@ -80,6 +80,7 @@ class Constant(BaseBackend):
 # selecting a backend in a run ----------------------------------------------------
 
 
+@pytest.mark.slow  # runs pytest in a subprocess
 @pytest.mark.parametrize(("model", "passed", "failed"), [("echo:whatever", 3, 2), ("echo:loud", 2, 3)])
 def test_a_conftest_backend_is_selected_by_name_and_its_outputs_are_scored(
     pytester: pytest.Pytester, demo_suite: Path, model: str, passed: int, failed: int
@@ -90,6 +91,7 @@ def test_a_conftest_backend_is_selected_by_name_and_its_outputs_are_scored(
     result.stdout.fnmatch_lines(["5 of 5 cases ran", "generation: 5 outputs (5 generated, 0 from cache)*", "verdict: *"])
 
 
+@pytest.mark.slow  # runs pytest in a subprocess
 @pytest.mark.parametrize(("identity", "second_run"), [("", "5 generated, 0 from cache"), (WITH_IDENTITY, "0 generated, 5 from cache")])
 def test_a_backend_without_identity_runs_but_is_never_cached(pytester: pytest.Pytester, demo_suite: Path, identity: str, second_run: str) -> None:
     pytester.makeconftest(ECHO_CONFTEST.format(identity=identity))
@@ -325,6 +327,7 @@ def readme_block(first_line: str) -> str:
     raise AssertionError(f"README.md's Models section has no python block starting {first_line!r}")
 
 
+@pytest.mark.slow  # runs pytest in a subprocess
 def test_the_readmes_backend_example_runs_and_is_cached(pytester: pytest.Pytester, demo_suite: Path) -> None:
     pytester.makeconftest(readme_block("# conftest.py: pytest cases --taskbench-model=shout:!"))
     args = ("cases", "--taskbench-model=shout:!", "--taskbench-cache-dir=.outputs", "-p", "no:cacheprovider")

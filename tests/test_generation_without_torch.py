@@ -101,12 +101,14 @@ def assert_a_whole_run(result: subprocess.CompletedProcess[str]) -> None:
     assert any(line.startswith("verdict: ") for line in result.stdout.splitlines()), result.stdout[-3000:]
 
 
+@pytest.mark.slow  # runs pytest in a subprocess
 def test_saved_outputs_score_the_shipped_suite_without_torch(no_torch: NoTorch) -> None:
     result = no_torch.pytest(f"--taskbench-outputs={outputs_file(no_torch.directory)}")
     assert_a_whole_run(result)
     assert no_torch.attempts() == []
 
 
+@pytest.mark.slow  # runs pytest in a subprocess
 def test_a_function_model_runs_the_shipped_suite_without_torch(no_torch: NoTorch) -> None:
     result = no_torch.pytest("--taskbench-model=guessing_model:respond")
     assert_a_whole_run(result)

@@ -81,6 +81,7 @@ def test_a_lone_surrogate_in_an_output_fails_that_case_and_every_file_is_written
     warm.assert_outcomes(passed=1, failed=2)
 
 
+@pytest.mark.slow
 def test_a_parsed_lone_surrogate_travels_under_xdist(pytester: pytest.Pytester, suite: Callable[..., Path]) -> None:
     model = 'def respond(prompts):\n    return [\'{"action": "\\\\ud800"}\' for _ in prompts]\n'
     suite({}, model)
@@ -227,6 +228,7 @@ def test_one_unwritable_cache_entry_costs_that_entry_only(pytester: pytest.Pytes
 # 12. xdist ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_under_xdist_each_case_is_generated_once(pytester: pytest.Pytester, suite: Callable[..., Path]) -> None:
     suite({"many.jsonl": "".join(line(id=f"c{i}", input=f"x{i}") + "\n" for i in range(400))})
     result = pytester.runpytest_subprocess("cases", MODEL, "-n", "2", "-p", "no:cacheprovider")

@@ -20,7 +20,7 @@ import pytest
 
 from pytest_taskbench.generation.base import GenerationParams, ModelLoadError, Prompt
 from pytest_taskbench.generation.http import HttpBackend, HttpOptions, error_message
-from tests.tiny_models import build_tiny_model
+from tests.helpers.tiny_models import build_tiny_model
 
 PROMPT = Prompt(({"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}), "be brief\n\nhello")
 FAST = dict(backoff=0.01, max_backoff=0.05)

@@ -239,6 +239,7 @@ def test_lone_surrogates_reach_the_answer_but_never_an_error_message(serve: Call
 # the deadline --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_trickling_server_fails_its_cases_at_the_deadline(pytester: pytest.Pytester, serve: Callable[[dict[str, Behaviour]], Server]) -> None:
     def trickle_headers(handler: Handler, seen: Seen, count: int) -> None:
         handler.trickle(chat("ok"))  # the status line and headers, one byte every 0.4 s
@@ -261,6 +262,7 @@ def test_a_trickling_server_fails_its_cases_at_the_deadline(pytester: pytest.Pyt
     assert took < 8, f"took {took:.1f} s"
 
 
+@pytest.mark.slow
 def test_a_timeout_is_retried_and_does_not_mark_the_server_gone(pytester: pytest.Pytester, serve: Callable[[dict[str, Behaviour]], Server]) -> None:
     def silent(handler: Handler, seen: Seen, count: int) -> None:
         handler.stall()

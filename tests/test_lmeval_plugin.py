@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_lmeval_tasks import TASK, write_task
+from tests.helpers.lmeval_task import TASK, write_task
 
 MODEL = "--taskbench-model=model:respond"
 # Records every prompt it is sent, and answers "list()" followed by a line the stop sequence must cut.

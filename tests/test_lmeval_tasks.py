@@ -3,48 +3,15 @@
 from __future__ import annotations
 
 import json
-import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_taskbench.generation.outputs import sample_as_output
 from pytest_taskbench.lmeval.suite import load_lm_eval_suite
 from pytest_taskbench.lmeval.task import LmEvalError, looks_like_task_file
-
-TASK = """\
-task: task_api_benchmark
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: data.jsonl
-test_split: test
-output_type: generate_until
-description: "You turn requests into API calls.\\n\\n"
-doc_to_text: "Request: {{ request }}\\nCall:"
-doc_to_target: call
-generation_kwargs:
-  until: ["\\n", "Request:"]
-  max_gen_toks: 24
-  do_sample: false
-metric_list:
-  - metric: exact_match
-    ignore_case: true
-"""
-DOCS = [
-    {"request": "list my tasks", "call": "list()", "category": "read"},
-    {"request": "add milk", "call": "add('milk')"},
-]
-
-
-def write_task(directory: Path, task: str = TASK, docs: list[dict[str, Any]] | None = None, name: str = "task.yaml") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "data.jsonl").write_text("".join(json.dumps(doc) + "\n" for doc in (DOCS if docs is None else docs)))
-    path = directory / name
-    path.write_text(textwrap.dedent(task))
-    return path
+from tests.helpers.lmeval_task import TASK, write_task
 
 
 def test_prompt_is_description_then_doc_to_text_with_no_delimiter(tmp_path: Path) -> None:
@@ -117,7 +84,9 @@ def test_templates_render_in_the_sandbox(tmp_path: Path) -> None:
     ("template", "message"),
     [
         ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ request }}", "the template executed more than 2000000 steps"),
-        ("{{ request | regex_replace('(a|aa)+$', '') }}", "took more than 1s on a 41-character text (catastrophic backtracking?)"),
+        pytest.param(  # waits out the 1 s regex timeout
+            "{{ request | regex_replace('(a|aa)+$', '') }}", "took more than 1s on a 41-character text (catastrophic backtracking?)", marks=pytest.mark.slow
+        ),
         ("{{ 'x' * 1000000000 }}", "is too large"),
         ("{{ 10 ** 100000000 }}", "exponent too large"),
     ],

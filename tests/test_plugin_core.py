@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_taskbench.settings import OPTIONS
-from tests.conftest import jsonl
+from tests.helpers.suites import jsonl
 
 MODEL = "--taskbench-model=model:respond"
 
@@ -180,7 +180,11 @@ def test_exitfirst_stops_and_summarises_what_ran(pytester: pytest.Pytester, demo
 
 def test_no_model_is_one_usage_error(pytester: pytest.Pytester, demo_suite: Path) -> None:
     result = pytester.runpytest("cases")
-    result.stderr.fnmatch_lines(["ERROR: taskbench: 5 benchmark cases collected but no model; pass --taskbench-model=PATH, URL, NAME:ARGS or module:function (or --taskbench-outputs=FILE)"])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: taskbench: 5 benchmark cases collected but no model; pass --taskbench-model=PATH, URL, NAME:ARGS or module:function (or --taskbench-outputs=FILE)"
+        ]
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
@@ -271,6 +275,7 @@ def test_heap_frozen_by_the_caller_stays_the_callers(pytester: pytest.Pytester, 
         gc.unfreeze()
 
 
+@pytest.mark.slow
 def test_interpreter_exit_skips_walking_the_model_heap(pytester: pytest.Pytester, demo_suite: Path) -> None:
     # atexit runs handlers last-in first-out: this one, registered at conftest import, runs after the plugin's
     pytester.makeconftest("import atexit, gc\natexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n")

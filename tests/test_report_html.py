@@ -12,8 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_taskbench.reports.html import comparison_section, render_html
-from tests.report_known_run import FAILING, PASSING, known_results, write_known_run
-from tests.test_report_markdown import known_report
+from tests.helpers.known_run import FAILING, PASSING, known_report, known_results, write_known_run
 
 MODEL = "--taskbench-model=model:respond"
 CHROMIUM_FLAGS = (
@@ -146,6 +145,7 @@ def chromium_driver(tmp_path: Path):  # type: ignore[no-untyped-def]
     return webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver"))
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select

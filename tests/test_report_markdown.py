@@ -11,11 +11,9 @@ import pytest
 from pytest_taskbench.reports.github import MAX_CASE_ANNOTATIONS, annotations, escape_data, escape_property, github_annotations, workflow_command
 from pytest_taskbench.reports.markdown import cell
 from pytest_taskbench.settings import OPTIONS_BY_DEST
-from pytest_taskbench.verdict.analysis import analyze
 from pytest_taskbench.verdict.finish import SuiteReport
-from pytest_taskbench.verdict.gates import GateResult, Verdict
-from tests.report_known_run import known_results, write_known_run
-from tests.test_analysis import summary_of
+from pytest_taskbench.verdict.gates import Verdict
+from tests.helpers.known_run import known_report, known_results, summary_of, write_known_run
 
 MODEL = "--taskbench-model=model:respond"
 
@@ -134,11 +132,3 @@ def test_help_lists_the_report_options(pytester: pytest.Pytester) -> None:
     for dest in ("report", "markdown", "log_samples"):
         option = OPTIONS_BY_DEST[dest]
         result.stdout.fnmatch_lines([f"*{option.flag}={option.metavar}*"])
-
-
-def known_report() -> SuiteReport:
-    results = known_results()
-    summary = summary_of(results)
-    return SuiteReport(
-        summary, Verdict((GateResult("valid_cases", True, 0, 0, "broken case definitions 0 <= 0"),)), tuple(results), {}, analyze(results, summary)
-    )

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.report_known_run import CASES, INPUTS, OUTPUTS, SUITE, write_known_run
-from tests.test_lmeval_tasks import write_task
+from tests.helpers.known_run import CASES, INPUTS, OUTPUTS, SUITE, write_known_run
+from tests.helpers.lmeval_task import write_task
 
 MODEL = "--taskbench-model=model:respond"
 
@@ -40,6 +40,7 @@ def test_every_case_is_one_line_with_prompt_output_expected_score_and_details(py
     assert round(float(e2["score"]), 3) == 0.667  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_samples_are_the_same_with_and_without_xdist(pytester: pytest.Pytester, known_run: Path) -> None:
     pytester.runpytest("cases", MODEL, "-p", "no:xdist", "--taskbench-log-samples=one.jsonl", "--taskbench-markdown=one.md")
     result = pytester.runpytest_subprocess("cases", MODEL, "-n", "2", "--taskbench-log-samples=two.jsonl", "--taskbench-markdown=two.md")

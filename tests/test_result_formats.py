@@ -68,6 +68,7 @@ def _figures(output: str) -> list[str]:
     return [line for line in output.splitlines() if keep.match(line)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gate", ["0.5", "0.7"])
 def test_xdist_gives_the_same_summary_properties_and_verdict(pytester: pytest.Pytester, demo_suite: Path, gate: str) -> None:
     runs = {}

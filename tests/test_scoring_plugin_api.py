@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from tests.test_scoring_registry import doc_block
+from tests.helpers.scorers import doc_block
+
+# both tests run the documented example in a pytest subprocess: about 2 s each
+pytestmark = pytest.mark.slow
 
 MODEL = """\
 def respond(prompts):

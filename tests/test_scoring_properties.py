@@ -16,7 +16,7 @@ from pytest_taskbench.scoring.extract import jsonable
 from pytest_taskbench.scoring.general import expected_text
 from pytest_taskbench.scoring.packs.taskapi import TASK_ACTIONS, task_expected
 from pytest_taskbench.scoring.registry import PACKS
-from tests.test_scoring_registry import ISSUE_4_SCORERS
+from tests.helpers.scorers import ISSUE_4_SCORERS
 
 DEFAULTS = {"priority": "medium"}
 PRIORITIES = ("low", "medium", "high", "urgent")

@@ -14,33 +14,8 @@ import yaml
 
 from pytest_taskbench import Case, Score, scorer
 from pytest_taskbench.scoring import ENTRY_POINT_GROUP, ScorerError, build_scorer, registered_scorers, registry
+from tests.helpers.scorers import ISSUE_4_SCORERS, doc_block, scorers_section
 
-ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-
-
-def scorers_section() -> str:
-    """The README's "Scorers" section, where the reference table and the plug-in example live."""
-    text = README.read_text()
-    start = text.index("\n## Scorers\n")
-    return text[start : text.index("\n## ", start + 1)]
-
-
-ISSUE_4_SCORERS = (
-    "action_recognition",
-    "entity_extraction",
-    "default_handling",
-    "edge_case",
-    "format_compliance",
-    "exact_match",
-    "json_equal",
-    "json_subset",
-    "regex",
-    "contains",
-    "not_contains",
-    "json_schema",
-    "field_match",
-)
 FACTORY_MODULE = """\
 from pytest_taskbench import Score
 
@@ -136,14 +111,6 @@ def test_bad_parameters_name_the_scorer_the_problem_and_what_it_takes() -> None:
 
 
 # the documentation ------------------------------------------------------------
-
-
-def doc_block(language: str, first_line: str) -> str:
-    """The fenced block of the docs whose first line is ``first_line``."""
-    for block in re.findall(rf"```{language}\n(.*?)```", scorers_section(), re.DOTALL):
-        if block.startswith(first_line):
-            return block
-    raise AssertionError(f"README.md has no {language} block starting {first_line!r}")
 
 
 def test_the_reference_table_has_a_row_for_every_issue_4_scorer() -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from benchmarks.stats_calibration import gate_firing_rates
+
+# simulations of many paired runs: about a second each
+pytestmark = pytest.mark.slow
 
 
 def test_gate_fires_no_more_often_than_alpha_when_nothing_changed() -> None:

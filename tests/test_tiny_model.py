@@ -128,6 +128,7 @@ def offline() -> Any:
             os.environ[key] = value
 
 
+@pytest.mark.slow
 def test_the_model_and_tokenizer_load_offline_with_eos_pad_and_no_chat_template(offline: None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -156,6 +157,7 @@ SAMPLE_IDS = (
 )
 
 
+@pytest.mark.slow
 def test_the_shipped_model_answers_simple_cases_with_schema_valid_json(offline: None) -> None:
     from pytest_taskbench.generation.hf import TransformersBackend
 
@@ -177,6 +179,7 @@ def test_the_shipped_model_answers_simple_cases_with_schema_valid_json(offline: 
 # --------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_a_slice_of_the_shipped_suite_runs_against_the_shipped_model(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """The quick start in miniature: the real suite files, the real model, the real plugin, in a subprocess."""
     suite_copy = pytester.path / "cases"

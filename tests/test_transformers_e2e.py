@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from pytest_taskbench.generation.runtime import threads_per_process
-from tests.tiny_models import build_tiny_model, build_tiny_seq2seq
+from tests.helpers.tiny_models import build_tiny_model, build_tiny_seq2seq
+
+# every test builds a checkpoint and loads it with torch, most of them in a pytest subprocess: seconds each
+pytestmark = pytest.mark.slow
 
 pytestmark = pytest.mark.slow  # every test here loads a real transformers checkpoint
 

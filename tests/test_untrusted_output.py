@@ -32,9 +32,8 @@ from pytest_taskbench.verdict.analysis import AnalysisConfig, analyze
 from pytest_taskbench.verdict.compare import Comparison, GroupChange
 from pytest_taskbench.verdict.finish import SuiteReport
 from pytest_taskbench.verdict.gates import GateResult, Verdict
-from tests.conftest import jsonl
-from tests.report_known_run import known_results
-from tests.test_analysis import summary_of
+from tests.helpers.known_run import known_results, summary_of
+from tests.helpers.suites import jsonl
 
 MODEL = "--taskbench-model=model:respond"
 INJECTED = "\n::error file=README.md,line=1::injected"

@@ -35,6 +35,10 @@ from typing import Any
 import pytest
 
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.verdict.analysis import analyze
+from pytest_taskbench.verdict.finish import SuiteReport
+from pytest_taskbench.verdict.gates import GateResult, Verdict
+from pytest_taskbench.verdict.summary import RunSummary, summarize
 
 SUITE = """\
 name: tasks
@@ -98,6 +102,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], str]] = [
 ]
 INPUTS = {case_id: f"request {case_id}: {json.dumps(expected)}" for case_id, _, _, expected, _ in CASES}
 OUTPUTS = {INPUTS[case_id]: output for case_id, _, _, _, output in CASES}
+WEIGHTS = {"actions": 0.5, "entities": 0.3, "format": 0.2}  # as SUITE says
 FAILING = ["a3", "a4", "a5", "e2", "e3"]
 PASSING = ["a1", "a2", "e1", "f1", "f2"]
 
@@ -160,3 +165,25 @@ def known_results() -> list[CaseResult]:
             )
         )
     return results
+
+
+def summary_of(results: list[CaseResult]) -> RunSummary:
+    """The run summary of ``results`` under the known run's suite (weights, difficulties, pass threshold 0.8)."""
+    return summarize(
+        results,
+        suite_name="tasks",
+        suite_path="cases/taskbench.yaml",
+        weights=WEIGHTS,
+        difficulties=["simple", "moderate", "complex"],
+        pass_threshold=0.8,
+        band_for=lambda value: "good",
+    )
+
+
+def known_report() -> SuiteReport:
+    """The known run as the report writers receive it: its summary, a passing verdict and its analysis."""
+    results = known_results()
+    summary = summary_of(results)
+    return SuiteReport(
+        summary, Verdict((GateResult("valid_cases", True, 0, 0, "broken case definitions 0 <= 0"),)), tuple(results), {}, analyze(results, summary)
+    )
