@@ -1,6 +1,6 @@
 """The package's layout holds: layers import only downwards, nothing imports in a cycle, only the pytest bridge imports pytest.
 
-The layers, lowest first (see docs/architecture.md): a module may import modules
+The layers, lowest first (see docs/explanation/architecture.md): a module may import modules
 of its own layer or a lower one. Imports inside ``if TYPE_CHECKING:`` are for
 annotations only and are not counted; imports inside functions are.
 """
