@@ -66,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except SettingsError as exc:
         raise pytest.UsageError(f"taskbench: {exc}") from None
     if settings.model and not config.option.help:
-        _check_model(settings.model, config.rootpath)
+        _check_model(settings.model, (config.rootpath, config.invocation_params.dir))
     run = TaskbenchRun(_share_cpus_among_workers(config, settings), config.rootpath, cache_dir=_cache_dir(config, settings))
     controller = not hasattr(config, "workerinput")
     if settings.clear_cache and run.cache_dir is not None and controller:
@@ -101,11 +101,12 @@ def _cache_dir(config: pytest.Config, settings: Settings) -> Path | None:
     return config.cache.mkdir("taskbench")
 
 
-def _check_model(spec: str, rootdir: Path) -> None:
+def _check_model(spec: str, directories: tuple[Path, ...]) -> None:
     """One usage error, before any item, for a model spec that cannot work (see generation/registry.py for the rules)."""
     try:
-        if model_kind(spec) == "callable" and str(rootdir) not in sys.path:
-            sys.path.append(str(rootdir))  # so `module:function` resolves from the project root like conftest.py does
+        if model_kind(spec) == "callable":
+            # `module:function` resolves from the project root, as conftest.py does, and from where pytest was started
+            sys.path.extend(str(directory) for directory in dict.fromkeys(directories) if str(directory) not in sys.path)
         check_model_spec(spec)
     except ModelLoadError as exc:
         raise pytest.UsageError(f"taskbench: {exc}") from None

@@ -283,3 +283,18 @@ def test_interpreter_exit_skips_walking_the_model_heap(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["frozen at exit: True"])
     no_model = pytester.runpytest_subprocess("cases", "--collect-only")
     no_model.stdout.fnmatch_lines(["frozen at exit: False"])
+
+
+@pytest.mark.slow  # runs pytest in a subprocess
+def test_a_function_model_resolves_from_where_pytest_was_started(pytester: pytest.Pytester) -> None:
+    """A project whose pytest config sits higher up (so the rootdir is above) still finds the model module beside the user."""
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    project = pytester.mkdir("bench")
+    (project / "cases").mkdir()
+    (project / "cases" / "taskbench.yaml").write_text("categories: {a: {weight: 1, scorer: exact_match}}\n")
+    (project / "cases" / "a.jsonl").write_text('{"id": "x", "input": "hi", "expected": "hi", "category": "a", "difficulty": "simple"}\n')
+    (project / "bench_model.py").write_text("def respond(prompts):\n    return list(prompts)\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        result = pytester.runpytest_subprocess("cases", "--taskbench-model=bench_model:respond", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
