@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -294,7 +296,9 @@ def test_a_function_model_resolves_from_where_pytest_was_started(pytester: pytes
     (project / "cases" / "taskbench.yaml").write_text("categories: {a: {weight: 1, scorer: exact_match}}\n")
     (project / "cases" / "a.jsonl").write_text('{"id": "x", "input": "hi", "expected": "hi", "category": "a", "difficulty": "simple"}\n')
     (project / "bench_model.py").write_text("def respond(prompts):\n    return list(prompts)\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(project)
-        result = pytester.runpytest_subprocess("cases", "--taskbench-model=bench_model:respond", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
+    console_script = Path(sys.executable).parent / "pytest"  # not `python -m pytest`, which puts the directory on sys.path itself
+    done = subprocess.run(
+        [str(console_script), "cases", "--taskbench-model=bench_model:respond", "-p", "no:cacheprovider"], cwd=project, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
