@@ -7,14 +7,15 @@ docs), each a list of::
       command: pytest cases ...   # run by bash in a fresh scratch directory, shown after "$"
       setup: [cp a b, ...]        # run first, not shown (optional)
       files: [cases, models]      # what the scratch directory holds (default: both; also "tutorial")
-      trim: from_summary          # what of the output the page shows: everything, from_summary, last:N
+      trim: from_summary          # what of the output the page shows: everything, from_summary, failure_section, failures_only, last:N
       exit_status: 0              # the status the command must end with (default 0)
       env: {NAME: value}          # extra environment (optional)
 
 The scratch directory holds copies of the shipped suite (``cases``), a link to
 the shipped models (``models``) or the tutorial's files (``docs/tutorial/files``,
-``tutorial``). The pages include the output files; the README's quick-start block
-is checked against one. Timings are masked when comparing::
+``tutorial``). The pages include the output files; an output block in the README
+that starts with an example's ``$ command`` line is rewritten with it. Timings
+are masked when comparing::
 
     python scripts/docs_examples.py               # run every example and rewrite the files
     python scripts/docs_examples.py --check       # run them; fail on any difference
@@ -38,8 +39,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "examples"
+README = ROOT / "README.md"
 TUTORIAL = ROOT / "docs" / "tutorial" / "files"
-TIMING = re.compile(r"\b\d+(\.\d+)?s\b|\(\d+:\d\d:\d\d\)|\d+\.\d+/s")
+TIMING = re.compile(r"\b\d+(\.\d+)?s\b|\d+\.\d+/s|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+LONG_RUN = re.compile(r" \(\d+:\d\d:\d\d\)")  # pytest adds "(0:01:12)" to a run over a minute
 
 
 def from_summary(text: str) -> str:
@@ -58,6 +61,20 @@ def from_summary(text: str) -> str:
             continue
         kept.append(line)
     return "\n".join(kept)
+
+
+def failures_only(text: str) -> str:
+    """pytest's FAILURES section alone: the failure reports, without the summary after them."""
+    lines = failure_section(text).splitlines()
+    end = next((i for i, line in enumerate(lines) if i and line.startswith("=")), len(lines))
+    return "\n".join(lines[:end])
+
+
+def failure_section(text: str) -> str:
+    """From pytest's FAILURES section to the end: the failure report and the summary."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if "FAILURES" in line and line.startswith("=")), 0)
+    return "\n".join(lines[start:])
 
 
 def everything(text: str) -> str:
@@ -94,7 +111,12 @@ class Example:
     env: dict[str, str] = field(default_factory=dict)
 
 
-TRIMS: dict[str, Callable[[str], str]] = {"everything": everything, "from_summary": from_summary}
+TRIMS: dict[str, Callable[[str], str]] = {
+    "everything": everything,
+    "from_summary": from_summary,
+    "failure_section": failure_section,
+    "failures_only": failures_only,
+}
 
 
 def _trim(spec: str) -> Callable[[str], str]:
@@ -155,9 +177,15 @@ def run(example: Example) -> str:
     return f"$ {example.command}\n{example.trim(output).rstrip()}\n"
 
 
+def readme_with(example: Example, text: str, readme: str) -> str:
+    """The README with the output block that starts with the example's ``$ command`` line replaced by ``text``."""
+    block = re.compile(r"^```text\n" + re.escape(f"$ {example.command}\n") + r".*?^```", re.DOTALL | re.MULTILINE)
+    return block.sub(lambda _: f"```text\n{text}```", readme)
+
+
 def masked(text: str) -> str:
     """The text with timings masked, for comparing two runs."""
-    return TIMING.sub("<time>", text)
+    return TIMING.sub("<time>", LONG_RUN.sub("", text))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             OUT.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path.relative_to(ROOT)}")
+            readme = README.read_text(encoding="utf-8")
+            if readme_with(example, text, readme) != readme:
+                README.write_text(readme_with(example, text, readme), encoding="utf-8")
+                print("wrote its block in README.md")
     if stale:
         print(f"stale examples (run python scripts/docs_examples.py {' '.join(stale)}): {', '.join(stale)}", file=sys.stderr)
         return 1

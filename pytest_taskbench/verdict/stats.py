@@ -313,11 +313,16 @@ def with_intervals(
     minimum = min_cases or DEFAULT_MIN_CASES
     if gated and 0 < summary.cases < minimum:
         width = f"{aggregate.interval.low:.3f} to {aggregate.interval.high:.3f}" if aggregate.interval else "not computable"
-        detect = "unknown" if mde is None else f"about {mde:.3f}" if mde < 1 else "more than the whole scale (1.0)"
+        if mde is None:
+            detect = "drops of unknown size"
+        elif mde < 1:
+            detect = f"only drops of about {mde:.3f} or more"
+        else:
+            detect = "no drop at all (it would take more than the whole 0-1 scale)"
         warnings.append(
             f"only {summary.cases} cases ran, fewer than the suite's min_cases ({minimum}): the aggregate's "
             f"{100 * (1 - alpha):g}% interval ({width}) is too wide to trust a gate on; a baseline comparison at this size "
-            f"detects only drops of {detect} or more (80% power, alpha {alpha:g})"
+            f"detects {detect} (80% power, alpha {alpha:g})"
         )
     return replace(
         summary,
