@@ -4,7 +4,7 @@
   ``scripts/docs_examples.py``), and every example is shown somewhere;
 - the README's output blocks equal an example;
 - the generated reference blocks (options, gates, scorers) are up to date;
-- every page is in the site's navigation, and the README stays a short landing page;
+- every page is in the site's navigation, and the README stays a short landing page whose links lead somewhere;
 - (slow) running every example again gives what the docs show, timings aside.
 
 ``.ci/run`` builds the site with ``mkdocs build --strict`` (a broken link or reference fails CI).
@@ -114,6 +114,14 @@ def test_every_page_is_in_the_navigation() -> None:
 
 def test_the_readme_is_a_landing_page() -> None:
     assert len(README.read_text(encoding="utf-8").splitlines()) <= MAX_README_LINES
+
+
+def test_the_readmes_links_lead_to_files_that_exist() -> None:
+    """mkdocs checks the site's links; the README is not part of the site, so its links are checked here."""
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README.read_text(encoding="utf-8"))
+    local = [target for target in targets if "://" not in target]
+    assert local, "the README links to no page of the manual"
+    assert [target for target in local if not (ROOT / target).exists()] == []
 
 
 @pytest.mark.slow
