@@ -31,7 +31,7 @@ BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z_]+) -->\n).*?(<!-- /generated
 def gates_markdown() -> str:
     rows = ["| gate (suite key, option) | threshold | default | needs a baseline | fails the run when |", "| --- | --- | --- | --- | --- |"]
     for name, gate in GATES.items():
-        option = f"`--taskbench-{name.replace('_', '-')}`" + ("" if gate.kind.metavar is None else f"`={gate.kind.metavar}`")
+        option = f"`--taskbench-{name.replace('_', '-')}" + ("" if gate.kind.metavar is None else f"={gate.kind.metavar}") + "`"
         default = "off" if gate.default is None else f"`{gate.default}`"
         rows.append(f"| `{name}`, {option} | {gate.kind.describe} | {default} | {'yes' if gate.needs_baseline else 'no'} | {gate.help} |")
     return "\n".join(rows)
@@ -56,7 +56,16 @@ def scorers_markdown() -> str:
     return "\n".join(rows)
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"options": options_markdown, "gates": gates_markdown, "scorers": scorers_markdown}
+CODE_SPAN = re.compile(r"`[^`\n]*`")
+
+
+def site_options_markdown() -> str:
+    """The options table as the site renders it: ``options_markdown`` escapes ``|`` for GitHub's tables, where a code
+    span needs it; Python-Markdown's tables leave pipes inside a code span alone and would show the backslash."""
+    return CODE_SPAN.sub(lambda span: span.group(0).replace("\\|", "|"), options_markdown())
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"options": site_options_markdown, "gates": gates_markdown, "scorers": scorers_markdown}
 
 
 def filled(text: str) -> str:
