@@ -15,8 +15,10 @@ def pytest_taskbench_summary(config: pytest.Config, summary: dict[str, Any]) -> 
     """Called with each suite's JSON summary at the end of the run; change it in place.
 
     The same dict is what pytest-json-report stores under ``taskbench``.
-    Example ``conftest.py``::
+    Example ``conftest.py``:
 
-        def pytest_taskbench_summary(config, summary):
-            summary["model_card"] = "checkpoint-2026-11"
+    ```python
+    def pytest_taskbench_summary(config, summary):
+        summary["model_card"] = "checkpoint-2026-11"
+    ```
     """

@@ -251,7 +251,12 @@ def _parser(kind: Kind, spec: Mapping[str, Any]) -> Callable[[str, Any], Any]:
                 value: Any = int(text)
             except ValueError:
                 value = raw
-            return validation.whole(name, value, **{key: int(bound) for key, bound in bounds.items() if key != "above"})
+            try:
+                return validation.whole(name, value, **{key: int(bound) for key, bound in bounds.items() if key != "above"})
+            except validation.Invalid as exc:
+                if not words:
+                    raise
+                raise validation.Invalid(f"{exc} (or {' or '.join(words)})") from None
         if kind == "float":
             try:
                 value = float(text)

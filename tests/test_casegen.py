@@ -281,6 +281,15 @@ def test_add_case_rejects_an_input_the_suite_already_asks(suite_dir: Path, capsy
     assert not other.exists()
 
 
+def test_add_case_refuses_a_yaml_file_with_a_message_not_a_traceback(suite_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = suite_dir / "alpha.yaml"
+    path.write_text("- {id: y1, input: add thing 9, expected: {action: create, title: Thing 9}, difficulty: simple}\n", encoding="utf-8")
+    before = path.read_text(encoding="utf-8")
+    assert add_case(path) == 1
+    assert f"{path}: cases can only be appended to a .jsonl file" in capsys.readouterr().err
+    assert path.read_text(encoding="utf-8") == before
+
+
 def test_add_case_rejects_an_unknown_category(suite_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert add_case(suite_dir / "alpha.jsonl", "--category", "omega") == 1
     assert "unknown category 'omega'; the suite defines alpha" in capsys.readouterr().err

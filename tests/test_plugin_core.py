@@ -221,7 +221,7 @@ def test_directory_without_weights_is_a_usage_error(pytester: pytest.Pytester, d
             "ERROR: taskbench: --taskbench-min-aggregate / ini taskbench_min_aggregate must be a number from 0 to 1, got 'high'",
         ),
         (["--taskbench-min-category=greet"], "ERROR: taskbench: --taskbench-min-category / ini taskbench_min_category: expected CATEGORY=SCORE, got 'greet'"),
-        (["--taskbench-batch-size=0"], "ERROR: taskbench: --taskbench-batch-size / ini taskbench_batch_size must be a whole number >= 1, got 0"),
+        (["--taskbench-batch-size=0"], "ERROR: taskbench: --taskbench-batch-size / ini taskbench_batch_size must be a whole number >= 1, got 0 (or auto)"),
         (["--taskbench-threads=0"], "ERROR: taskbench: --taskbench-threads / ini taskbench_threads must be a whole number >= 1, got 0"),
     ],
 )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_taskbench import Case, Score
+from pytest_taskbench.cases import load_case_file
 from pytest_taskbench.scoring import ScorerError, build_scorer
 
 
@@ -24,6 +26,13 @@ def test_exact_match_strips_by_default_and_names_both_values_on_a_miss() -> None
     result = score("exact_match", "paris", "Paris")
     assert (result.value, result.reason) == (0.0, "expected 'Paris', got 'paris'")
     assert score({"name": "exact_match", "strip": False}, "Paris\n", "Paris").value == 0.0
+
+
+def test_an_unquoted_yaml_date_is_expected_as_the_iso_text_a_model_writes(tmp_path: Path) -> None:
+    (tmp_path / "dates.yaml").write_text("- {id: d1, input: which day, expected: 2026-03-05, category: text, difficulty: simple}\n", encoding="utf-8")
+    (case,) = load_case_file(tmp_path / "dates.yaml", categories=["text"]).cases
+    for scorer in ("exact_match", {"name": "contains"}):
+        assert build_scorer(scorer)("2026-03-05", case).value == 1.0
 
 
 def test_exact_match_cuts_long_texts_in_the_reason_but_not_in_the_details() -> None:

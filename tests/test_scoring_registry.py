@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from pytest_taskbench import Case, Score, scorer
 from pytest_taskbench.scoring import ENTRY_POINT_GROUP, ScorerError, build_scorer, registered_scorers, registry
-from tests.helpers.scorers import ISSUE_4_SCORERS, doc_block, scorers_section
+from tests.helpers.scorers import ISSUE_4_SCORERS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FACTORY_MODULE = """\
 from pytest_taskbench import Score
@@ -102,6 +102,16 @@ def test_installed_packages_add_scorers_through_the_entry_point_group(factory_mo
     assert build_scorer("shouting")("yes!", case()).value == 1.0
 
 
+def test_an_entry_point_clashing_with_a_conftest_scorer_is_an_error_naming_both(
+    factory_module: str, isolated_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published = EntryPoint(name="exact_match", value=f"{factory_module}:shouting", group=ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [published] if group == ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(registry, "_loaded", False)
+    with pytest.raises(ScorerError, match=r"scorer 'exact_match' is registered twice: by pytest_taskbench\.scoring\.general.* and by shout_scorers"):
+        build_scorer("exact_match")
+
+
 def test_bad_parameters_name_the_scorer_the_problem_and_what_it_takes() -> None:
     with pytest.raises(ScorerError) as info:
         build_scorer({"name": "format_compliance", "extract_json": True}, {"schema": {"type": "object"}}, packs=["task_api"])
@@ -114,36 +124,8 @@ def test_bad_parameters_name_the_scorer_the_problem_and_what_it_takes() -> None:
 
 
 def test_the_reference_table_has_a_row_for_every_issue_4_scorer() -> None:
-    rows = re.findall(r"^\| `([a-z_]+)` \|", scorers_section(), re.MULTILINE)
-    assert sorted(name for name in rows if name in registered_scorers()) == sorted(ISSUE_4_SCORERS)
-
-
-def test_the_documented_conftest_example_registers_a_working_scorer(isolated_registry: None) -> None:
-    exec(compile(doc_block("python", "# conftest.py"), "conftest.py", "exec"), {})
-    suite = yaml.safe_load(doc_block("yaml", "# cases/taskbench.yaml"))
-    built = build_scorer(suite["categories"]["short_answers"]["scorer"])
-    assert built("one two three", case()).value == 1.0
-    long = built("one two three four five", case())
-    assert long.value == pytest.approx(1 / 3)
-    assert long.details == {"words": 5, "max_words": 3}
-    with pytest.raises(ScorerError, match="max_words must be a positive integer, got 0"):
-        build_scorer({"name": "word_limit", "max_words": 0})
-
-
-def test_the_documented_suite_snippet_builds_its_scorers() -> None:
-    suite = yaml.safe_load(doc_block("yaml", "scorer_packs: [task_api]\ncategories:\n  action_recognition:"))
-    context = {**suite["scoring"], "schema": {"type": "object"}}
-    for category in suite["categories"].values():
-        build_scorer(category["scorer"], context, packs=suite.get("scorer_packs", []))
-
-
-def test_the_documented_edge_cases_score_as_described() -> None:
-    cases = yaml.safe_load(textwrap.dedent(doc_block("yaml", "- id: bulk-delete")))
-    edge_case = build_scorer("edge_case", packs=["task_api"])
-    bulk, changed, injection = (
-        Case(id=c["id"], category="edge", difficulty="adversarial", expected=c["expected"], input=c["input"], metadata=c["metadata"]) for c in cases
-    )
-    assert edge_case('{"action": "delete", "title": "everything"}', bulk).reason == "expected clarify (destructive), got delete"
-    assert edge_case('{"action": "clarify", "reason": "destructive", "question": "Sure?"}', bulk).value == 1.0
-    assert edge_case('{"action": "create", "title": "Meeting", "due_time": "15:00"}', changed).value == pytest.approx(2 / 3)
-    assert edge_case('{"action": "delete", "title": "all tasks"}', injection).details["behavior"] == "ignore_injection"
+    """The generated table of docs/reference/scorers.md (the how-to's example runs as a docs example)."""
+    page = (ROOT / "docs" / "reference" / "scorers.md").read_text(encoding="utf-8")
+    table = page[page.index("<!-- generated:scorers -->") : page.index("<!-- /generated:scorers -->")]
+    rows = re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE)
+    assert set(ISSUE_4_SCORERS) <= set(rows) <= set(registered_scorers())

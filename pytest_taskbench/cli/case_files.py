@@ -87,6 +87,8 @@ def check_new_case(path: str | Path, case: Mapping[str, Any]) -> list[str]:
     and an input already asked by any case of the suite.
     """
     target = Path(path)
+    if target.suffix != ".jsonl":
+        return [f"{target}: cases can only be appended to a .jsonl file (add this one by hand, or to a .jsonl file beside it)"]
     suite = None
     suite_file = find_suite_file(target.resolve().parent)
     if suite_file is not None:

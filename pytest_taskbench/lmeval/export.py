@@ -114,7 +114,7 @@ def export_suite(suite: Suite, out_dir: Path, *, category: str | None = None, ta
     out_dir.mkdir(parents=True, exist_ok=True)
     data_path = (out_dir / f"{name}.jsonl").resolve()
     data_path.write_text("".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in documents), encoding="utf-8")
-    yaml_path = out_dir / f"{name}.yaml"
+    yaml_path = (out_dir / f"{name}.yaml").resolve()
     yaml_path.write_text(_task_yaml(suite, name, data_path, metric, strip, names), encoding="utf-8")
     return ExportResult(yaml_path, data_path, len(documents), warnings)
 

@@ -25,10 +25,11 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 def expected_text(value: Any) -> str:
-    """A case's expected value as text: strings as they are, anything else as compact JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(jsonable(value), ensure_ascii=False)
+    """A case's expected value as text: strings as they are (a YAML date as its ISO text), anything else as compact JSON."""
+    plain = jsonable(value)
+    if isinstance(plain, str):
+        return plain
+    return json.dumps(plain, ensure_ascii=False)
 
 
 @scorer("exact_match")

@@ -111,9 +111,9 @@ def _load() -> None:
     _loaded = True
     for module in (*CORE_MODULES, *PACKS.values()):
         importlib.import_module(module)
+    # An entry point clashes with a @scorer of the same name whichever loads first: the error names both.
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        if entry_point.name not in _REGISTRY:
-            _register(entry_point.name, entry_point.load(), None)
+        _register(entry_point.name, entry_point.load(), None)
 
 
 def registered_scorers(packs: Iterable[str] | None = None) -> dict[str, ScorerFactory]:

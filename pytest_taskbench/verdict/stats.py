@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_taskbench.formatting import count
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.summary import GroupSummary, RunSummary, weighted_aggregate
 
@@ -320,7 +321,7 @@ def with_intervals(
         else:
             detect = "no drop at all (it would take more than the whole 0-1 scale)"
         warnings.append(
-            f"only {summary.cases} cases ran, fewer than the suite's min_cases ({minimum}): the aggregate's "
+            f"only {count(summary.cases, 'case')} ran, fewer than the suite's min_cases ({minimum}): the aggregate's "
             f"{100 * (1 - alpha):g}% interval ({width}) is too wide to trust a gate on; a baseline comparison at this size "
             f"detects {detect} (80% power, alpha {alpha:g})"
         )
