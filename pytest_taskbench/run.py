@@ -157,7 +157,8 @@ class TaskbenchRun:
 
     def counters(self) -> dict[str, float | int]:
         """This process's generation counters (a worker sends them to the controller)."""
-        return {**self._engine.counters.as_dict(), "model_loads": self._engine.weight_loads}
+        engine = self._engine
+        return {**engine.counters.as_dict(), "model_loads": engine.weight_loads, "out_of_memory_backoffs": engine.out_of_memory_backoffs}
 
     # at the end (the controller) ------------------------------------------------
     def finish(

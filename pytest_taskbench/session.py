@@ -29,6 +29,7 @@ from pytest_taskbench.run import Finished, TaskbenchRun
 from pytest_taskbench.verdict.gates import decide_exit_status
 
 MODEL_OPTION = "--taskbench-model"
+CHECK_BATCHING_OPTION = "--taskbench-check-batching"
 
 
 class TaskbenchSession:
@@ -85,6 +86,8 @@ class TaskbenchSession:
             return
         if not self.results:
             return
+        if self.worker_counters and self.run.settings.check_batching:
+            self.generation_notes.append(f"{CHECK_BATCHING_OPTION} is skipped under pytest-xdist: run it without -n")
         self.finished = self.run.finish(
             self.results, invocation_dir=self.config.invocation_params.dir, worker_counters=self.worker_counters, model_identity=self.worker_model
         )

@@ -335,3 +335,35 @@ def test_the_readmes_backend_example_runs_and_is_cached(pytester: pytest.Pyteste
     first.assert_outcomes(failed=5)
     first.stdout.fnmatch_lines(["output:   HELLO!", "generation: 5 outputs (5 generated, 0 from cache)*"])
     pytester.runpytest_subprocess(*args).stdout.fnmatch_lines(["generation: 5 outputs (0 generated, 5 from cache)*"])
+
+
+OOM_BACKEND = """\
+from pytest_taskbench import BaseBackend, backend
+
+
+class Cramped(BaseBackend):
+    '''Runs out of memory on batches of more than two prompts, like a small GPU.'''
+
+    def identity(self):
+        return "cramped"
+
+    def is_out_of_memory(self, error):
+        return "out of memory" in str(error)
+
+    def generate_batch(self, prompts, params):
+        if len(prompts) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [prompt.text for prompt in prompts]
+
+
+@backend("cramped")
+def cramped(args, options):
+    return Cramped(options.batch_size)
+"""
+
+
+def test_running_out_of_memory_is_reported_in_the_generation_line(pytester: pytest.Pytester, demo_suite: Path) -> None:
+    pytester.makeconftest(OOM_BACKEND)
+    result = pytester.runpytest("cases", "--taskbench-model=cramped:", "--taskbench-batch-size=8", "--taskbench-no-cache", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=2)  # every output arrived: echo passes g1, g2 and s1 (case-insensitive)
+    result.stdout.fnmatch_lines(["generation: 5 outputs (5 generated, 0 from cache) in *; out of memory 2 times, batches split and the batch size lowered"])
