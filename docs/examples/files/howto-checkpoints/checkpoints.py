@@ -1,0 +1,25 @@
+"""Two "checkpoints" of a rule-based model: each takes the prompts and returns one action word per prompt."""
+
+
+def release_1(prompts):
+    return [_answer(prompt, knows_updates=False) for prompt in prompts]
+
+
+def release_2(prompts):
+    """release_1, and it has learnt updates."""
+    return [_answer(prompt, knows_updates=True) for prompt in prompts]
+
+
+def _answer(prompt, knows_updates):
+    text = prompt.lower()
+    if "everything" in text:
+        return "clarify"
+    if knows_updates and ("move" in text or "change" in text):
+        return "update"
+    if "delete" in text:
+        return "delete"
+    if "finished" in text or "done" in text:
+        return "complete"
+    if "what" in text or "show" in text:
+        return "list"
+    return "create"
