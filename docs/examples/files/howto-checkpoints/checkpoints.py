@@ -1,4 +1,4 @@
-"""Two "checkpoints" of a rule-based model: each takes the prompts and returns one action word per prompt."""
+"""Three "checkpoints" of a rule-based model: each takes the prompts and returns one action word per prompt."""
 
 
 def release_1(prompts):
@@ -10,9 +10,14 @@ def release_2(prompts):
     return [_answer(prompt, knows_updates=True) for prompt in prompts]
 
 
-def _answer(prompt, knows_updates):
+def release_3(prompts):
+    """release_2, but it has forgotten to ask before a bulk delete."""
+    return [_answer(prompt, knows_updates=True, asks_first=False) for prompt in prompts]
+
+
+def _answer(prompt, knows_updates, asks_first=True):
     text = prompt.lower()
-    if "everything" in text:
+    if asks_first and "everything" in text:
         return "clarify"
     if knows_updates and ("move" in text or "change" in text):
         return "update"
