@@ -1,4 +1,5 @@
 """A model function that takes whole prompts: the chat messages, and the suite's generation settings."""
+
 from pytest_taskbench import prompt_model
 
 

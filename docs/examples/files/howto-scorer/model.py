@@ -1,4 +1,5 @@
 """A rule-based stand-in for a model: a few keywords, and the mistakes a real model makes."""
+
 import json
 
 
