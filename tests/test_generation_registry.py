@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -310,31 +308,6 @@ def test_the_registry_docstring_states_the_rules_in_order() -> None:
 def test_the_backend_decorator_returns_the_factory(isolated_registry: None) -> None:
     factory: Callable[[str, BackendOptions], Constant] = lambda args, options: Constant()  # noqa: E731
     assert backend("same")(factory) is factory
-
-
-# the documentation ----------------------------------------------------------------
-
-
-def readme_block(first_line: str) -> str:
-    """The (indented) fenced Python block of the README's "Models" section that starts with ``first_line``."""
-    text = (ROOT / "README.md").read_text()
-    start = text.index("\n## Models\n")
-    section = text[start : text.index("\n## ", start + 1)]
-    for block in re.findall(r"```python\n(.*?)```", section, re.DOTALL):
-        code = textwrap.dedent(block)
-        if code.startswith(first_line):
-            return code
-    raise AssertionError(f"README.md's Models section has no python block starting {first_line!r}")
-
-
-@pytest.mark.slow  # runs pytest in a subprocess
-def test_the_readmes_backend_example_runs_and_is_cached(pytester: pytest.Pytester, demo_suite: Path) -> None:
-    pytester.makeconftest(readme_block("# conftest.py: pytest cases --taskbench-model=shout:!"))
-    args = ("cases", "--taskbench-model=shout:!", "--taskbench-cache-dir=.outputs", "-p", "no:cacheprovider")
-    first = pytester.runpytest_subprocess(*args)
-    first.assert_outcomes(failed=5)
-    first.stdout.fnmatch_lines(["output:   HELLO!", "generation: 5 outputs (5 generated, 0 from cache)*"])
-    pytester.runpytest_subprocess(*args).stdout.fnmatch_lines(["generation: 5 outputs (0 generated, 5 from cache)*"])
 
 
 OOM_BACKEND = """\
