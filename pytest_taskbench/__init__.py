@@ -3,6 +3,8 @@
 Public API; importing it loads nothing heavy (no torch, no transformers).
 """
 
+from pytest_taskbench.call_parsers import ParsedCalls, call_parser, parse_calls
+from pytest_taskbench.calls import ExpectedCall, Tool, ToolCall
 from pytest_taskbench.cases import Case, CaseError
 from pytest_taskbench.generation.base import Backend, BaseBackend, Generation, GenerationParams, ModelLoadError, Prompt
 from pytest_taskbench.generation.callable import prompt_model
@@ -20,15 +22,21 @@ __all__ = [
     "BaseBackend",
     "Case",
     "CaseError",
+    "ExpectedCall",
     "Generation",
     "GenerationParams",
     "ModelLoadError",
+    "ParsedCalls",
     "Prompt",
     "Score",
     "Scorer",
     "ScorerError",
+    "Tool",
+    "ToolCall",
     "__version__",
     "backend",
+    "call_parser",
+    "parse_calls",
     "prompt_model",
     "scorer",
 ]

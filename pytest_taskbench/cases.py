@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from pytest_taskbench.calls import ExpectedCall, Tool, calls_json, narrowed, read_expected_calls
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
 
@@ -34,12 +35,16 @@ CASE_KEYS = frozenset(
         "rationale",
         "critical",
         "metadata",
+        "tools",
+        "expected_calls",
+        "calls_ordered",
     }
 )
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # used with fullmatch: "$" would let a trailing newline in
 CASE_FILE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
 
 ScorerSpec = str | Mapping[str, Any]
+ToolsByCategory = Mapping[str, tuple[Tool, ...]]  # the tools each category's cases may call (the suite's ``tools:``, narrowed)
 
 
 class CaseError(FileProblem):
@@ -63,6 +68,9 @@ class Case:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     path: str = ""
     line: int = 0
+    tools: tuple[Tool, ...] = ()  # the functions the model is offered for this case (the suite's tools:, narrowed)
+    expected_calls: tuple[ExpectedCall, ...] | None = None  # None: the case expects no tool calls at all (not a tool-call case)
+    calls_ordered: bool = False  # the expected calls must come in this order
 
     @property
     def request_text(self) -> str:
@@ -100,6 +108,7 @@ def load_case_file(
     categories: Sequence[str] | None = None,
     difficulties: Sequence[str] = DIFFICULTIES,
     display_path: str | None = None,
+    tools: ToolsByCategory | None = None,
 ) -> CaseFileContents:
     """Read a JSONL, YAML or JSON case file.
 
@@ -113,6 +122,8 @@ def load_case_file(
             The file's stem is the default category when it names one of them.
         difficulties: the allowed difficulty levels.
         display_path: how errors name the file (defaults to ``path``).
+        tools: the tools each category may call (None: the suite has no ``tools:``, and a
+            case that names tools or expected calls is an error).
 
     Returns:
         The valid cases in file order and one ``CaseError`` per problem.
@@ -135,7 +146,7 @@ def load_case_file(
     first_line_of: dict[str, int] = {}
     for raw in raw_cases:
         try:
-            case = _build_case(raw, base, shown, categories, difficulties)
+            case = _build_case(raw, base, shown, categories, difficulties, tools)
         except CaseError as exc:
             contents.errors.append(exc)
             continue
@@ -273,14 +284,17 @@ def _build_case(
     shown: str,
     categories: Sequence[str] | None,
     difficulties: Sequence[str],
+    tools: ToolsByCategory | None = None,
 ) -> Case:
     try:
-        return _case(raw, base, shown, categories, difficulties)
+        return _case(raw, base, shown, categories, difficulties, tools)
     except validation.Invalid as exc:
         raise CaseError(shown, raw.line, str(exc)) from None
 
 
-def _case(raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequence[str] | None, difficulties: Sequence[str]) -> Case:
+def _case(
+    raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequence[str] | None, difficulties: Sequence[str], tools: ToolsByCategory | None
+) -> Case:
     if not isinstance(raw.data, dict):
         raise validation.Invalid(f"a case must be an object/mapping, got {type(raw.data).__name__}")
     data = {**base, **raw.data}
@@ -303,18 +317,19 @@ def _case(raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequenc
         raise validation.Invalid(f"{name} needs exactly one of 'input' (a string) or 'messages' (a chat list)")
     text_input = validation.text(f"{name}: input", data["input"], empty=True) if has_input else None
     messages = _messages(name, data["messages"]) if has_messages else None
-    if "expected" not in data:
-        raise validation.Invalid(f"{name}: missing 'expected' (the answer the model should give)")
+    if "expected" not in data and "expected_calls" not in data:
+        raise validation.Invalid(f"{name}: missing 'expected' (the answer the model should give) or 'expected_calls' (the calls it should make)")
     if not isinstance(data.get("category"), str) or not data["category"]:
         raise validation.Invalid(f"{name}: missing 'category'")
     category = data["category"]
     if categories is not None and category not in categories:
         raise validation.Invalid(f"{name}: unknown category {category!r}; the suite defines {', '.join(categories)}")
+    case_tools, expected_calls = _tool_calls(name, data, tools.get(category, ()) if tools is not None else None)
     return Case(
         id=case_id,
         category=category,
         difficulty=validation.choice(f"{name}: difficulty", data.get("difficulty"), difficulties),
-        expected=data["expected"],
+        expected=data["expected"] if "expected" in data else calls_json(expected_calls or ()),
         input=text_input,
         messages=messages,
         scorer=None if data.get("scorer") is None else scorer_spec(f"{name}: scorer", data["scorer"]),
@@ -324,7 +339,26 @@ def _case(raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequenc
         metadata=validation.mapping(f"{name}: metadata", data.get("metadata", {})),
         path=shown,
         line=raw.line,
+        tools=case_tools,
+        expected_calls=expected_calls,
+        calls_ordered=validation.flag(f"{name}: calls_ordered", data.get("calls_ordered", False)),
     )
+
+
+def _tool_calls(name: str, data: Mapping[str, Any], category_tools: tuple[Tool, ...] | None) -> tuple[tuple[Tool, ...], tuple[ExpectedCall, ...] | None]:
+    """The case's tools (its category's, narrowed by its own ``tools:``) and its expected calls, checked against them."""
+    if category_tools is None:
+        named = [key for key in ("tools", "expected_calls", "calls_ordered") if key in data]
+        if named:
+            raise validation.Invalid(f"{name}: {', '.join(named)} needs the suite to declare 'tools:' in taskbench.yaml")
+        return (), None
+    case_tools = category_tools
+    if "tools" in data:
+        names = validation.texts(f"{name}: tools", data["tools"], empty=False)
+        case_tools = narrowed(category_tools, names, f"{name}: tools")
+    if "expected_calls" not in data:
+        return case_tools, None
+    return case_tools, read_expected_calls(data["expected_calls"], case_tools, f"{name}: expected_calls")
 
 
 def scorer_spec(name: str, value: Any) -> ScorerSpec:
@@ -348,12 +382,26 @@ def _messages(name: str, value: Any) -> tuple[Mapping[str, str], ...]:
     return tuple(messages)
 
 
-def iter_case_files(root: Path, patterns: Sequence[str], exclude: Sequence[Path] = ()) -> Iterator[Path]:
-    """Case files below a suite root, in sorted order (the same rule collection uses)."""
+def iter_case_files(root: Path, patterns: Sequence[str], exclude: Sequence[Path] = (), nested_suite: str | None = None) -> Iterator[Path]:
+    """Case files below a suite root, in sorted order (the same rule collection uses).
+
+    With ``nested_suite`` (the suite file's name), a folder below ``root`` that holds such a
+    file is another suite, and its files are not this one's.
+    """
     excluded = {p.resolve() for p in exclude}
     for candidate in sorted(root.rglob("*")):
         if candidate.is_file() and is_case_file_name(candidate, root, patterns) and candidate.resolve() not in excluded:
-            yield candidate
+            if nested_suite is None or not _in_nested_suite(candidate, root, nested_suite):
+                yield candidate
+
+
+def _in_nested_suite(path: Path, root: Path, suite_file: str) -> bool:
+    directory = path.parent
+    while directory != root and root in directory.parents:
+        if (directory / suite_file).is_file():
+            return True
+        directory = directory.parent
+    return False
 
 
 def is_case_file_name(path: Path, root: Path, patterns: Sequence[str]) -> bool:

@@ -13,6 +13,8 @@ BATCH_SIZE = 8  # prompts per generation batch
 DEVICE = "cpu"
 DTYPE = "auto"
 
+TOOL_PARSER = "auto"  # how tool calls are read from a model's text (call_parsers.py)
+
 HTTP_ENDPOINT = "chat"
 HTTP_API_KEY_ENV = "TASKBENCH_API_KEY"
 HTTP_CONCURRENCY = 8

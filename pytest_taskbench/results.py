@@ -45,8 +45,10 @@ class CaseResult:
     path: str = ""
     line: int = 0
     threshold: float = 0.8
+    calls: list[dict[str, Any]] | None = None  # the tool calls read from the output (None: the case offered no tools)
 
     def to_properties(self) -> list[tuple[str, object]]:
+        calls = [] if self.calls is None else [(PREFIX + "calls", json.dumps(self.calls, ensure_ascii=False, sort_keys=True, default=str))]
         return [
             (PREFIX + "case_id", self.case_id),
             (PREFIX + "suite", self.suite),
@@ -64,6 +66,7 @@ class CaseResult:
             (PREFIX + "tags", ",".join(self.tags)),
             (PREFIX + "critical", self.critical),
             (PREFIX + "location", f"{self.path}:{self.line}"),
+            *calls,
         ]
 
     @classmethod
@@ -92,6 +95,7 @@ class CaseResult:
             path=path,
             line=int(line or 0),
             threshold=float(values.get("threshold", 0.8)),
+            calls=_loads(values["calls"]) if "calls" in values else None,
         )
 
 

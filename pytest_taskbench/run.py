@@ -21,6 +21,8 @@ from typing import Any
 
 from pytest_taskbench import defaults
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
+from pytest_taskbench.call_parsers import parse_calls
+from pytest_taskbench.calls import calls_json
 from pytest_taskbench.cases import Case
 from pytest_taskbench.catalog import Catalog
 from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity
@@ -52,7 +54,7 @@ class TaskbenchRun:
     def __init__(self, settings: Settings, rootdir: Path, cache_dir: Path | None = None) -> None:
         self.settings = settings
         self.rootdir = rootdir
-        self.catalog = Catalog(rootdir, self._lm_eval_suite)
+        self.catalog = Catalog(rootdir, self._lm_eval_suite, scoring_context={"tool_parser": settings.tool_parser})
         self.baselines = BaselinePlan()
         self.cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
         self._engine = GenerationEngine(lambda: backend_for_settings(self.settings, self.rootdir), cache_factory=self._open_cache)
@@ -153,7 +155,10 @@ class TaskbenchRun:
         if generation.text is None:
             return replace(base, status="error", reason=f"model error: {generation.error}", details={"model_error": generation.error})
         score = safe_score(self.catalog.scorer_for(suite, case), generation.text, case)
-        return replace(base, score=score.value, passed=score.value >= threshold, reason=score.reason, output=generation.text, details=dict(score.details))
+        calls = calls_json(parse_calls(generation.text, self.settings.tool_parser).calls) if case.tools else None
+        return replace(
+            base, score=score.value, passed=score.value >= threshold, reason=score.reason, output=generation.text, details=dict(score.details), calls=calls
+        )
 
     def counters(self) -> dict[str, float | int]:
         """This process's generation counters (a worker sends them to the controller)."""

@@ -167,6 +167,12 @@ class Settings:
     clear_cache: bool = option("delete the generation cache (every model) before the run", False)
     outputs: str | None = option('score saved outputs instead of running a model: JSON lines {"id": CASE_ID, "output": TEXT}', metavar="FILE.jsonl")
     check_batching: int = option("regenerate N sampled outputs one at a time and report those that differ from the batched output", 0, metavar="N", minimum=0)
+    tool_parser: str = option(
+        "how tool calls are read from a model's text: auto (hermes when there is a <tool_call> tag, else json), hermes, json,"
+        " a parser registered with @call_parser, or package.module:function (default {default})",
+        defaults.TOOL_PARSER,
+        metavar="NAME|MODULE:FUNC",
+    )
     http_endpoint: str = option(
         "for an http(s):// model: chat (/chat/completions) or completions (/completions) (default {default})",
         defaults.HTTP_ENDPOINT,

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pytest_taskbench import defaults
+from pytest_taskbench.calls import Tool, load_tools_file, located_tools, narrowed
 from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file, scorer_spec
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.guards import validation
-from pytest_taskbench.guards.files import FileProblem, parse_json, parse_yaml, read_text, value_problem
+from pytest_taskbench.guards.files import FileProblem, compose_yaml, parse_json, read_text, value_problem
 from pytest_taskbench.scoring.registry import PACKS
 from pytest_taskbench.verdict.analysis import AnalysisConfig
 from pytest_taskbench.verdict.gates import GateConfig, parse_gates
@@ -52,13 +55,20 @@ SUITE_KEYS = frozenset(
         "default_scorer",
         "scorer_packs",
         "analysis",
+        "tools",
+        "tool_choice",
     }
 )
+TOOL_CHOICES = ("auto", "none", "required")
 ANALYSIS_KEYS = ("strength", "weakness", "confusion_field")
 
 
 class SuiteError(Exception):
     """The suite file is missing, unreadable or invalid."""
+
+
+class _Located(validation.Invalid):
+    """A suite file problem whose message already names its file and line (a tool list entry)."""
 
 
 class WeightsNormalisedWarning(UserWarning):
@@ -71,6 +81,7 @@ class Category:
     weight: float
     scorer: ScorerSpec
     description: str = ""
+    tools: tuple[str, ...] | None = None  # the suite's tools this category's cases may call (None: all of them)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,9 @@ class Suite:
     description: str = ""
     analysis: AnalysisConfig = AnalysisConfig()
     scorer_packs: tuple[str, ...] = ()  # the packs of scorers this suite names (scoring/registry.py)
+    tools: tuple[Tool, ...] = ()  # the functions offered to the model (``tools:``); empty: not a tool-call suite
+    tools_path: Path | None = None
+    tool_choice: str | Mapping[str, Any] | None = None  # sent as the request's tool_choice when set
 
     @property
     def root(self) -> Path:
@@ -118,19 +132,27 @@ class Suite:
             context["reference_date"] = self.reference_date
         return context
 
+    def category_tools(self) -> dict[str, tuple[Tool, ...]] | None:
+        """The tools each category's cases may call (None: the suite has no ``tools:``)."""
+        if not self.tools:
+            return None
+        return {name: self.tools if c.tools is None else narrowed(self.tools, c.tools, name) for name, c in self.categories.items()}
+
     def prompt_for(self, case: Case) -> Prompt:
-        """Build the chat messages and the plain-text prompt for one case."""
+        """Build the chat messages and the plain-text prompt for one case (with the tools it may call)."""
         system = _fill(self.system_prompt, self, case.request_text)
+        tools = tuple(tool.as_openai() for tool in case.tools)
+        tool_choice = self.tool_choice if tools else None
         if case.messages is not None:
             messages = list(case.messages)
             if system and not any(m["role"] == "system" for m in messages):
                 messages.insert(0, {"role": "system", "content": system})
             text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
-            return Prompt(tuple(messages), text)
+            return Prompt(tuple(messages), text, tools, tool_choice)
         user = _fill(self.prompt_template, self, case.input or "")
         chat = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
         text = f"{system}\n\n{user}" if system else user
-        return Prompt(tuple(chat), text)
+        return Prompt(tuple(chat), text, tools, tool_choice)
 
     def band_for(self, value: float) -> str:
         for lower, label in self.bands:
@@ -138,16 +160,20 @@ class Suite:
                 return label
         return self.bands[-1][1]
 
+    def _own_files(self) -> list[Path]:
+        """The suite file and the files it names (schema, tools): never case files."""
+        return [self.path, *(path for path in (self.schema_path, self.tools_path) if path is not None)]
+
     def holds_case_file(self, path: Path) -> bool:
-        """Whether ``path`` is one of this suite's case files (not the suite file, not its schema, matching ``case_files``)."""
+        """Whether ``path`` is one of this suite's case files (not the suite file, its schema or tools, matching ``case_files``)."""
         resolved = path.resolve()
-        if resolved == self.path.resolve() or (self.schema_path is not None and resolved == self.schema_path.resolve()):
+        if any(resolved == own.resolve() for own in self._own_files()):
             return False
         return is_case_file_name(path, self.root, self.case_patterns)
 
     def case_files(self) -> list[Path]:
-        exclude = [self.path] + ([self.schema_path] if self.schema_path else [])
-        return list(iter_case_files(self.root, self.case_patterns, exclude))
+        """The suite's case files, in sorted order; a folder below it with its own taskbench.yaml is another suite."""
+        return list(iter_case_files(self.root, self.case_patterns, self._own_files(), nested_suite=SUITE_FILE_NAME))
 
     def content_hash(self) -> str:
         """A hash of the suite file and every case file, to recognise the same suite later."""
@@ -159,7 +185,7 @@ class Suite:
 
     def load_cases(self, path: Path, display_path: str | None = None) -> CaseFileContents:
         """Read one case file with this suite's categories and difficulties."""
-        return load_case_file(path, categories=list(self.categories), difficulties=self.difficulties, display_path=display_path)
+        return load_case_file(path, categories=list(self.categories), difficulties=self.difficulties, display_path=display_path, tools=self.category_tools())
 
     def valid_cases(self, load: Callable[[Path], CaseFileContents] | None = None) -> list[Case]:
         """Every valid case of the whole suite, file by file.
@@ -195,24 +221,39 @@ def load_suite(path: str | Path) -> Suite:
     """Read and validate a suite file. Raises SuiteError naming the file and the problem."""
     suite_path = Path(path)
     try:
-        data = parse_yaml(read_text(suite_path, str(suite_path)), str(suite_path))
+        document = compose_yaml(read_text(suite_path, str(suite_path)), str(suite_path))
     except FileProblem as exc:
         raise SuiteError(str(exc)) from None
+    data = document.value
     problem = value_problem(data)
     if problem is not None:
         raise SuiteError(f"{suite_path}: the suite file {problem}")
-    return parse_suite(data or {}, suite_path)
+    return parse_suite(data or {}, suite_path, tool_lines=_tool_lines(document.node, document.lines.of))
 
 
-def parse_suite(data: Any, suite_path: Path) -> Suite:
+def _tool_lines(node: yaml.Node | None, line_of: Callable[[Any], int]) -> list[int]:
+    """The line of each entry of an inline ``tools:`` list (for errors that name one)."""
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    for key, value in node.value:
+        if key.value == "tools" and isinstance(value, yaml.SequenceNode):
+            return [line_of(item.start_mark) for item in value.value]
+        if key.value == "tools":
+            return [line_of(value.start_mark)]
+    return []
+
+
+def parse_suite(data: Any, suite_path: Path, tool_lines: list[int] | None = None) -> Suite:
     """Validate a suite file's mapping; raises SuiteError naming the file, the key, the value and what was expected."""
     try:
-        return _parse(data, suite_path)
+        return _parse(data, suite_path, tool_lines or [])
+    except _Located as exc:
+        raise SuiteError(str(exc)) from None
     except validation.Invalid as exc:
         raise SuiteError(f"{suite_path}: {exc}") from None
 
 
-def _parse(data: Any, suite_path: Path) -> Suite:
+def _parse(data: Any, suite_path: Path, tool_lines: list[int]) -> Suite:
     data = validation.mapping("the suite file", data)
     validation.only_keys("", data, SUITE_KEYS)
     default_scorer = scorer_spec("default_scorer", data.get("default_scorer", "exact_match"))
@@ -236,6 +277,14 @@ def _parse(data: Any, suite_path: Path) -> Suite:
     if not all(patterns):
         raise validation.Invalid(f"'case_files' must be glob patterns, got {list(patterns)}")
     min_cases = data.get("min_cases")
+    tools, tools_path = _tools(data.get("tools"), suite_path, tool_lines)
+    if tools and not generation.use_chat_template:
+        raise validation.Invalid("tools reach a model through its chat template: remove prompt.chat_template: false, or the tools")
+    for category in categories.values():
+        if category.tools is not None:
+            if not tools:
+                raise validation.Invalid(f"category {category.name!r}: tools needs the suite's own 'tools:' list")
+            narrowed(tools, category.tools, f"category {category.name!r}: tools")
     return Suite(
         path=suite_path,
         name=str(data.get("name") or suite_path.parent.name),
@@ -257,6 +306,9 @@ def _parse(data: Any, suite_path: Path) -> Suite:
         weights_note=weights_note,
         analysis=_analysis(data.get("analysis")),
         scorer_packs=_packs(data.get("scorer_packs", [])),
+        tools=tools,
+        tools_path=tools_path,
+        tool_choice=_tool_choice(data.get("tool_choice"), tools),
     )
 
 
@@ -267,11 +319,12 @@ def _categories(value: Any, default_scorer: ScorerSpec) -> tuple[dict[str, Categ
     for name, spec in value.items():
         spec = spec if isinstance(spec, dict) else {"weight": spec}
         where = f"category {name!r}"
-        validation.only_keys(where, spec, ("weight", "scorer", "description"))
+        validation.only_keys(where, spec, ("weight", "scorer", "description", "tools"))
         weight = validation.number(f"{where}: weight", spec.get("weight", 1.0), minimum=0)
         scorer = scorer_spec(f"{where}: scorer", spec.get("scorer", default_scorer))
         description = validation.text(f"{where}: description", spec.get("description", ""), empty=True)
-        categories[str(name)] = Category(str(name), weight, scorer, description)
+        tools = validation.texts(f"{where}: tools", spec["tools"], empty=False) if "tools" in spec else None
+        categories[str(name)] = Category(str(name), weight, scorer, description, tools)
     total = sum(c.weight for c in categories.values())
     if total <= 0:
         raise validation.Invalid("category weights must not all be 0")
@@ -279,7 +332,7 @@ def _categories(value: Any, default_scorer: ScorerSpec) -> tuple[dict[str, Categ
     if abs(total - 1.0) > 1e-6:
         note = f"category weights sum to {total:g}, not 1; normalised to {', '.join(f'{n}={c.weight / total:.3f}' for n, c in categories.items())}"
         warnings.warn(WeightsNormalisedWarning(note), stacklevel=4)
-        categories = {n: Category(c.name, c.weight / total, c.scorer, c.description) for n, c in categories.items()}
+        categories = {n: Category(c.name, c.weight / total, c.scorer, c.description, c.tools) for n, c in categories.items()}
     return categories, note
 
 
@@ -322,6 +375,32 @@ def _schema(value: Any, suite_path: Path) -> tuple[dict[str, Any] | None, Path |
     if problem is not None:
         raise validation.Invalid(f"schema {name!r} {problem}")
     return schema, schema_path
+
+
+def _tools(value: Any, suite_path: Path, lines: list[int]) -> tuple[tuple[Tool, ...], Path | None]:
+    """``tools:``: a list of OpenAI function schemas, or a JSON/YAML file of them next to the suite file."""
+    if value is None:
+        return (), None
+    try:
+        if isinstance(value, str):
+            tools_path = suite_path.parent / validation.text("tools", value)
+            return load_tools_file(tools_path, str(tools_path)), tools_path
+        return located_tools(value, str(suite_path), lines), None
+    except FileProblem as exc:
+        raise _Located(str(exc)) from None
+
+
+def _tool_choice(value: Any, tools: tuple[Tool, ...]) -> str | Mapping[str, Any] | None:
+    """``tool_choice:``: auto, none, required, the name of one of the tools, or an OpenAI tool_choice object (sent as is)."""
+    if value is None:
+        return None
+    if not tools:
+        raise validation.Invalid("tool_choice needs the suite's 'tools:' list")
+    if isinstance(value, dict):
+        return value
+    names = [tool.name for tool in tools]
+    choice = validation.choice("tool_choice", value, [*TOOL_CHOICES, *names])
+    return choice if choice in TOOL_CHOICES else {"type": "function", "function": {"name": choice}}
 
 
 def _bands(value: Any) -> tuple[tuple[float, str], ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,18 @@ class GenerationParams:
 
 @dataclass(frozen=True)
 class Prompt:
-    """One prompt in both forms: chat messages, and the plain text used when no chat template applies."""
+    """One prompt in both forms: chat messages, and the plain text used when no chat template applies.
+
+    ``tools`` are the functions the model may call, as OpenAI ``tools`` entries
+    (``{"type": "function", "function": {"name", "description", "parameters"}}``); a backend
+    renders them with the chat template or sends them to the server. ``tool_choice`` is sent
+    as the request's ``tool_choice`` when it is set.
+    """
 
     messages: tuple[Mapping[str, str], ...]
     text: str
+    tools: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: str | Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

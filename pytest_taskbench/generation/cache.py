@@ -2,7 +2,7 @@
 
 An entry is keyed by the model's identity (``Backend.identity()``: weights,
 tokenizer, chat template, dtype; see the README, "What the model's identity is made of"), the exact prompt (chat
-messages and plain text) and every generation setting. Scorers, thresholds and
+messages and plain text, and the tools offered with it) and every generation setting. Scorers, thresholds and
 weights are not in the key, so changing them re-scores from the cache.
 
 Layout: ``<dir>/v1/<model-digest>/<key[:2]>/<key>.json``, one small JSON file per
@@ -40,12 +40,15 @@ FORMAT = "v1"
 
 def entry_key(identity: str, prompt: Prompt, params: GenerationParams) -> str:
     """The cache key of one output: a sha256 over the model identity, the prompt and the settings."""
-    material = {
+    material: dict[str, object] = {
         "model": identity,
         "messages": [dict(message) for message in prompt.messages],
         "text": prompt.text,
         "params": asdict(params),
     }
+    if prompt.tools or prompt.tool_choice is not None:  # only then, so that the keys of prompts without tools stay what they were
+        material["tools"] = [dict(tool) for tool in prompt.tools]
+        material["tool_choice"] = prompt.tool_choice
     # surrogatepass: a prompt may hold a lone surrogate (a test's own prompt); it must still have a key
     return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
 

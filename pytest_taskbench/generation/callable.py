@@ -1,13 +1,17 @@
 """A Python callable as a model: ``--taskbench-model=package.module:function``.
 
 The function takes a list of prompt strings and returns a list of output strings
-of the same length. Rule-based baselines and fast tests use it.
+of the same length. Rule-based baselines and fast tests use it. A function with a
+parameter named ``tools`` also gets, for each prompt, the tools the case offers
+(a list of OpenAI function schemas, empty for a case without tools):
+``function(prompts, tools=[[...], ...])``; it answers a call in its text, e.g.
+``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``.
 
 A function marked with ``@prompt_model`` takes the whole prompt instead:
 ``function(prompts: list[Prompt], params: GenerationParams) -> list[str]``, each
 ``Prompt`` with its chat ``messages`` and its plain ``text``, and ``params`` the
 suite's generation settings (``max_new_tokens``, ``stop``, ``temperature``,
-``use_chat_template``). Stop sequences are still cut from what it returns.
+``use_chat_template``) and its ``tools``. Stop sequences are still cut from what it returns.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class CallableBackend(BaseBackend):
         self.spec = spec
         self.function = function
         self.wants_prompts = getattr(function, WANTS_PROMPTS, False) is True
+        self.wants_tools = _takes_tools(function)
         self._identity: str | None = None
 
     @classmethod
@@ -79,4 +84,16 @@ class CallableBackend(BaseBackend):
     def generate_batch(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[str]:
         if self.wants_prompts:
             return self.function(list(prompts), params)
+        if self.wants_tools:
+            return self.function([prompt.text for prompt in prompts], tools=[[dict(tool) for tool in prompt.tools] for prompt in prompts])
         return self.function([prompt.text for prompt in prompts])
+
+
+def _takes_tools(function: PromptFunction) -> bool:
+    """Whether the function has a parameter named ``tools`` (a one-argument function keeps getting the texts alone)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    tools = parameters.get("tools")
+    return tools is not None and tools.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)

@@ -190,30 +190,47 @@ class TransformersBackend(BaseBackend):
         return self._identity
 
     def render(self, prompt: Prompt, params: GenerationParams) -> str:
-        """The exact text fed to the model: the chat template when the tokenizer has one and it is on."""
+        """The exact text fed to the model: the chat template when the tokenizer has one and it is on.
+
+        The prompt's tools are passed to the chat template (``apply_chat_template(tools=...)``),
+        the only way a transformers model sees them; a prompt with tools and no chat template
+        to render them raises ValueError, which fails that case alone.
+        """
         tokenizer = self.tokenizer
-        if params.use_chat_template and getattr(tokenizer, "chat_template", None):
-            rendered: str = tokenizer.apply_chat_template(list(prompt.messages), tokenize=False, add_generation_prompt=True)
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        if prompt.tools and not (params.use_chat_template and has_template):
+            why = "the chat template is switched off" if has_template else f"{self.path} has no chat template"
+            raise ValueError(f"this case offers the model tools, which reach a transformers model only through its chat template, and {why}")
+        if params.use_chat_template and has_template:
+            tools = [dict(tool) for tool in prompt.tools] or None
+            rendered: str = tokenizer.apply_chat_template(list(prompt.messages), tools=tools, tokenize=False, add_generation_prompt=True)
             return rendered
         return prompt.text
 
     def encode(self, prompt: Prompt, params: GenerationParams) -> list[int]:
         """Token ids of the rendered prompt, computed once per prompt."""
-        key = (json.dumps(list(map(dict, prompt.messages)), sort_keys=True), prompt.text, params.use_chat_template)
+        key = (json.dumps([list(map(dict, prompt.messages)), list(map(dict, prompt.tools))], sort_keys=True), prompt.text, params.use_chat_template)
         if key not in self._encoded:
             ids = self.tokenizer(self.render(prompt, params), add_special_tokens=self.is_encoder_decoder)["input_ids"]
             self._encoded[key] = list(ids)
         return self._encoded[key]
 
+    def _length(self, prompt: Prompt, params: GenerationParams) -> int:
+        """The prompt's length in tokens; 0 for one that cannot be rendered (it fails alone when its batch runs)."""
+        try:
+            return len(self.encode(prompt, params))
+        except ValueError:
+            return 0
+
     def order(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[int]:
         """Longest first: batches of similar length pad little, and an out-of-memory shows on the first batch."""
-        lengths = [len(self.encode(prompt, params)) for prompt in prompts]
+        lengths = [self._length(prompt, params) for prompt in prompts]
         return sorted(range(len(prompts)), key=lambda index: -lengths[index])
 
     def next_batch_size(self, remaining: Sequence[int], prompts: Sequence[Prompt], params: GenerationParams) -> int:
         if not self.auto_batch:
             return self.batch_size
-        longest = len(self.encode(prompts[remaining[0]], params)) + params.max_new_tokens
+        longest = self._length(prompts[remaining[0]], params) + params.max_new_tokens
         return max(1, min(self.batch_size, self.token_budget() // max(1, longest)))
 
     def token_budget(self) -> int:

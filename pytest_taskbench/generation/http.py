@@ -6,6 +6,12 @@ retries with exponential backoff on 429, 5xx, timeouts and connection errors, an
 one clear failure per case when a request finally fails. Only the standard library
 is used (``http.client`` and a thread pool).
 
+A prompt's tools are sent as ``tools`` (with ``tool_choice`` when the suite sets
+one); the calls a server returns in ``message.tool_calls`` are written after the
+message's text as ``<tool_call>{"name": ..., "arguments": ...}</tool_call>`` blocks,
+which every built-in tool-call parser reads, and a server that returns its calls as
+text needs nothing more.
+
 Servers differ in their defaults, so every request states ``max_tokens`` and
 ``temperature`` (``transformers serve`` generates 1024 tokens when max_tokens is
 left out; vLLM and others sample at temperature 0.7 when it is). Errors come back
@@ -46,6 +52,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_taskbench.call_parsers import calls_text
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
 from pytest_taskbench.generation.transport import (
     Connection,
@@ -270,6 +277,10 @@ class HttpBackend:
             body["prompt"] = prompt.text
         if params.stop:
             body["stop"] = list(params.stop[:MAX_SERVER_STOP_SEQUENCES])
+        if prompt.tools and self.options.endpoint == "chat":
+            body["tools"] = [dict(tool) for tool in prompt.tools]
+            if prompt.tool_choice is not None:
+                body["tool_choice"] = prompt.tool_choice
         return body
 
     def generate_one(self, prompt: Prompt, params: GenerationParams) -> Generation:
@@ -289,7 +300,7 @@ class HttpBackend:
             attempt += 1
             try:
                 data = self._request("POST", url, body)
-                text = _completion_text(data, self.options.endpoint, self._api_key())
+                text = _completion_text(data, self.options.endpoint, self._api_key(), params.stop)
             except RequestFailed as exc:
                 if exc.retry and attempt <= retries:
                     delay = exc.wait if exc.wait is not None else self.options.backoff * 2 ** (attempt - 1)
@@ -305,7 +316,7 @@ class HttpBackend:
             key = self._api_key()
             if key and len(key) >= MIN_KEY_LENGTH_REDACTED_IN_ANSWERS:
                 text = redact(text, key)
-            return Generation(apply_stop(text, params.stop))
+            return Generation(text)
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         """One request (following allowed redirects) within one deadline; the JSON object it answers with."""
@@ -419,8 +430,8 @@ class HttpBackend:
             connection.close()
 
 
-def _completion_text(data: dict[str, Any], endpoint: str, secret: str | None = None) -> str:
-    """The answer's text; RequestFailed naming what is wrong when the answer does not have the expected shape."""
+def _completion_text(data: dict[str, Any], endpoint: str, secret: str | None = None, stop: Sequence[str] = ()) -> str:
+    """The answer's text cut at ``stop``, then its tool calls; RequestFailed naming what is wrong when the answer does not have the expected shape."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         if "error" in data or "detail" in data:
@@ -432,7 +443,7 @@ def _completion_text(data: dict[str, Any], endpoint: str, secret: str | None = N
         raise RequestFailed(f"the response has no choices: {_json_excerpt(data, secret)}")
     choice = choices[0]
     if endpoint != "chat":
-        return _text(choice.get("text"), "choices[0].text", secret)
+        return _cut(_text(choice.get("text"), "choices[0].text", secret), stop, secret)
     if "message" not in choice:
         raise RequestFailed(f"the response's choices[0] has no message: {_json_excerpt(choice, secret)}")
     message = choice["message"]
@@ -447,8 +458,26 @@ def _completion_text(data: dict[str, Any], endpoint: str, secret: str | None = N
                     f'the response\'s choices[0].message.content[{index}] is not a {{"type": "text", "text": ...}} part: {_json_excerpt(part, secret)}'
                 )
             texts.append(part["text"])
-        return "".join(texts)
-    return _text(content, "choices[0].message.content", secret)
+        return _cut("".join(texts), stop, secret) + _tool_calls_text(message.get("tool_calls"), secret)
+    return _cut(_text(content, "choices[0].message.content", secret), stop, secret) + _tool_calls_text(message.get("tool_calls"), secret)
+
+
+def _cut(text: str, stop: Sequence[str], secret: str | None) -> str:
+    """The text with the key redacted (a real key, not a placeholder), then cut at the first stop sequence."""
+    return apply_stop(redact(text, secret) if secret and len(secret) >= MIN_KEY_LENGTH_REDACTED_IN_ANSWERS else text, stop)
+
+
+def _tool_calls_text(tool_calls: Any, secret: str | None) -> str:
+    """A message's structured ``tool_calls`` as ``<tool_call>`` blocks after its text (call_parsers.py reads them back)."""
+    if tool_calls is None or tool_calls == []:
+        return ""
+    calls = []
+    for index, call in enumerate(tool_calls if isinstance(tool_calls, list) else [tool_calls]):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not (isinstance(function, dict) and isinstance(function.get("name"), str)):
+            raise RequestFailed(f"the response's choices[0].message.tool_calls[{index}] has no function name: {_json_excerpt(call, secret)}")
+        calls.append((function["name"], function.get("arguments", {})))
+    return calls_text(calls)
 
 
 def _text(value: Any, where: str, secret: str | None) -> str:

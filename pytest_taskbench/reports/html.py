@@ -40,6 +40,7 @@ h3{font-size:15px;margin:0 0 8px}.muted{color:var(--muted)}.card{background:var(
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 th{font-size:12px;color:var(--muted);font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .heat td{text-align:center}.matrix td,.matrix th{text-align:center}.matrix th[scope=row]{text-align:right}
+ol.calls{margin:0 0 4px;padding-left:1.4em;font-size:12px}ol.calls li{margin:2px 0}
 .txt{white-space:pre-wrap;word-break:break-word;max-height:9em;overflow:auto;font:12px/1.35 ui-monospace,SFMono-Regular,Menlo,monospace}
 .filters{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin-bottom:8px}
 .filters input[type=search]{flex:1;min-width:220px;padding:6px 8px;border:1px solid var(--line);border-radius:6px;font:inherit}
@@ -153,6 +154,9 @@ def analysis_section(analysis: FailureAnalysis, anchor: str) -> str:
         for e, g, n in analysis.confusion.confusions()[:6]:
             ids = analysis.confusion.cells[(e, g)]
             patterns.append(f"<li><code>{esc(analysis.confusion.field)}</code> {esc(e)} → {esc(g)}: <b>{n}</b> ({_case_links(ids, anchor, 4)})</li>")
+    if analysis.functions:
+        shown = "; ".join(esc(f.describe()) for f in analysis.functions[:6])
+        patterns.append(f"<li><b>Functions most often wrong, missing or extra:</b> {shown}</li>")
     if analysis.difficulty_trend:
         patterns.append(f"<li>Failure rate {esc(analysis.difficulty_trend)}.</li>")
     parts = [
@@ -210,6 +214,52 @@ def _clip(text: Any) -> str:
     return shown if len(shown) <= TEXT_LIMIT else shown[:TEXT_LIMIT] + f"\n… ({len(shown) - TEXT_LIMIT} more characters)"
 
 
+def _call_line(call: Any) -> str:
+    """``name(argument=value, ...)`` for a call given as JSON (an expected argument may be ``{"any_of": [...]}``)."""
+    if not isinstance(call, dict):
+        return json.dumps(call, ensure_ascii=False)
+    arguments = call.get("arguments")
+    arguments = arguments if isinstance(arguments, dict) else {}
+    return f"{call.get('name')}(" + ", ".join(f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in arguments.items()) + ")"
+
+
+def _calls_list(calls: Sequence[Any], statuses: Sequence[str], kind: str) -> str:
+    """Calls one per line, each marked with its verdict (``data-status``) so expected and actual calls line up by eye."""
+    if not calls:
+        return f'<div class="muted" data-{kind}-calls="0">no call</div>'
+    items = "".join(
+        f'<li data-status="{esc(status)}"><span class="badge {"pass" if status == "match" else "fail"}">{esc(status)}</span> <code>{esc(_clip(_call_line(call)))}</code></li>'
+        for call, status in zip(calls, statuses)
+    )
+    return f'<ol class="calls" data-{kind}-calls="{len(calls)}">{items}</ol>'
+
+
+def _call_statuses(r: CaseResult, key: str, count: int) -> list[str]:
+    """The verdict of each expected (``key`` "expected") or given ("got") call, from the scorer's ``call_results``."""
+    statuses = ["" for _ in range(count)]
+    results = r.details.get("call_results")
+    for result in results if isinstance(results, list) else []:
+        index = result.get(key) if isinstance(result, dict) else None
+        if isinstance(index, int) and 0 <= index < count:
+            statuses[index] = str(result.get("status", ""))
+    return statuses
+
+
+def _expected_cell(r: CaseResult) -> str:
+    """The expected answer; for a tool-call case, the expected calls one per line beside the calls made."""
+    if r.calls is None or not isinstance(r.expected, list):
+        return f'<div class="txt">{esc(_clip(r.expected))}</div>'
+    return _calls_list(r.expected, _call_statuses(r, "expected", len(r.expected)), "expected")
+
+
+def _output_cell(r: CaseResult) -> str:
+    """The output; for a tool-call case, the calls read from it first, then the text they came from."""
+    text = f'<div class="txt">{esc(_clip(r.output))}</div>'
+    if r.calls is None:
+        return text
+    return _calls_list(r.calls, _call_statuses(r, "got", len(r.calls)), "actual") + text
+
+
 def _outcome(r: CaseResult) -> str:
     return r.status if r.status != "scored" else ("pass" if r.passed else "fail")
 
@@ -232,8 +282,8 @@ def case_table(report: SuiteReport, anchor: str) -> str:
             f'<tr class="case" id="{anchor}-case-{esc(_slug(r.case_id))}" data-category="{esc(r.category)}" data-difficulty="{esc(r.difficulty)}" data-outcome="{outcome}" data-nodeid="{esc(r.nodeid)}">'
             f'<td><span class="badge {outcome}">{outcome}</span></td><td><b>{esc(r.case_id)}</b><div class="muted">{esc(r.path)}:{r.line}</div></td>'
             f'<td>{esc(r.category)}<div class="muted">{esc(r.difficulty)}</div></td><td class="num">{r.score:.2f}</td>'
-            f'<td><div class="txt">{esc(_clip(r.input))}</div></td><td><div class="txt">{esc(_clip(r.expected))}</div></td>'
-            f'<td><div class="txt">{esc(_clip(r.output))}</div></td><td>{esc(r.reason)}</td></tr>'
+            f'<td><div class="txt">{esc(_clip(r.input))}</div></td><td>{_expected_cell(r)}</td>'
+            f"<td>{_output_cell(r)}</td><td>{esc(r.reason)}</td></tr>"
         )
     return (
         f'<div class="card" data-case-table><div class="filters"><input type="search" placeholder="Search cases: id, input, expected, output, reason" aria-label="search cases">'

@@ -170,6 +170,8 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
         items.append(f"- **{code(m.field)} confusions** ({m.correct}/{m.total} right): {pairs}")
     if analysis.fields:
         items.append("- **Fields most often missing or wrong:** " + "; ".join(untrusted(f.describe()) for f in analysis.fields[:5]))
+    if analysis.functions:
+        items.append("- **Functions most often wrong, missing or extra:** " + "; ".join(untrusted(f.describe()) for f in analysis.functions[:5]))
     rates = [g for g in analysis.by_difficulty if g.cases]
     if len(rates) > 1:
         shown = " · ".join(f"{cell(g.name)} {percent(g.failure_rate)} ({g.failed}/{g.cases})" for g in rates)

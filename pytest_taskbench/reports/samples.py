@@ -1,7 +1,8 @@
 """Log samples: every case as one JSON line, for analysis later or for diffing two runs.
 
-Like lm-evaluation-harness's ``--log_samples``: the prompt the model saw, its
-output, the expected answer, the score, the scorer's reason and details. Lines
+Like lm-evaluation-harness's ``--log_samples``: the prompt the model saw (and the
+names of the tools offered with it), its output (and the tool calls read from it),
+the expected answer, the score, the scorer's reason and details. Lines
 are sorted by node id, and keys within a line too, so two runs of the same suite
 diff line by line.
 
@@ -49,6 +50,8 @@ def sample(result: CaseResult, prompt: Prompt | None) -> dict[str, Any]:
         "line": result.line,
         "prompt": None if prompt is None else prompt.text,
         "messages": None if prompt is None else [dict(m) for m in prompt.messages],
+        "tools": None if prompt is None or not prompt.tools else [_tool_name(tool) for tool in prompt.tools],
+        "calls": result.calls,
         "input": result.input,
         "output": result.output,
         "expected": result.expected,
@@ -61,6 +64,11 @@ def sample(result: CaseResult, prompt: Prompt | None) -> dict[str, Any]:
         "tags": list(result.tags),
         "critical": result.critical,
     }
+
+
+def _tool_name(tool: Mapping[str, Any]) -> Any:
+    function = tool.get("function")
+    return function.get("name") if isinstance(function, Mapping) else tool.get("name")
 
 
 def write_samples(path: Path, results: Iterable[CaseResult], prompts: Mapping[PromptKey, Prompt]) -> int:

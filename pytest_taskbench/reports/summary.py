@@ -185,6 +185,7 @@ def analysis_dict(analysis: FailureAnalysis) -> dict[str, Any]:
         "model_errors": list(analysis.model_errors),
         "confusion": None if analysis.confusion is None else confusion_dict(analysis.confusion),
         "fields": [{"field": f.name, "missing": f.missing, "wrong": f.wrong, "partial": f.partial, "invented": f.invented} for f in analysis.fields],
+        "functions": [{"function": f.name, "wrong": f.wrong, "partial": f.partial, "missing": f.missing, "extra": f.extra} for f in analysis.functions],
         "failure_rate_by_difficulty": {g.name: {"cases": g.cases, "failed": g.failed, "rate": g.failure_rate} for g in analysis.by_difficulty},
         "difficulty_trend": analysis.difficulty_trend,
         "category_by_difficulty": [

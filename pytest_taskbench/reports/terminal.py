@@ -203,6 +203,8 @@ def analysis_lines(analysis: FailureAnalysis) -> list[str]:
         lines.append(f"  {safe_text(analysis.confusion.field)} confusions ({analysis.confusion.correct}/{analysis.confusion.total} right): {shown}")
     if analysis.fields:
         lines.append("  fields most often missing or wrong: " + "; ".join(safe_text(f.describe()) for f in analysis.fields[:SHOWN_IN_LINE]))
+    if analysis.functions:
+        lines.append("  functions most often wrong, missing or extra: " + "; ".join(safe_text(f.describe()) for f in analysis.functions[:SHOWN_IN_LINE]))
     if len([g for g in analysis.by_difficulty if g.cases]) > 1:
         rates = ", ".join(f"{safe_text(g.name)} {percent(g.failure_rate)} ({g.failed}/{g.cases})" for g in analysis.by_difficulty if g.cases)
         lines.append(f"  failure rate by difficulty: {rates}; {safe_text(analysis.difficulty_trend)}")

@@ -34,6 +34,25 @@ SCORER: Mapping[str, Any] = {
     "oneOf": [{"type": "string", "minLength": 1}, {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}}],
 }
 TEXTS: Mapping[str, Any] = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+NAMES: Mapping[str, Any] = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+FUNCTION: Mapping[str, Any] = {
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,64}$"},
+    "description": {"type": "string"},
+    "parameters": {"type": "object", "description": "a JSON Schema (draft 2020-12) of the arguments object"},
+    "destructive": {"type": "boolean", "default": False, "description": "an extra call to this function fails the case"},
+    "strict": {"type": "boolean"},
+}
+TOOL: Mapping[str, Any] = {
+    "type": "object",
+    "description": 'an OpenAI function schema {"type": "function", "function": {name, description, parameters}}, or its function alone',
+    "additionalProperties": False,
+    "properties": {
+        "type": {"const": "function"},
+        "function": {"type": "object", "required": ["name"], "additionalProperties": False, "properties": dict(FUNCTION)},
+        **FUNCTION,
+    },
+    "oneOf": [{"required": ["function"]}, {"required": ["name"]}],
+}
 
 
 def suite_schema() -> dict[str, Any]:
@@ -59,7 +78,12 @@ def suite_schema() -> dict[str, Any]:
                     {
                         "type": "object",
                         "additionalProperties": False,
-                        "properties": {"weight": {"type": "number", "minimum": 0, "default": 1}, "scorer": SCORER, "description": {"type": "string"}},
+                        "properties": {
+                            "weight": {"type": "number", "minimum": 0, "default": 1},
+                            "scorer": SCORER,
+                            "description": {"type": "string"},
+                            "tools": {**NAMES, "description": "the suite's tools this category's cases may call (default: all)"},
+                        },
                     },
                 ]
             },
@@ -111,6 +135,14 @@ def suite_schema() -> dict[str, Any]:
                 "confusion_field": {"type": ["string", "null"], "minLength": 1, "description": "the field whose expected-by-output table the analysis draws"},
             },
         },
+        "tools": {
+            "description": "the functions offered to the model: a list of OpenAI function schemas, or a JSON or YAML file of them beside the suite file",
+            "oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1, "items": TOOL}],
+        },
+        "tool_choice": {
+            "description": "sent as the request's tool_choice: auto, none, required, one tool's name, or an OpenAI tool_choice object",
+            "oneOf": [{"type": "string", "minLength": 1}, {"type": "object"}],
+        },
     }
     assert set(properties) == SUITE_KEYS and set(properties["analysis"]["properties"]) == set(ANALYSIS_KEYS), "the schema lags the suite file's keys"
     return {
@@ -143,6 +175,17 @@ def case_schema() -> dict[str, Any]:
             },
         },
         "expected": {"description": "what the model should answer: any JSON value"},
+        "expected_calls": {
+            "type": "array",
+            "description": "the tool calls the model should make (an empty list: none); an argument may accept several values as {any_of: [...]}",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {"name": {"type": "string", "minLength": 1}, "arguments": {"type": "object"}},
+            },
+        },
+        "calls_ordered": {"type": "boolean", "default": False, "description": "the expected calls must come in their order"},
         "category": {"type": "string", "minLength": 1, "description": "one of the suite's categories (default: the file's stem when it names one)"},
         "difficulty": {"type": "string", "minLength": 1, "description": f"one of the suite's difficulties (default {', '.join(DIFFICULTIES)})"},
         "scorer": SCORER,
@@ -150,6 +193,7 @@ def case_schema() -> dict[str, Any]:
         "rationale": {"type": "string"},
         "critical": {"type": "boolean"},
         "metadata": {"type": "object"},
+        "tools": {**NAMES, "description": "the tools of the case's category this case offers (default: all of them)"},
     }
     assert set(properties) == CASE_KEYS, "the schema lags the case fields"
     return {
@@ -157,8 +201,9 @@ def case_schema() -> dict[str, Any]:
         "title": "pytest-taskbench case",
         "type": "object",
         "additionalProperties": False,
-        "required": ["id", "expected"],
+        "required": ["id"],
         "oneOf": [{"required": ["input"]}, {"required": ["messages"]}],
+        "anyOf": [{"required": ["expected"]}, {"required": ["expected_calls"]}],
         "properties": properties,
     }
 
@@ -166,7 +211,7 @@ def case_schema() -> dict[str, Any]:
 def case_file_schema() -> dict[str, Any]:
     """The schema of a YAML or JSON case file: a list of cases, or {defaults, cases}."""
     case = {key: value for key, value in case_schema().items() if key != "$schema"}
-    defaults_of = {**case, "required": [], "oneOf": [{}], "title": "defaults for every case of the file"}
+    defaults_of = {**case, "required": [], "oneOf": [{}], "anyOf": [{}], "title": "defaults for every case of the file"}
     return {
         "$schema": DIALECT,
         "title": "pytest-taskbench case file (YAML or JSON)",

@@ -29,6 +29,28 @@ class FieldDetail(TypedDict, total=False):
     fields: dict[str, FieldDetail]  # a nested object's own fields
 
 
+CallStatus = Literal["match", "partial", "wrong", "missing", "extra"]
+
+
+class CallJSON(TypedDict):
+    """One tool call as plain JSON (a model's, or an expected one, whose argument may be ``{"any_of": [...]}``)."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+class CallResultDetail(TypedDict, total=False):
+    """The verdict on one call (``scoring/tool_calls.py`` writes it): a pair, a missing expected call or an extra one."""
+
+    status: CallStatus
+    function: str
+    expected: int | None  # index into expected_calls; None for an extra call
+    got: int | None  # index into calls; None for a missing call
+    credit: float  # in [0, 1]; 0 for missing and extra calls
+    arguments: dict[str, FieldDetail]  # argument-by-argument verdicts of a pair
+    destructive: bool  # an extra call to a function marked destructive: true (the case scores 0)
+
+
 class ScoreDetails(TypedDict, total=False):
     """What the failure analysis reads from a scorer's details."""
 
@@ -38,6 +60,11 @@ class ScoreDetails(TypedDict, total=False):
     observed: dict[str, Any]  # values the output gave, by field name: the confusion matrix's columns
     model_error: str  # set by the run when the model gave no output for the case
     scorer_error: str  # set by the run when the scorer raised or returned something other than a Score
+    calls: list[CallJSON]  # the tool calls read from the output, in its order
+    expected_calls: list[CallJSON]  # the calls the case expects
+    call_results: list[CallResultDetail]  # call by call: "functions most often wrong, missing or extra"
+    schema_errors: dict[str, list[str]]  # by index into calls: an unknown function, a missing required argument, a wrong type
+    parse_problems: list[str]  # text that looked like a call but could not be read (each counts as an extra call)
 
 
 def observed(details: Mapping[str, Any], field: str) -> tuple[bool, Any]:

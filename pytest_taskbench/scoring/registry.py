@@ -20,7 +20,8 @@ A name registered twice from two places is an error naming both.
 
 Parameters a factory declares but the spec does not give are filled from the
 suite's *scoring context* when it has them: ``schema`` (the suite's output JSON
-Schema), ``reference_date``, ``defaults``, ``extract_json``, ``suite_dir``.
+Schema), ``reference_date``, ``defaults``, ``extract_json``, ``suite_dir``, and from the
+run, ``tool_parser`` (``--taskbench-tool-parser``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from pytest_taskbench.cases import ScorerSpec
 
 ENTRY_POINT_GROUP = "pytest_taskbench.scorers"
-CORE_MODULES = ("pytest_taskbench.scoring.general", "pytest_taskbench.scoring.json_scorers")
+CORE_MODULES = ("pytest_taskbench.scoring.general", "pytest_taskbench.scoring.json_scorers", "pytest_taskbench.scoring.tool_calls")
 PACKS: Mapping[str, str] = {"task_api": "pytest_taskbench.scoring.packs.taskapi", "lm_eval": "pytest_taskbench.scoring.packs.lm_eval"}
 
 ScorerFactory = Callable[..., Scorer]

@@ -12,6 +12,8 @@ scorer details for the patterns behind the failures:
   whose expected object has that field: expected value by the output's value;
 * fields most often missing, wrong, partly right or invented in failing cases
   (``details["fields"]``, nested fields as ``filter.status``);
+* functions most often wrong, missing or extra in the failing cases of a tool-call
+  suite (``details["call_results"]``: ``scoring/tool_calls.py``);
 * failure rate by difficulty, and mean score by category and difficulty.
 
 Configure it in ``taskbench.yaml``::
@@ -43,6 +45,7 @@ INVALID = "(invalid JSON)"
 MISSING = "(missing)"
 SHOWN_IN_LINE = 5
 FIELD_STATUSES = ("missing", "wrong", "partial", "invented")
+CALL_STATUSES = ("wrong", "partial", "missing", "extra")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,25 @@ class FieldProblems:
 
     def describe(self) -> str:
         parts = [f"{getattr(self, status)} {status}" for status in FIELD_STATUSES if getattr(self, status)]
+        return f"{self.name} {self.total} ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class FunctionProblems:
+    """How often calls to one function were not right in the failing cases of a tool-call suite."""
+
+    name: str
+    wrong: int = 0  # called as expected with wrong arguments
+    partial: int = 0  # called as expected with arguments partly right
+    missing: int = 0  # expected and not called
+    extra: int = 0  # called and not expected
+
+    @property
+    def total(self) -> int:
+        return self.wrong + self.partial + self.missing + self.extra
+
+    def describe(self) -> str:
+        parts = [f"{getattr(self, status)} {status}" for status in CALL_STATUSES if getattr(self, status)]
         return f"{self.name} {self.total} ({', '.join(parts)})"
 
 
@@ -132,6 +154,7 @@ class FailureAnalysis:
     model_errors: tuple[str, ...] = ()
     confusion: ConfusionMatrix | None = None
     fields: tuple[FieldProblems, ...] = ()
+    functions: tuple[FunctionProblems, ...] = ()
     by_difficulty: tuple[GroupSummary, ...] = ()
     categories: tuple[str, ...] = ()
     cross: tuple[CrossCell, ...] = field(default_factory=tuple)
@@ -187,6 +210,7 @@ def analyze(results: Iterable[CaseResult], summary: RunSummary, config: Analysis
         model_errors=tuple(r.case_id for r in failing if r.status == "error"),
         confusion=confusion,
         fields=field_problems(failing),
+        functions=function_problems(failing),
         by_difficulty=summary.difficulties,
         categories=tuple(g.name for g in summary.categories),
         cross=cross_table(scored, [g.name for g in summary.categories], [g.name for g in summary.difficulties]),
@@ -292,6 +316,18 @@ def field_problems(failing: Iterable[CaseResult]) -> tuple[FieldProblems, ...]:
                 counts.setdefault(name, Counter())[status] += 1
     problems = [FieldProblems(name, **{s: c[s] for s in FIELD_STATUSES}) for name, c in counts.items()]
     return tuple(sorted(problems, key=lambda p: (-(p.missing + p.wrong), -p.total, p.name)))
+
+
+def function_problems(failing: Iterable[CaseResult]) -> tuple[FunctionProblems, ...]:
+    """Per function, how many calls to it were wrong, partly right, missing or extra in the failing cases; worst first."""
+    counts: dict[str, Counter[str]] = {}
+    for result in failing:
+        results = result.details.get("call_results")
+        for call in results if isinstance(results, list) else []:
+            if isinstance(call, Mapping) and isinstance(call.get("function"), str) and call.get("status") in CALL_STATUSES:
+                counts.setdefault(call["function"], Counter())[call["status"]] += 1
+    problems = [FunctionProblems(name, **{s: c[s] for s in CALL_STATUSES}) for name, c in counts.items()]
+    return tuple(sorted(problems, key=lambda p: (-p.total, p.name)))
 
 
 def cross_table(results: Sequence[CaseResult], categories: Sequence[str], difficulties: Sequence[str]) -> tuple[CrossCell, ...]:
