@@ -1,0 +1,217 @@
+"""Tool-call suites through the plugin: tools in taskbench.yaml, expected calls in cases, bad input, exports, nested suites."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_taskbench.generation.base import GenerationParams, Prompt
+from pytest_taskbench.generation.cache import entry_key
+from pytest_taskbench.suite import load_suite
+from tests.helpers.suites import jsonl
+
+MODEL = "--taskbench-model=model:respond"
+TOOLS_YAML = """\
+tools:
+  - type: function
+    function:
+      name: create_task
+      description: Create a task.
+      parameters:
+        type: object
+        properties:
+          title: {type: string}
+          priority: {enum: [low, medium, high]}
+        required: [title]
+  - type: function
+    destructive: true
+    function:
+      name: delete_task
+      parameters: {type: object, properties: {title: {type: string}}, required: [title]}
+  - name: list_tasks
+    parameters: {type: object, properties: {status: {enum: [open, done]}}}
+"""
+SUITE = (
+    """\
+name: tools
+categories:
+  calls: {weight: 1, scorer: tool_calls}
+"""
+    + TOOLS_YAML
+)
+# Answers by the request: calls (hermes style) for "add", a destructive extra for "wipe", prose for "chat";
+# "which" answers with the names of the tools it was offered, to show narrowing.
+TOOL_MODEL = """\
+import json
+
+def call(name, **arguments):
+    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
+
+def respond(prompts, tools):
+    answers = []
+    for prompt, offered in zip(prompts, tools):
+        if prompt.startswith("add "):
+            answers.append(call("create_task", title=prompt[4:], priority="high"))
+        elif prompt.startswith("wipe"):
+            answers.append(call("list_tasks") + call("delete_task", title="everything"))
+        elif prompt.startswith("which"):
+            answers.append(",".join(tool["function"]["name"] for tool in offered))
+        else:
+            answers.append("Happy to help!")
+    return answers
+"""
+CASES = [
+    {"id": "add", "input": "add Milk", "expected_calls": [{"name": "create_task", "arguments": {"title": "Milk", "priority": {"any_of": ["high", "medium"]}}}]},
+    {"id": "wipe", "input": "wipe all", "expected_calls": [{"name": "list_tasks", "arguments": {}}]},
+    {"id": "chat", "input": "chat", "expected_calls": [{"name": "list_tasks", "arguments": {"status": "open"}}]},
+]
+
+
+def literal(pattern: str) -> str:
+    """An fnmatch pattern whose '[' is a character, not a set ('*' still matches anything)."""
+    return pattern.replace("[", "[[]")
+
+
+@pytest.fixture
+def tool_suite(write_suite: Callable[..., Path]) -> Path:
+    return write_suite(suite=SUITE, files={"calls.jsonl": jsonl(CASES, {"difficulty": "simple"})}, model=TOOL_MODEL)
+
+
+def test_calls_are_scored_and_exported_with_the_parsed_calls(pytester: pytest.Pytester, tool_suite: Path) -> None:
+    result = pytester.runpytest("cases", MODEL, "--junitxml=junit.xml", "--taskbench-log-samples=samples.jsonl", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*score 0.000 < 0.8: extra call to destructive function delete_task: the case fails whatever else matched*",
+            '*score 0.000 < 0.8: no call: expected list_tasks(status="open")*',
+            "*functions most often wrong, missing or extra: delete_task 1 (1 extra); list_tasks 1 (1 missing)*",
+        ]
+    )
+    properties = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")} for case in ET.parse(pytester.path / "junit.xml").iter("testcase")
+    }
+    assert json.loads(properties["add"]["taskbench.calls"]) == [{"name": "create_task", "arguments": {"title": "Milk", "priority": "high"}}]
+    assert json.loads(properties["chat"]["taskbench.calls"]) == []
+    samples = {line["case_id"]: line for line in map(json.loads, (pytester.path / "samples.jsonl").read_text().splitlines())}
+    assert samples["wipe"]["tools"] == ["create_task", "delete_task", "list_tasks"]
+    assert [call["name"] for call in samples["wipe"]["calls"]] == ["list_tasks", "delete_task"]
+    assert samples["add"]["expected"] == CASES[0]["expected_calls"]
+
+
+def test_a_suite_without_tools_exports_no_calls(pytester: pytest.Pytester, demo_suite: Path) -> None:
+    pytester.runpytest("cases", MODEL, "--junitxml=junit.xml", "--taskbench-log-samples=samples.jsonl", "-p", "no:cacheprovider")
+    assert "taskbench.calls" not in (pytester.path / "junit.xml").read_text()
+    assert all(json.loads(line)["calls"] is None for line in (pytester.path / "samples.jsonl").read_text().splitlines())
+
+
+def test_tools_narrowed_per_category_and_per_case(pytester: pytest.Pytester, write_suite: Callable[..., Path]) -> None:
+    suite = SUITE.replace("calls: {weight: 1, scorer: tool_calls}", "calls: {weight: 1, scorer: exact_match, tools: [list_tasks, create_task]}")
+    rows = [
+        {"id": "category", "input": "which", "expected": "list_tasks,create_task"},
+        {"id": "case", "input": "which", "expected": "create_task", "tools": ["create_task"]},
+    ]
+    write_suite(suite=suite, files={"calls.jsonl": jsonl(rows, {"difficulty": "simple"})}, model=TOOL_MODEL)
+    pytester.runpytest("cases", MODEL, "-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            {"id": "x", "input": "a", "expected_calls": [{"name": "send_email", "arguments": {}}]},
+            "cases/calls.jsonl:3: case 'x': expected_calls[1]: function 'send_email' is not in the case's tools (create_task, delete_task, list_tasks)",
+        ),
+        (
+            {"id": "x", "input": "a", "expected_calls": [{"name": "create_task", "arguments": {"title": "T", "colour": "red"}}]},
+            "cases/calls.jsonl:3: case 'x': expected_calls[1] (create_task): argument 'colour' is not declared by create_task (it declares title, priority)",
+        ),
+        (
+            {"id": "x", "input": "a", "expected_calls": [{"name": "create_task", "arguments": {"title": "T", "priority": {"any_of": ["high", "asap"]}}}]},
+            "cases/calls.jsonl:3: case 'x': expected_calls[1] (create_task): argument 'priority': expected value 'asap' breaks create_task's schema: *",
+        ),
+        (
+            {"id": "x", "input": "a", "expected_calls": [{"name": "list_tasks"}], "tools": ["create_task"]},
+            "cases/calls.jsonl:3: case 'x': expected_calls[1]: function 'list_tasks' is not in the case's tools (create_task)",
+        ),
+        (
+            {"id": "x", "input": "a", "expected_calls": [], "tools": ["nope"]},
+            "cases/calls.jsonl:3: case 'x': tools names 'nope', not in the suite's tools (create_task, delete_task, list_tasks)",
+        ),
+    ],
+)
+def test_bad_expected_calls_fail_their_case_naming_file_line_and_problem(
+    pytester: pytest.Pytester, write_suite: Callable[..., Path], row: dict[str, object], message: str
+) -> None:
+    rows = [CASES[0], row]
+    write_suite(suite=SUITE, files={"calls.jsonl": jsonl(rows, {"difficulty": "simple"})}, model=TOOL_MODEL)
+    result = pytester.runpytest("cases", MODEL, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"broken case definition: {literal(message)}"])
+
+
+def test_expected_calls_need_the_suite_to_declare_tools(pytester: pytest.Pytester, write_suite: Callable[..., Path]) -> None:
+    write_suite(files={"greet.jsonl": jsonl([{"id": "x", "input": "a", "expected_calls": []}], {"difficulty": "simple"})})
+    result = pytester.runpytest("cases", MODEL, "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["broken case definition: cases/greet.jsonl:2: case 'x': expected_calls needs the suite to declare 'tools:' in taskbench.yaml"])
+
+
+@pytest.mark.parametrize(
+    ("tools", "files", "message"),
+    [
+        (
+            TOOLS_YAML.replace("properties: {status: {enum: [open, done]}}", "properties: {status: {type: strng}}"),
+            {},
+            "*cases/taskbench.yaml:20: tools[2] (list_tasks): parameters is not valid JSON Schema (draft 2020-12): at $.properties.status.type: 'strng' is not valid*",
+        ),
+        (
+            "tools: tools.json\n",
+            {"tools.json": '[\n  {"name": "a"},\n  {"name": "b",\n   "parameters": {"type": "object", "required": ["x"]}}\n]\n'},
+            "*cases/tools.json:3: tools[1] (b): parameters.required names 'x', which parameters.properties does not declare*",
+        ),
+        ("tools: [{name: a}, {name: a}]\n", {}, "*cases/taskbench.yaml:4: tools[1]: function 'a' is listed twice (first as tools[0])*"),
+        ("tools: [{name: a b}]\n", {}, "*cases/taskbench.yaml:4: tools[0]: function name 'a b' may hold only letters*"),
+        ("tools: [{name: a}]\nprompt: {chat_template: false}\n", {}, "*cases/taskbench.yaml: tools reach a model through its chat template*"),
+        ("tools: [{name: a}]\ntool_choice: b\n", {}, "*cases/taskbench.yaml: tool_choice must be one of auto, none, required, a, got 'b'*"),
+    ],
+)
+def test_a_bad_tool_list_is_a_collection_error_naming_file_line_and_problem(
+    pytester: pytest.Pytester, write_suite: Callable[..., Path], tools: str, files: dict[str, str], message: str
+) -> None:
+    suite = "name: tools\ncategories:\n  calls: {weight: 1, scorer: tool_calls}\n" + tools
+    write_suite(suite=suite, files={"calls.jsonl": jsonl([{"id": "x", "input": "a", "expected": 1}], {"difficulty": "simple"}), **files})
+    result = pytester.runpytest("cases", MODEL, "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines([literal(message)])
+    assert result.ret != 0
+
+
+def test_a_suite_folder_inside_a_suite_is_its_own_suite_and_both_are_gated(pytester: pytest.Pytester, demo_suite: Path) -> None:
+    (demo_suite / "tools").mkdir()
+    (demo_suite / "tools" / "taskbench.yaml").write_text(SUITE + "min_cases: 3\ngates: {min_aggregate: 0.9}\n")
+    (demo_suite / "tools" / "calls.jsonl").write_text(jsonl(CASES, {"difficulty": "simple"}))
+    (pytester.path / "model.py").write_text(
+        TOOL_MODEL.replace("def respond(prompts, tools):", "def respond(prompts, tools=None):\n    tools = tools or [[]] * len(prompts)")
+    )
+    result = pytester.runpytest("cases", MODEL, "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*taskbench: demo*", "5 of 5 cases ran*", "*taskbench: tools*", "3 of 3 cases ran*", "*FAIL min_aggregate*"])
+    alone = pytester.runpytest("cases/tools", MODEL, "-p", "no:cacheprovider")
+    alone.assert_outcomes(passed=1, failed=2)
+    outer = load_suite(demo_suite / "taskbench.yaml")
+    assert [path.relative_to(demo_suite).as_posix() for path in outer.case_files()] == ["greet.jsonl", "shout.yaml"]  # not tools/*: another suite's
+
+
+def test_the_cache_key_holds_the_tools_and_is_unchanged_without_them() -> None:
+    import hashlib
+    from dataclasses import asdict
+
+    prompt = Prompt(({"role": "user", "content": "hi"},), "hi")
+    params = GenerationParams()
+    before = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "text": "hi", "params": asdict(params)}
+    assert entry_key("m", prompt, params) == hashlib.sha256(json.dumps(before, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    tool = {"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}}
+    with_tools = Prompt(prompt.messages, prompt.text, (tool,))
+    assert entry_key("m", with_tools, params) != entry_key("m", prompt, params)
+    assert entry_key("m", with_tools, params) != entry_key("m", Prompt(prompt.messages, prompt.text, (tool,), "required"), params)
