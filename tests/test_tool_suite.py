@@ -12,63 +12,11 @@ import pytest
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.generation.cache import entry_key
 from pytest_taskbench.suite import load_suite
+from tests.helpers.browser import chromium_driver
 from tests.helpers.suites import jsonl
+from tests.helpers.tool_suites import CASES, SUITE, TOOL_MODEL, TOOLS_YAML
 
 MODEL = "--taskbench-model=model:respond"
-TOOLS_YAML = """\
-tools:
-  - type: function
-    function:
-      name: create_task
-      description: Create a task.
-      parameters:
-        type: object
-        properties:
-          title: {type: string}
-          priority: {enum: [low, medium, high]}
-        required: [title]
-  - type: function
-    destructive: true
-    function:
-      name: delete_task
-      parameters: {type: object, properties: {title: {type: string}}, required: [title]}
-  - name: list_tasks
-    parameters: {type: object, properties: {status: {enum: [open, done]}}}
-"""
-SUITE = (
-    """\
-name: tools
-categories:
-  calls: {weight: 1, scorer: tool_calls}
-"""
-    + TOOLS_YAML
-)
-# Answers by the request: calls (hermes style) for "add", a destructive extra for "wipe", prose for "chat";
-# "which" answers with the names of the tools it was offered, to show narrowing.
-TOOL_MODEL = """\
-import json
-
-def call(name, **arguments):
-    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
-
-def respond(prompts, tools):
-    answers = []
-    for prompt, offered in zip(prompts, tools):
-        if prompt.startswith("add "):
-            answers.append(call("create_task", title=prompt[4:], priority="high"))
-        elif prompt.startswith("wipe"):
-            answers.append(call("list_tasks") + call("delete_task", title="everything"))
-        elif prompt.startswith("which"):
-            answers.append(",".join(tool["function"]["name"] for tool in offered))
-        else:
-            answers.append("Happy to help!")
-    return answers
-"""
-CASES = [
-    {"id": "add", "input": "add Milk", "expected_calls": [{"name": "create_task", "arguments": {"title": "Milk", "priority": {"any_of": ["high", "medium"]}}}]},
-    {"id": "wipe", "input": "wipe all", "expected_calls": [{"name": "list_tasks", "arguments": {}}]},
-    {"id": "chat", "input": "chat", "expected_calls": [{"name": "list_tasks", "arguments": {"status": "open"}}]},
-]
 
 
 def literal(pattern: str) -> str:
@@ -215,3 +163,38 @@ def test_the_cache_key_holds_the_tools_and_is_unchanged_without_them() -> None:
     with_tools = Prompt(prompt.messages, prompt.text, (tool,))
     assert entry_key("m", with_tools, params) != entry_key("m", prompt, params)
     assert entry_key("m", with_tools, params) != entry_key("m", Prompt(prompt.messages, prompt.text, (tool,), "required"), params)
+
+
+def test_the_html_report_lists_expected_and_actual_calls_with_their_verdicts(pytester: pytest.Pytester, tool_suite: Path) -> None:
+    pytester.runpytest("cases", MODEL, "--taskbench-report=report.html", "-p", "no:cacheprovider")
+    html = (pytester.path / "report.html").read_text()
+    row = html[html.index('data-nodeid="cases/calls.jsonl::wipe"') :]
+    row = row[: row.index("</tr>")]
+    assert 'data-expected-calls="1"' in row and 'data-actual-calls="2"' in row
+    assert row.count('data-status="match"') == 2 and row.count('data-status="extra"') == 1
+    assert "delete_task(title=&quot;everything&quot;)" in row
+
+
+@pytest.mark.slow  # starts a browser
+def test_expected_and_actual_calls_sit_side_by_side_in_the_browser(pytester: pytest.Pytester, tool_suite: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    pytester.runpytest("cases", MODEL, "--taskbench-report=report.html", "-p", "no:cacheprovider")
+    driver = chromium_driver(tmp_path)
+    try:
+        driver.get((pytester.path / "report.html").as_uri())
+        rows = {row.get_attribute("data-nodeid").split("::")[1]: row for row in driver.find_elements(By.CSS_SELECTOR, "tr.case")}
+        wipe = rows["wipe"]
+        expected = wipe.find_element(By.CSS_SELECTOR, "[data-expected-calls]")
+        actual = wipe.find_element(By.CSS_SELECTOR, "[data-actual-calls]")
+        assert expected.is_displayed() and actual.is_displayed()
+        assert expected.location["x"] + expected.size["width"] <= actual.location["x"]  # expected on the left, actual on its right
+        assert abs(expected.location["y"] - actual.location["y"]) < 40  # on the same row
+        assert [item.text for item in actual.find_elements(By.CSS_SELECTOR, "li")] == [
+            "match list_tasks()",
+            'extra delete_task(title="everything")',
+        ]
+        assert rows["chat"].find_element(By.CSS_SELECTOR, "[data-actual-calls]").text == "no call"
+        assert [item.text for item in rows["chat"].find_elements(By.CSS_SELECTOR, "[data-expected-calls] li")] == ['missing list_tasks(status="open")']
+    finally:
+        driver.quit()
