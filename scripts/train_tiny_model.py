@@ -1,26 +1,32 @@
 """Train the tiny Task API model shipped in ``models/`` from scratch, on CPU, in minutes.
 
-The model is deliberately small and weak: it exists so that the shipped suite
-(``cases/``) runs against a real transformers checkpoint with no download, and so
-that an early checkpoint gives the baseline comparison a real regression to show.
+The model is deliberately small and weak: it exists so that the shipped suites
+(``cases/`` and its tool-call variant ``cases/tool_calls/``) run against a real
+transformers checkpoint with no download, and so that an early checkpoint gives the
+baseline comparison a real regression to show.
 
 What the script does, all seeded and offline:
 
 1. ``make_training_data(seed)`` writes synthetic request -> JSON pairs from this
-   file's own templates and vocabulary. It reads no file at all: the prompt format
-   and reference date are constants below, and tests check that they match
-   ``cases/taskbench.yaml`` and that no case input appears in the data.
-2. Trains a byte-level BPE tokenizer (1,024 tokens) with the ``tokenizers`` package.
-3. Trains a 4-layer Llama-style causal LM (hidden size 192, 1.97M parameters) on the
-   prompt format of ``cases/taskbench.yaml``, with the loss on the JSON answer only.
+   file's own templates and vocabulary, and ``make_tool_training_data(seed)`` the same
+   kind of requests answered with tool calls (``<tool_call>{"name": ..., "arguments":
+   ...}</tool_call>``, two calls for a request that asks for two things). It reads no
+   file at all: the prompt formats, tool names and reference date are constants below,
+   and tests check that they match ``cases/taskbench.yaml``, ``cases/tool_calls/`` and
+   that no case input appears in the data.
+2. Trains a byte-level BPE tokenizer (1,024 tokens) with the ``tokenizers`` package,
+   and gives it ``CHAT_TEMPLATE`` (a Jinja chat template that names the tools on a
+   first line) and ``RESPONSE_TEMPLATE`` (how ``transformers serve`` reads calls back).
+3. Trains a 4-layer Llama-style causal LM (hidden size 192, 1.97M parameters) on both
+   formats, the loss on the answer only: the JSON suite's plain prompt answered with
+   JSON, the chat template's prompt with tools answered with calls. One model does
+   both; batches hold one kind each.
 4. Saves ``models/task-api-tiny-early`` after EARLY_FRACTION of the steps and
-   ``models/task-api-tiny`` at the end (safetensors, config, tokenizer,
-   generation_config, training_info.json), both loadable with
+   ``models/task-api-tiny`` at the end (safetensors, config, tokenizer with its chat
+   template, generation_config, training_info.json), both loadable with
    ``from_pretrained(path, local_files_only=True)``.
 
-Measured (seed 8, one CPU thread beside other jobs on a 2-core machine): 12 min 39 s
-wall, 736 s CPU; answer-token loss 0.294 at step 320 (early), 0.038 at step 1,600
-(final). Scores on the shipped suite are in scripts/README-model.md.
+The measured run and the scores on the shipped suites are in scripts/README-model.md.
 
 Usage::
 
@@ -45,16 +51,73 @@ from typing import Any
 # Must match cases/taskbench.yaml (prompt.template and reference_date); a test checks it.
 PROMPT_TEMPLATE = "Today is Wednesday {reference_date}.\nRequest: {input}\nJSON:"
 REFERENCE_DATE = "2026-03-04"
+# Must match cases/tool_calls/taskbench.yaml and its tool list (a test checks both).
+TOOL_PROMPT_TEMPLATE = "Today is Wednesday {reference_date}.\nRequest: {input}\nCall:"
+TOOL_NAMES = ("create_task", "update_task", "complete_task", "delete_task", "list_tasks", "ask_clarification")
+ACTION_FUNCTIONS = dict(zip(("create", "update", "complete", "delete", "list", "clarify"), TOOL_NAMES))
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 SEED = 8
 NUM_EXAMPLES = 24000
+NUM_TOOL_EXAMPLES = 12000
+TOOL_SUBSET_SHARE = 0.15  # tool examples that list only some of the tools (always the ones the answer calls)
+PAIR_SHARE = 0.05  # tool examples that ask for two things at once: two calls in one answer
 EARLY_FRACTION = 0.2
+
+# The chat template saved with the tokenizer: a real Jinja chat template, so the transformers
+# backend and `transformers serve` render tools the way the model was trained. The messages'
+# contents come as they are, one per line; with tools, a first line names them. An assistant
+# turn is written the way the model answers (" <tool_call>{...}</tool_call>" per call, or the
+# text), and a tool's result as "Result: ...", so a conversation can be rendered too, although
+# the model was trained on single requests only. Without tools it renders exactly the plain
+# prompt of cases/taskbench.yaml, so switching the chat template on changes nothing there.
+CHAT_TEMPLATE = """\
+{#- task-api-tiny: the messages' contents as they are, one per line; with tools, a first line names them -#}
+{%- if tools -%}
+    {{- 'Tools: ' -}}
+    {%- for tool in tools -%}
+        {{- (tool.function or tool).name -}}{{- ', ' if not loop.last else '\\n' -}}
+    {%- endfor -%}
+{%- endif -%}
+{%- for message in messages -%}
+    {%- if message.role == 'assistant' -%}
+        {{- ' ' + (message.content or '') -}}
+        {%- for call in message.tool_calls or [] -%}
+            {%- set function = call.function or call -%}
+            {{- '<tool_call>{"name": ' + (function.name | tojson) + ', "arguments": ' -}}
+            {{- function.arguments if function.arguments is string else (function.arguments | tojson) -}}
+            {{- '}</tool_call>' -}}
+        {%- endfor -%}
+        {{- '\\n' + eos_token -}}
+    {%- elif message.role == 'tool' -%}
+        {{- 'Result: ' + message.content + '\\n' -}}
+    {%- else -%}
+        {{- message.content -}}{{- '\\n' if not loop.last and loop.nextitem.role != 'assistant' else '' -}}
+    {%- endif -%}
+{%- endfor -%}
+"""
+# How `transformers serve` (and tokenizer.parse_response) reads the model's answer back: each
+# <tool_call> block is a call, the rest is content. The answer starts where the prompt ends.
+RESPONSE_TEMPLATE: dict[str, Any] = {
+    "defaults": {"role": "assistant"},
+    "start_anchor_pattern": "\\Z",
+    "fields": {
+        "tool_calls": {
+            "open_pattern": "\\s*<tool_call>",
+            "close": "</tool_call>",
+            "repeats": True,
+            "content": "json",
+            "optional": True,
+            "transform": {"type": "function", "function": "{content}"},
+        },
+        "content": {"close_pattern": "\\s*(?:<\\|endoftext\\|>)", "content": "text", "optional": True},
+    },
+}
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    steps: int = 1600
+    steps: int = 2400
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 60
@@ -63,7 +126,7 @@ class TrainingConfig:
     intermediate_size: int = 512
     layers: int = 4
     heads: int = 6
-    max_length: int = 160
+    max_length: int = 200
     threads: int = 1
     seed: int = SEED
 
@@ -370,12 +433,49 @@ class Example:
     request: str
     expected: dict[str, Any]
 
+    def prompt(self) -> str:
+        return render_prompt(self.request)
+
+    def answer(self) -> str:
+        return " " + json.dumps(self.expected, ensure_ascii=False) + "\n"
+
     def text(self) -> str:
-        return render_prompt(self.request) + " " + json.dumps(self.expected, ensure_ascii=False) + "\n"
+        return self.prompt() + self.answer()
+
+
+@dataclass(frozen=True)
+class ToolExample:
+    """One tool-call training pair: the request with the tools offered, and the calls the model should make."""
+
+    request: str
+    calls: tuple[dict[str, Any], ...]
+    tools: tuple[str, ...] = TOOL_NAMES
+
+    def prompt(self) -> str:
+        return render_tool_prompt(self.request, self.tools)
+
+    def answer(self) -> str:
+        return " " + "".join(f"<tool_call>{json.dumps(call, ensure_ascii=False)}</tool_call>" for call in self.calls) + "\n"
+
+    def text(self) -> str:
+        return self.prompt() + self.answer()
 
 
 def render_prompt(request: str) -> str:
     return PROMPT_TEMPLATE.replace("{reference_date}", REFERENCE_DATE).replace("{input}", request)
+
+
+def render_tool_prompt(request: str, tools: Sequence[str] = TOOL_NAMES) -> str:
+    """What CHAT_TEMPLATE renders for one user message holding the tool suite's prompt, with these tools."""
+    return "Tools: " + ", ".join(tools) + "\n" + TOOL_PROMPT_TEMPLATE.replace("{reference_date}", REFERENCE_DATE).replace("{input}", request)
+
+
+def tool_call(expected: dict[str, Any]) -> dict[str, Any]:
+    """The Task API object as a call: the action names the function, the other fields are its arguments (a list's filter, flattened)."""
+    arguments = {key: value for key, value in expected.items() if key != "action"}
+    if expected["action"] == "list":
+        arguments = dict(expected.get("filter", {}))
+    return {"name": ACTION_FUNCTIONS[expected["action"]], "arguments": arguments}
 
 
 def _cap(text: str) -> str:
@@ -792,6 +892,41 @@ def make_training_data(seed: int = SEED, n: int = NUM_EXAMPLES) -> list[Example]
     return examples
 
 
+def _pair(rng: random.Random) -> tuple[str, tuple[dict[str, Any], ...]]:
+    """Two things at once: two new tasks, or one finished and one new."""
+    first, second = _todo(rng), _todo(rng)
+    if rng.random() < 0.6:
+        text = rng.choice(["add two tasks: {a} and {b}", "remind me to {a} and to {b}", "{a}, and also {b}", "new tasks: {a}; {b}", "I need to {a} and {b}"])
+        calls = [{"action": "create", "title": _cap(first), "priority": "medium"}, {"action": "create", "title": _cap(second), "priority": "medium"}]
+        return text.format(a=first, b=second), tuple(tool_call(call) for call in calls)
+    phrase, title = _task_ref(rng)
+    text = rng.choice(["I finished {x}, now remind me to {b}", "mark {x} as done and add a task to {b}", "{x} is done; next I need to {b}"])
+    calls = [{"action": "complete", "title": title}, {"action": "create", "title": _cap(second), "priority": "medium"}]
+    return text.format(x=phrase, b=second), tuple(tool_call(call) for call in calls)
+
+
+def make_tool_training_data(seed: int = SEED, n: int = NUM_TOOL_EXAMPLES) -> list[ToolExample]:
+    """The tool-call training set: requests from the same templates, answered with calls, the same for the same seed.
+
+    Its own random stream (``seed`` + 1), so adding it left the JSON examples unchanged. Most
+    examples offer every tool; some offer a subset that holds the functions the answer calls.
+    """
+    rng = random.Random(seed + 1)
+    examples = []
+    for example in make_training_data(seed + 1, n):
+        if rng.random() < PAIR_SHARE:
+            request, calls = _pair(rng)
+            request = re.sub(r" +([,.!?)])", r"\1", " ".join(request.split()))
+        else:
+            request, calls = example.request, (tool_call(example.expected),)
+        tools = TOOL_NAMES
+        if rng.random() < TOOL_SUBSET_SHARE:
+            needed = {call["name"] for call in calls}
+            tools = tuple(name for name in TOOL_NAMES if name in needed or rng.random() < 0.5)
+        examples.append(ToolExample(request, calls, tools))
+    return examples
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -810,17 +945,20 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(
+    wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN, pad_token=PAD_TOKEN, unk_token=None, model_max_length=1024
     )
+    wrapped.chat_template = CHAT_TEMPLATE
+    wrapped.response_template = RESPONSE_TEMPLATE
+    return wrapped
 
 
-def encode_examples(tokenizer: Any, examples: Sequence[Example], max_length: int) -> list[tuple[list[int], int]]:
+def encode_examples(tokenizer: Any, examples: Sequence[Example | ToolExample], max_length: int) -> list[tuple[list[int], int]]:
     """Token ids of prompt + answer + eos, and how many leading tokens are prompt (no loss there)."""
     encoded = []
     for example in examples:
-        prompt_ids = tokenizer(render_prompt(example.request), add_special_tokens=False)["input_ids"]
-        answer_ids = tokenizer(" " + json.dumps(example.expected, ensure_ascii=False) + "\n", add_special_tokens=False)["input_ids"]
+        prompt_ids = tokenizer(example.prompt(), add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(example.answer(), add_special_tokens=False)["input_ids"]
         ids = prompt_ids + answer_ids + [tokenizer.eos_token_id]
         if len(ids) <= max_length:
             encoded.append((ids, len(prompt_ids)))
@@ -864,12 +1002,20 @@ def save_checkpoint(model: Any, tokenizer: Any, directory: Path, note: dict[str,
     (directory / "training_info.json").write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
 
-def _batches(encoded: list[tuple[list[int], int]], batch_size: int, rng: random.Random) -> Any:
+def _batches(pools: Sequence[list[tuple[list[int], int]]], batch_size: int, rng: random.Random) -> Any:
+    """Endless batches, each from one pool (JSON examples, tool examples), in shuffled order.
+
+    A batch pads to its longest example; tool prompts are about twice as long as JSON ones, so
+    keeping the kinds apart saves about a third of the compute of mixed batches.
+    """
     while True:
-        order = list(range(len(encoded)))
-        rng.shuffle(order)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            yield [encoded[i] for i in order[start : start + batch_size]]
+        epoch = []
+        for pool in pools:
+            order = list(range(len(pool)))
+            rng.shuffle(order)
+            epoch += [[pool[i] for i in order[start : start + batch_size]] for start in range(0, len(order) - batch_size + 1, batch_size)]
+        rng.shuffle(epoch)
+        yield from epoch
 
 
 def _collate(batch: list[tuple[list[int], int]], pad_id: int) -> tuple[Any, Any, Any]:
@@ -897,11 +1043,14 @@ def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log) 
     started = time.monotonic()
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-    examples = make_training_data(config.seed)
-    tokenizer = train_tokenizer([example.text() for example in examples], config.vocab_size)
-    encoded = encode_examples(tokenizer, examples, config.max_length)
+    json_examples, tool_examples = make_training_data(config.seed), make_tool_training_data(config.seed)
+    tokenizer = train_tokenizer([example.text() for example in [*json_examples, *tool_examples]], config.vocab_size)
+    pools = [encode_examples(tokenizer, json_examples, config.max_length), encode_examples(tokenizer, tool_examples, config.max_length)]
+    encoded = [item for pool in pools for item in pool]
     lengths = [len(ids) for ids, _ in encoded]
-    log(f"{len(encoded)} examples, tokens per example mean {sum(lengths) / len(lengths):.1f} max {max(lengths)}, vocab {len(tokenizer)}")
+    log(
+        f"{len(pools[0])} JSON and {len(pools[1])} tool-call examples, tokens per example mean {sum(lengths) / len(lengths):.1f} max {max(lengths)}, vocab {len(tokenizer)}"
+    )
 
     model = build_model(config, tokenizer)
     parameters = sum(p.numel() for p in model.parameters())
@@ -915,7 +1064,7 @@ def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log) 
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
-    batches = _batches(encoded, config.batch_size, random.Random(config.seed))
+    batches = _batches(pools, config.batch_size, random.Random(config.seed))
     early_step = int(config.steps * EARLY_FRACTION)
     model.train()
     recent: list[float] = []
@@ -951,11 +1100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=TrainingConfig.threads)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--dump-data", type=Path, help="write the training pairs as JSONL here and stop")
+    parser.add_argument("--dump-tool-data", type=Path, help="write the tool-call training pairs as JSONL here and stop")
     args = parser.parse_args(argv)
-    if args.dump_data:
-        with args.dump_data.open("w", encoding="utf-8") as handle:
-            for example in make_training_data(args.seed):
-                handle.write(json.dumps({"input": example.request, "expected": example.expected}, ensure_ascii=False) + "\n")
+    if args.dump_data or args.dump_tool_data:
+        if args.dump_data:
+            with args.dump_data.open("w", encoding="utf-8") as handle:
+                for example in make_training_data(args.seed):
+                    handle.write(json.dumps({"input": example.request, "expected": example.expected}, ensure_ascii=False) + "\n")
+        if args.dump_tool_data:
+            with args.dump_tool_data.open("w", encoding="utf-8") as handle:
+                for tool_example in make_tool_training_data(args.seed):
+                    line = {"input": tool_example.request, "tools": list(tool_example.tools), "calls": list(tool_example.calls)}
+                    handle.write(json.dumps(line, ensure_ascii=False) + "\n")
         return 0
     train(args.out, TrainingConfig(steps=args.steps, threads=args.threads, seed=args.seed))
     return 0

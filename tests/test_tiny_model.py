@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import sys
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -65,8 +66,22 @@ def test_training_answers_follow_the_suite_schema() -> None:
     assert {example.expected["action"] for example in examples} == {"create", "update", "complete", "delete", "list", "clarify"}
 
 
+def test_the_tool_call_data_is_deterministic_and_its_calls_follow_the_tool_schemas() -> None:
+    make = training_module().make_tool_training_data
+    assert make(3, 300) == make(3, 300)
+    assert make(3, 300) != make(4, 300)
+    tools = {tool.name: tool for tool in load_suite(ROOT / "cases" / "tool_calls" / "taskbench.yaml").tools}
+    examples = make(n=2000)
+    for example in examples:
+        assert {call["name"] for call in example.calls} <= set(example.tools)
+        for call in example.calls:
+            assert jsonschema.Draft202012Validator(tools[call["name"]].parameters).is_valid(call["arguments"]), call
+    assert {call["name"] for example in examples for call in example.calls} == set(tools)
+    assert any(len(example.calls) == 2 for example in examples) and any(len(example.tools) < len(tools) for example in examples)
+
+
 def test_no_case_input_appears_in_the_training_data() -> None:
-    examples = training_module().make_training_data()
+    examples = [*training_module().make_training_data(), *training_module().make_tool_training_data()]
     requests = {normalise(example.request) for example in examples}
     assert [case.id for case in suite_cases() if normalise(case.request_text) in requests] == []
     corpus = "\n".join(normalise(example.text()) for example in examples)
@@ -86,6 +101,7 @@ def test_making_the_training_data_reads_no_file(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(Path, "read_text", refuse)
     monkeypatch.setattr(Path, "read_bytes", refuse)
     assert len(module.make_training_data(n=200)) == 200
+    assert len(module.make_tool_training_data(n=200)) == 200
 
 
 def test_the_training_script_uses_the_suite_prompt_and_reference_date() -> None:
@@ -103,8 +119,10 @@ def test_the_training_script_uses_the_suite_prompt_and_reference_date() -> None:
 def test_the_checkpoint_is_complete_safetensors_and_at_most_10_mb(name: str) -> None:
     directory = MODELS / name
     files = {path.name for path in directory.iterdir()}
-    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} <= files
-    assert not files & {"pytorch_model.bin", "chat_template.jinja"}
+    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} <= files
+    assert (directory / "chat_template.jinja").read_text(encoding="utf-8") == training_module().CHAT_TEMPLATE
+    assert json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))["response_template"] == training_module().RESPONSE_TEMPLATE
+    assert "pytorch_model.bin" not in files
     assert sum(path.stat().st_size for path in directory.iterdir()) <= MAX_BYTES
 
 
@@ -129,16 +147,32 @@ def offline() -> Any:
 
 
 @pytest.mark.slow
-def test_the_model_and_tokenizer_load_offline_with_eos_pad_and_no_chat_template(offline: None) -> None:
+def test_the_model_and_tokenizer_load_offline_with_eos_pad_and_the_chat_template_of_its_training(offline: None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from pytest_taskbench.generation.hf import TransformersBackend
+
+    module = training_module()
+    variant = load_suite(ROOT / "cases" / "tool_calls" / "taskbench.yaml")
+    request = "add milk to the list"
+    tool_case = Case(id="x", category="edge_cases", difficulty="simple", expected={}, input=request, tools=variant.tools)
+    json_case = Case(id="x", category="edge_cases", difficulty="simple", expected={}, input=request)
     for name in CHECKPOINTS:
         tokenizer = AutoTokenizer.from_pretrained(MODELS / name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(MODELS / name, local_files_only=True)
         assert tokenizer.eos_token and tokenizer.pad_token and tokenizer.eos_token != tokenizer.pad_token
-        assert not getattr(tokenizer, "chat_template", None)
         assert model.config.eos_token_id == tokenizer.eos_token_id
         assert sum(parameter.numel() for parameter in model.parameters()) < 2_500_000
+        backend = TransformersBackend(MODELS / name)
+        # the tool suite's prompt, rendered by the checkpoint's chat template, is the training prompt ...
+        assert backend.render(variant.prompt_for(tool_case), variant.generation) == module.render_tool_prompt(request)
+        # ... and without tools the chat template changes nothing: the JSON suite's prompt either way
+        with_template = replace(suite().generation, use_chat_template=True)
+        assert backend.render(suite().prompt_for(json_case), with_template) == module.render_prompt(request)
+        answer = module.ToolExample(request, ({"name": "create_task", "arguments": {"title": "Milk"}},)).answer()
+        ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        parsed = tokenizer.parse_response(ids, prefix=module.render_tool_prompt(request))  # what `transformers serve` does
+        assert parsed["tool_calls"] == [{"type": "function", "function": {"name": "create_task", "arguments": {"title": "Milk"}}}]
 
 
 SAMPLE_IDS = (
