@@ -198,3 +198,12 @@ def test_expected_and_actual_calls_sit_side_by_side_in_the_browser(pytester: pyt
         assert [item.text for item in rows["chat"].find_elements(By.CSS_SELECTOR, "[data-expected-calls] li")] == ['missing list_tasks(status="open")']
     finally:
         driver.quit()
+
+
+@pytest.mark.slow  # starts xdist workers
+def test_the_calls_reach_the_controller_under_xdist(pytester: pytest.Pytester, tool_suite: Path) -> None:
+    pytester.runpytest("cases", MODEL, "--taskbench-log-samples=one.jsonl", "-p", "no:cacheprovider")
+    pytester.runpytest("cases", MODEL, "--taskbench-log-samples=two.jsonl", "-p", "no:cacheprovider", "-n", "2")
+    one, two = ([json.loads(line) for line in (pytester.path / name).read_text().splitlines()] for name in ("one.jsonl", "two.jsonl"))
+    assert [line["calls"] for line in two] == [line["calls"] for line in one] and any(line["calls"] for line in one)
+    assert [line["details"]["call_results"] for line in two] == [line["details"]["call_results"] for line in one]
