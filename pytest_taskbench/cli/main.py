@@ -50,7 +50,7 @@ def _configure_add_case(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="the request, exactly as production saw it")
     parser.add_argument("--expected", required=True, type=json_value, help='the right answer as JSON, e.g. \'{"action": "list"}\'')
     parser.add_argument("--category", help="the case's category (default: the file's stem when it names a suite category)")
-    parser.add_argument("--difficulty", required=True, choices=DIFFICULTIES)
+    parser.add_argument("--difficulty", required=True, help=f"the case's difficulty: {', '.join(DIFFICULTIES)}, or one of the suite's own difficulties")
     parser.add_argument("--rationale", default="", help="why this case exists and what a right answer must get right")
     parser.add_argument("--tags", type=tag_list, default=[], help="comma-separated tags, e.g. regression,prod-2026-03")
     parser.add_argument("--critical", action="store_true", help="a case that must never regress")
