@@ -160,7 +160,7 @@ def trend_html(records: Sequence[HistoryRecord]) -> str:
 
 
 def _series_chart(records: Sequence[HistoryRecord], category: str | None, title: str) -> str:
-    width, height, left, right, top, bottom = 340, 150, 34, 10, 14, 24
+    width, height, left, right, top, bottom = 340, 160, 34, 10, 14, 34
     figures = [r.aggregate if category is None else r.categories.get(category) for r in records]
     known = [f for f in figures if f is not None]
     lows = [f.low if f.low is not None else f.mean for f in known]
@@ -198,11 +198,15 @@ def _series_chart(records: Sequence[HistoryRecord], category: str | None, title:
             f'<circle class="run" data-series="{esc(series)}" data-run="{i}" data-time="{esc(record.time)}" data-value="{figure.mean:.6f}" data-low="{low}" data-high="{high}" '
             f'data-mark="{esc(mark)}" cx="{x(i):.1f}" cy="{y(figure.mean):.1f}" r="3.5" fill="#5b7db1"><title>{esc(label + (" · " + mark if mark else ""))}</title></circle>'
         )
-        if mark:
-            colour, glyph, dy = (WEAK, "▼", 16) if mark == REGRESSION else (STRONG, "▲", -8)
+        if mark:  # below the interval for a regression, above it for an improvement
+            below, above = y(figure.low if figure.low is not None else figure.mean), y(figure.high if figure.high is not None else figure.mean)
+            colour, glyph, at = (WEAK, "▼", below + 13) if mark == REGRESSION else (STRONG, "▲", above - 5)
             body.append(
-                f'<text class="mark" data-series="{esc(series)}" data-run="{i}" data-mark="{esc(mark)}" x="{x(i):.1f}" y="{y(figure.mean) + dy:.1f}" font-size="12" text-anchor="middle" fill="{colour}">{glyph}</text>'
+                f'<text class="mark" data-series="{esc(series)}" data-run="{i}" data-mark="{esc(mark)}" x="{x(i):.1f}" y="{at:.1f}" font-size="12" text-anchor="middle" fill="{colour}">{glyph}</text>'
             )
+    for i in {0, len(records) - 1}:  # the first and the last run's dates
+        anchor = "start" if i == 0 else "end"
+        body.append(f'<text x="{x(i):.1f}" y="{height - 6}" font-size="10" text-anchor="{anchor}" fill="#5f6b7a">{esc(records[i].time[:10])}</text>')
     label = f"{title} over the last {len(records)} runs"
     return (
         f'<div><h3>{esc(title)}</h3><svg class="chart trend-series" data-series="{esc(series)}" role="img" aria-label="{esc(label)}" viewBox="0 0 {width} {height}" width="100%" '

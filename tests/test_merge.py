@@ -1,0 +1,113 @@
+"""taskbench merge: three shards and a merge print and write what one unsharded run does."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.known_run import write_known_run
+from tests.helpers.merging import field_differences, leaves, merge, read_json, run_shards, taskbench_section
+
+MODEL = "--taskbench-model=model:respond"
+RUN = (MODEL, "--taskbench-no-cache")  # a cache hit in one run and not in the other would differ in how, not in what
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_MODEL = ROOT / "models" / "task-api-tiny"
+
+
+def _without_times(text: str) -> str:
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "TIME", text)
+
+
+def test_three_shards_and_a_merge_equal_one_run(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    write_known_run(pytester)
+    outputs = ["--taskbench-report=REPORT.html", "--taskbench-markdown=REPORT.md", "--taskbench-summary-json=REPORT.json"]
+    single = pytester.runpytest("cases", *RUN, *[o.replace("REPORT", "single") for o in outputs])
+    files = run_shards(pytester, 3, *RUN, *[o.replace("REPORT", "merged") for o in outputs])
+    assert not (pytester.path / "merged.json").exists()  # a shard defers the reports to the merge
+    status, printed, err = merge(capsys, *files)
+    assert err == ""
+    assert status == single.ret == 0
+    one, merged = read_json(pytester.path / "single.json"), read_json(pytester.path / "merged.json")
+    assert field_differences(one, merged) == [] and leaves(one) > 100
+    assert one["verdict"] == "pass" and one["suites"]["tasks"]["aggregate"] == pytest.approx(0.7333, abs=1e-4)
+    assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
+    assert (pytester.path / "merged.md").read_text() == (pytester.path / "single.md").read_text()
+    html = [_without_times((pytester.path / f"{name}.html").read_text()) for name in ("single", "merged")]
+    assert html[0] == html[1]
+
+
+def test_the_merge_gates_compares_and_saves_a_baseline_as_one_run_does(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    write_known_run(pytester)
+    pytester.runpytest("cases", *RUN, "--taskbench-save-baseline=before.json")
+    model = pytester.path / "model.py"
+    model.write_text(model.read_text().replace('{"action": "create", "title": "buy milk"}', "nothing"))  # a1 regresses
+    args = [
+        "--taskbench-compare=before.json",
+        "--taskbench-min-aggregate=0.7",
+        "--taskbench-comparison-file=REPORT-cmp.json",
+        "--taskbench-save-baseline=REPORT-base.json",
+    ]
+    single = pytester.runpytest("cases", *RUN, *[a.replace("REPORT", "single") for a in args])
+    files = run_shards(pytester, 3, *RUN, *[a.replace("REPORT", "merged") for a in args])
+    status, printed, _ = merge(capsys, *files)
+    assert status == single.ret == 1  # the aggregate falls to 0.633 < 0.7
+    assert any(line.startswith("  FAIL min_aggregate: weighted aggregate 0.633 < 0.700") for line in printed)
+    assert field_differences(read_json(pytester.path / "single-cmp.json"), read_json(pytester.path / "merged-cmp.json")) == []
+    baselines = [read_json(pytester.path / f"{name}-base.json") for name in ("single", "merged")]
+    assert baselines[0]["cases"] == baselines[1]["cases"] and baselines[0]["suites"] == baselines[1]["suites"] and len(baselines[0]["cases"]) == 10
+
+
+def test_flags_given_to_the_merge_override_the_recorded_ones(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    write_known_run(pytester)
+    files = run_shards(pytester, 2, *RUN)
+    assert merge(capsys, *files)[0] == 0  # the suite's gate: min_aggregate 0.7 < 0.733
+    status, printed, _ = merge(capsys, *files, "--taskbench-min-aggregate=0.8", "--taskbench-summary-json=strict.json")
+    assert status == 1 and "verdict: FAIL (1 gate failed: min_aggregate)" in printed
+    assert read_json(pytester.path / "strict.json")["verdict"] == "fail"
+
+
+def test_a_whole_runs_results_file_merges_alone(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    write_known_run(pytester)
+    single = pytester.runpytest("cases", *RUN, "--taskbench-results=all.jsonl", "--taskbench-summary-json=single.json")
+    status, printed, _ = merge(capsys, "all.jsonl", "--taskbench-summary-json=again.json")
+    assert status == single.ret == 0
+    assert field_differences(read_json(pytester.path / "single.json"), read_json(pytester.path / "again.json")) == []
+
+
+@pytest.mark.slow
+def test_shards_on_the_shipped_suite_with_a_callable_and_with_n2_inside_a_shard(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(ROOT / "cases", pytester.path / "cases")
+    pytester.makepyfile(model='def respond(prompts):\n    return [\'{"action": "list"}\' if len(p) % 3 else \'{"action": "create"}\' for p in prompts]\n')
+    single = pytester.runpytest_subprocess("cases", *RUN, "--taskbench-summary-json=single.json", "-p", "no:cacheprovider")
+    files = run_shards(pytester, 3, *RUN, "--taskbench-summary-json=merged.json", "-p", "no:cacheprovider", runner="subprocess")
+    status, printed, _ = merge(capsys, *files)
+    assert status == single.ret == 1  # the callable fails the suite's min_aggregate gate
+    one = read_json(pytester.path / "single.json")
+    assert field_differences(one, read_json(pytester.path / "merged.json")) == [] and one["suites"]["task-api"]["cases"] == 500
+    assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
+    parallel = pytester.runpytest_subprocess("cases", *RUN, "--taskbench-shard=2/3", "--taskbench-results=n2.jsonl", "-n", "2", "-p", "no:cacheprovider")
+    assert parallel.ret == 0
+    lines = [files[1].read_text().splitlines(), (pytester.path / "n2.jsonl").read_text().splitlines()]
+    assert lines[0][1:] == lines[1][1:] and len(lines[0]) > 150  # every case result, in the same order
+    headers = [json.loads(part[0]) for part in lines]
+    for header in headers:
+        del header["created"], header["counters"]
+    assert headers[0] == headers[1]
+
+
+@pytest.mark.slow
+def test_shards_of_the_shipped_model_merge_to_one_run(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(ROOT / "cases", pytester.path / "cases")
+    model = f"--taskbench-model={SHIPPED_MODEL}"
+    pick = ("-k", "action_recognition or format_compliance")  # 200 cases keep the test to a minute on two cores
+    single = pytester.runpytest_subprocess("cases", model, *pick, "--taskbench-summary-json=single.json", "-p", "no:cacheprovider")
+    files = run_shards(pytester, 3, model, *pick, "--taskbench-summary-json=merged.json", "-p", "no:cacheprovider", runner="subprocess")
+    status, printed, _ = merge(capsys, *files)
+    assert status == single.ret
+    one = read_json(pytester.path / "single.json")
+    assert field_differences(one, read_json(pytester.path / "merged.json")) == [] and one["suites"]["task-api"]["cases"] == 200
+    assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
