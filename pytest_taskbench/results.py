@@ -116,11 +116,18 @@ class CaseResult:
         if missing:
             raise validation.Invalid(f"a case result lacks {', '.join(missing)}")
         values: dict[str, Any] = {}
-        for item in fields(cls):
-            if item.name in data:
-                check = _FROM_JSON.get(item.name)
-                values[item.name] = check(item.name, data[item.name]) if check is not None else data[item.name]
+        for name in _FIELD_NAMES:
+            if name in data:
+                value = data[name]
+                plain = _PLAIN.get(name)
+                if plain is None or not plain(value):  # the checks below only run for what the quick test does not pass
+                    check = _FROM_JSON.get(name)
+                    value = check(name, value) if check is not None else value
+                values[name] = tuple(value) if name == "tags" else value
         return cls(**values)
+
+
+_FIELD_NAMES = tuple(item.name for item in fields(CaseResult))
 
 
 def _json_value(value: Any) -> Any:
@@ -139,7 +146,32 @@ def _optional_text(name: str, value: Any) -> str | None:
     return None if value is None else validation.text(name, value, empty=True)
 
 
+def _unit_number(value: Any) -> bool:
+    return type(value) in (float, int) and 0 <= value <= 1
+
+
 _REQUIRED = ("case_id", "nodeid", "suite", "category", "difficulty", "score", "passed")
+# what most values are: a quick test per field, so reading 50,000 results spends no time on messages it does not need
+_PLAIN: Mapping[str, Any] = {
+    "case_id": lambda value: type(value) is str and value != "",
+    "nodeid": lambda value: type(value) is str and value != "",
+    "suite": lambda value: type(value) is str and value != "",
+    "category": lambda value: type(value) is str,
+    "difficulty": lambda value: type(value) is str,
+    "score": _unit_number,
+    "passed": lambda value: type(value) is bool,
+    "status": lambda value: value in ("scored", "error", "broken"),
+    "reason": lambda value: type(value) is str,
+    "output": lambda value: value is None or type(value) is str,
+    "input": lambda value: type(value) is str,
+    "expected": lambda value: True,
+    "details": lambda value: type(value) is dict,
+    "tags": lambda value: type(value) is list and all(type(tag) is str for tag in value),
+    "critical": lambda value: type(value) is bool,
+    "path": lambda value: type(value) is str,
+    "line": lambda value: type(value) is int and value >= 0,
+    "threshold": _unit_number,
+}
 _FROM_JSON: Mapping[str, Any] = {
     "case_id": lambda name, value: validation.text(name, value),
     "nodeid": lambda name, value: validation.text(name, value),

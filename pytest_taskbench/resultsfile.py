@@ -50,6 +50,7 @@ class SuiteFacts:
     content_hash: str
     selected: int  # after -k / -m, before sharding
     in_shard: int  # of those, the ones this run's shard holds (all of them in an unsharded run)
+    total: int | None = None  # valid cases in the whole suite (a merge need not read every case file again to tell a subset)
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ def _header(data: Any, shown: str) -> Header:
                 validation.text(f"suites.{path}.content_hash", facts.get("content_hash"), empty=True),
                 validation.whole(f"suites.{path}.selected", facts.get("selected"), minimum=0),
                 validation.whole(f"suites.{path}.in_shard", facts.get("in_shard"), minimum=0),
+                None if facts.get("total") is None else validation.whole(f"suites.{path}.total", facts.get("total"), minimum=0),
             )
         settings = validation.mapping("settings", data.get("settings"))
         outcome = validation.mapping("outcome", data.get("outcome", {}))

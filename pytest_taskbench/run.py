@@ -60,6 +60,7 @@ class TaskbenchRun:
         self.cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
         self._engine = GenerationEngine(lambda: backend_for_settings(self.settings, self.rootdir), cache_factory=self._open_cache)
         self.model_identity: str | None = None
+        self.known_totals: dict[str, int] = {}  # each suite's case count, when a results file recorded it for a suite of the same content
 
     def _lm_eval_suite(self, task_file: Path) -> Suite:
         """An lm-evaluation-harness task YAML as a suite (any suite file not named taskbench.yaml)."""
@@ -257,7 +258,8 @@ class TaskbenchRun:
                 counts.setdefault(suite.path, [0, 0])[index] += 1
         for path, (chosen, in_shard) in counts.items():
             suite = suites[path]
-            facts[self.catalog.display_path(path)] = SuiteFacts(suite.name, self.catalog.content_hash(suite), chosen, in_shard)
+            total = suite.count_cases(self.catalog.reader(suite))  # the case files are read already: collection read them
+            facts[self.catalog.display_path(path)] = SuiteFacts(suite.name, self.catalog.content_hash(suite), chosen, in_shard, total)
         return facts
 
     def write_results(self, path_text: str, header: Header, results: Sequence[CaseResult], invocation_dir: Path) -> str:
@@ -279,7 +281,7 @@ class TaskbenchRun:
             band_for=suite.band_for,
             gates=suite.gates.overridden(self.settings.gates, list(suite.categories), self.settings.alpha),
             analysis=suite.analysis,
-            total_in_suite=suite.count_cases(self.catalog.reader(suite)),
+            total_in_suite=self.known_totals[suite_path] if suite_path in self.known_totals else suite.count_cases(self.catalog.reader(suite)),
             min_cases=suite.min_cases,
             notes=[suite.weights_note] if suite.weights_note else [],
         )

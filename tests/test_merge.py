@@ -111,3 +111,25 @@ def test_shards_of_the_shipped_model_merge_to_one_run(pytester: pytest.Pytester,
     one = read_json(pytester.path / "single.json")
     assert field_differences(one, read_json(pytester.path / "merged.json")) == [] and one["suites"]["task-api"]["cases"] == 200
     assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
+
+
+def test_the_documented_workflow_uses_only_flags_that_exist() -> None:
+    import yaml
+
+    from pytest_taskbench.cli.main import build_parser
+    from pytest_taskbench.settings import OPTIONS
+
+    workflow = yaml.safe_load((ROOT / "docs" / "examples" / "files" / "sharded" / "taskbench-sharded.yml").read_text())
+    shard_job, merge_job = workflow["jobs"]["shard"], workflow["jobs"]["merge"]
+    shard_run = next(step["run"] for step in shard_job["steps"] if "--taskbench-shard" in step.get("run", ""))
+    merge_run = next(step["run"] for step in merge_job["steps"] if step.get("run", "").startswith("taskbench merge"))
+    plugin_flags = {option.flag for option in OPTIONS}
+    used = {token.split("=")[0] for token in shard_run.split() if token.startswith("--")}
+    assert used <= plugin_flags and {"--taskbench-shard", "--taskbench-results"} <= used
+    merge_parser = next(action for action in build_parser()._subparsers._group_actions[0].choices.items() if action[0] == "merge")[1]  # type: ignore[union-attr]
+    merge_flags = {flag for action in merge_parser._actions for flag in action.option_strings}
+    assert {token.split("=")[0] for token in merge_run.split() if token.startswith("--")} <= merge_flags
+    count = len(shard_job["strategy"]["matrix"]["shard"])
+    assert f"--taskbench-shard=${{{{ matrix.shard }}}}/{count}" in shard_run and merge_job["needs"] == "shard"
+    uses = [step.get("uses", "") for job in (shard_job, merge_job) for step in job["steps"]]
+    assert any(u.startswith("actions/upload-artifact@") for u in uses) and any(u.startswith("actions/download-artifact@") for u in uses)

@@ -106,6 +106,8 @@ def _check_suites(run: TaskbenchRun, merged: MergedRun) -> None:
                 f"{merged.files[0].path}: suite {path} changed since the shards ran (content hash {facts.content_hash[:12]} in the results, {now[:12]} here); "
                 "merge in a checkout of the commit the shards ran"
             )
+        if facts.total is not None:  # the same content: the count the shards took holds
+            run.known_totals[path] = facts.total
 
 
 def sep_line(title: str, width: int, char: str = "=") -> str:

@@ -86,7 +86,7 @@ def _value(figure: Figure | None) -> str:
 
 def trend_lines(records: Sequence[HistoryRecord]) -> list[str]:
     """The trend as a terminal table, oldest first: one row per record, the change from the previous row of its suite."""
-    header = ["time (UTC)", "commit", "branch", "suite", "model", "cases", "aggregate", "interval", "change", "pass rate", "verdict", "vs baseline"]
+    header = ["time", "commit", "branch", "suite", "model", "cases", "aggregate", "interval", "change", "pass rate", "verdict", "vs baseline"]
     rows: list[list[str]] = []
     previous: dict[str, float] = {}
     for r in records:
@@ -103,7 +103,7 @@ def trend_lines(records: Sequence[HistoryRecord]) -> list[str]:
         shards = f" ({r.shards} shards)" if r.shards else ""
         rows.append(
             [
-                r.time[:19].replace("T", " "),
+                r.time[:19] + "Z",
                 r.commit[:10],
                 safe_text(r.branch),
                 safe_text(r.suite_name),
