@@ -175,7 +175,7 @@ class TaskbenchSession:
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
         """Put the per-suite summaries in pytest-json-report's top-level data."""
         if self.summaries:
-            json_report["taskbench"] = summary_document(self.finished.reports, self.finished.passed)
+            json_report["taskbench"] = summary_document(self.summaries, self.finished.passed)  # as the pytest_taskbench_summary hooks left them
 
     def release_heap(self) -> None:
         """Hand the objects frozen for this session back to the collector (an in-process run must not keep them).

@@ -100,7 +100,6 @@ def test_three_runs_make_three_records_shown_in_order(pytester: pytest.Pytester,
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == [
         "time",
-        "(UTC)",
         "commit",
         "branch",
         "suite",
@@ -115,7 +114,7 @@ def test_three_runs_make_three_records_shown_in_order(pytester: pytest.Pytester,
         "vs",
         "baseline",
     ]
-    assert [row.split()[7] for row in table[1:]] == ["1.000", "0.500", "1.000"]  # time is two words
+    assert [row.split()[6] for row in table[1:]] == ["1.000", "0.500", "1.000"]
     assert "-0.500" in table[2] and "significant regression" in table[2] and "+0.500" in table[3]
     assert main(["history", ".taskbench/history", "--last", "1"]) == 0 and len(capsys.readouterr().out.splitlines()) == 2
     markdown = (pytester.path / "summary.md").read_text()

@@ -22,7 +22,7 @@ from pytest_taskbench.reports.github import append_step_summary
 from pytest_taskbench.reports.html import render_html
 from pytest_taskbench.reports.markdown import markdown_summary
 from pytest_taskbench.reports.samples import PromptKey, write_samples
-from pytest_taskbench.reports.summary import comparison_dict, summary_document
+from pytest_taskbench.reports.summary import comparison_dict, summary_dict, summary_document
 from pytest_taskbench.verdict.finish import SuiteReport
 
 
@@ -72,7 +72,7 @@ def write_report_files(
             _write(invocation_dir, "--taskbench-log-samples", request.samples, "samples log", lambda path: f" ({write_samples(path, cases, prompts())} cases)")
         )
     if request.summary_json:
-        text = json.dumps(summary_document(reports, request.passed), indent=2, sort_keys=True, default=str) + "\n"
+        text = json.dumps(summary_document([summary_dict(report) for report in reports], request.passed), indent=2, sort_keys=True, default=str) + "\n"
         messages.append(_write(invocation_dir, "--taskbench-summary-json", request.summary_json, "JSON summary", lambda path: _text(path, text)))
     if request.comparison:
         data = {r.summary.suite_name: comparison_dict(r.comparison) for r in reports if r.comparison is not None}
