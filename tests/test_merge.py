@@ -89,7 +89,9 @@ def test_shards_on_the_shipped_suite_with_a_callable_and_with_n2_inside_a_shard(
     one = read_json(pytester.path / "single.json")
     assert field_differences(one, read_json(pytester.path / "merged.json")) == [] and one["suites"]["task-api"]["cases"] == 500
     assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
-    parallel = pytester.runpytest_subprocess("cases", *RUN, "--taskbench-shard=2/3", "--taskbench-results=n2.jsonl", "-n", "2", "-p", "no:cacheprovider")
+    parallel = pytester.runpytest_subprocess(
+        "cases", *RUN, "--taskbench-summary-json=merged.json", "--taskbench-shard=2/3", "--taskbench-results=n2.jsonl", "-n", "2", "-p", "no:cacheprovider"
+    )
     assert parallel.ret == 0
     lines = [files[1].read_text().splitlines(), (pytester.path / "n2.jsonl").read_text().splitlines()]
     assert lines[0][1:] == lines[1][1:] and len(lines[0]) > 150  # every case result, in the same order
@@ -103,13 +105,13 @@ def test_shards_on_the_shipped_suite_with_a_callable_and_with_n2_inside_a_shard(
 def test_shards_of_the_shipped_model_merge_to_one_run(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(ROOT / "cases", pytester.path / "cases")
     model = f"--taskbench-model={SHIPPED_MODEL}"
-    pick = ("-k", "action_recognition or format_compliance")  # 200 cases keep the test to a minute on two cores
+    pick = ("-k", "adversarial and (action_recognition or format_compliance)", "--taskbench-max-new-tokens=48")  # 20 short answers: a real checkpoint, quickly
     single = pytester.runpytest_subprocess("cases", model, *pick, "--taskbench-summary-json=single.json", "-p", "no:cacheprovider")
     files = run_shards(pytester, 3, model, *pick, "--taskbench-summary-json=merged.json", "-p", "no:cacheprovider", runner="subprocess")
     status, printed, _ = merge(capsys, *files)
     assert status == single.ret
     one = read_json(pytester.path / "single.json")
-    assert field_differences(one, read_json(pytester.path / "merged.json")) == [] and one["suites"]["task-api"]["cases"] == 200
+    assert field_differences(one, read_json(pytester.path / "merged.json")) == [] and one["suites"]["task-api"]["cases"] == 20
     assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
 
 
