@@ -18,6 +18,13 @@ GOOD = "def respond(prompts):\n    return list(prompts)\n"
 WORSE = "def respond(prompts):\n    return [p if int(p[1:]) % 2 else 'no' for p in prompts]\n"  # every even case fails
 
 
+@pytest.fixture(autouse=True)
+def _not_on_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs must not write to the step summary of a CI job that runs the tests."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def _record(time: str, aggregate: float, suite: str = "cases/taskbench.yaml", model: str = "m1", comparison: dict[str, object] | None = None) -> HistoryRecord:
     return HistoryRecord(
         time=time,

@@ -18,6 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = ROOT / "models" / "task-api-tiny"
 
 
+@pytest.fixture(autouse=True)
+def _not_on_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs must not write to the step summary of a CI job that runs the tests."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def _without_times(text: str) -> str:
     return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "TIME", text)
 
@@ -135,3 +142,23 @@ def test_the_documented_workflow_uses_only_flags_that_exist() -> None:
     assert f"--taskbench-shard=${{{{ matrix.shard }}}}/{count}" in shard_run and merge_job["needs"] == "shard"
     uses = [step.get("uses", "") for job in (shard_job, merge_job) for step in job["steps"]]
     assert any(u.startswith("actions/upload-artifact@") for u in uses) and any(u.startswith("actions/download-artifact@") for u in uses)
+
+
+def test_under_github_actions_the_merge_writes_the_step_summary_and_annotations_of_one_run(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_known_run(pytester)
+    files = run_shards(pytester, 3, *RUN)  # shards outside GitHub Actions: what they print does not matter here
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(pytester.path))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "single-step.md"))
+    single = pytester.runpytest("cases", *RUN, "--taskbench-min-aggregate=0.8")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "merged-step.md"))
+    status, printed, _ = merge(capsys, *files, "--taskbench-min-aggregate=0.8")
+    assert status == single.ret == 1
+    step = (pytester.path / "merged-step.md").read_text()
+    assert step == (pytester.path / "single-step.md").read_text() and "❌ FAIL" in step
+    annotations = [line for line in printed if line.startswith("::") and not line.startswith(("::stop-commands::", "::taskbench-"))]
+    expected = [line for line in single.outlines if line.startswith("::") and not line.startswith(("::stop-commands::", "::taskbench-"))]
+    assert annotations == expected and any(line.startswith("::error file=cases/taskbench.yaml") for line in annotations)
+    assert printed[0].startswith("::stop-commands::taskbench-") and any(line.startswith("::taskbench-") for line in printed)  # resumed before the annotations

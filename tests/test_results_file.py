@@ -45,6 +45,13 @@ results = st.builds(
 )
 
 
+@pytest.fixture(autouse=True)
+def _not_on_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs must not write to the step summary of a CI job that runs the tests."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @given(results)
 def test_a_case_result_comes_back_equal_through_json(result: CaseResult) -> None:
     assert CaseResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
