@@ -109,6 +109,8 @@ class TaskbenchSession:
             self.config.workeroutput["taskbench_collection"] = {path: vars(facts) for path, facts in self.collection.items()}  # type: ignore[attr-defined]
             return
         settings = self.run.settings
+        if self.config.option.collectonly:  # nothing ran: no results file, no shard summary
+            return
         stopped = bool(session.shouldstop or session.shouldfail)
         status = int(session.exitstatus)
         if settings.shard is not None:

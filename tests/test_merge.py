@@ -112,13 +112,13 @@ def test_shards_on_the_shipped_suite_with_a_callable_and_with_n2_inside_a_shard(
 def test_shards_of_the_shipped_model_merge_to_one_run(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(ROOT / "cases", pytester.path / "cases")
     model = f"--taskbench-model={SHIPPED_MODEL}"
-    pick = ("-k", "adversarial and (action_recognition or format_compliance)", "--taskbench-max-new-tokens=48")  # 20 short answers: a real checkpoint, quickly
+    pick = ("-k", "adversarial and format_compliance", "--taskbench-max-new-tokens=32")  # 10 short answers: a real checkpoint, four model loads
     single = pytester.runpytest_subprocess("cases", model, *pick, "--taskbench-summary-json=single.json", "-p", "no:cacheprovider")
     files = run_shards(pytester, 3, model, *pick, "--taskbench-summary-json=merged.json", "-p", "no:cacheprovider", runner="subprocess")
     status, printed, _ = merge(capsys, *files)
     assert status == single.ret
     one = read_json(pytester.path / "single.json")
-    assert field_differences(one, read_json(pytester.path / "merged.json")) == [] and one["suites"]["task-api"]["cases"] == 20
+    assert field_differences(one, read_json(pytester.path / "merged.json")) == [] and one["suites"]["task-api"]["cases"] == 10
     assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
 
 

@@ -80,6 +80,7 @@ def test_the_shards_merge_and_write_no_temporary_file(pytester: pytest.Pytester,
     assert header["format"] == "pytest-taskbench-results" and header["shard"] == {"index": 1, "count": 3}
     assert set(header) >= {"suites", "model", "settings", "taskbench_version", "selection", "cases"}
     assert header["suites"]["cases/taskbench.yaml"]["selected"] == 5 and len(header["suites"]["cases/taskbench.yaml"]["content_hash"]) == 64
+    assert header["counters"]["generated"] == header["cases"] == len(shards[0].read_text().splitlines()) - 1  # a shard generates only its own cases
 
 
 def test_a_missing_shard_is_refused(shards: list[Path], capsys: pytest.CaptureFixture[str]) -> None:

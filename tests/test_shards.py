@@ -135,3 +135,8 @@ def test_a_bad_shard_option_is_a_usage_error(pytester: pytest.Pytester, graded_s
     result = pytester.runpytest("cases", MODEL, "--taskbench-shard=4/3")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--taskbench-shard / ini taskbench_shard must be I/N with 1 <= I <= N, got '4/3'*"])
+
+
+def test_collecting_a_shard_writes_no_results_file(pytester: pytest.Pytester, graded_suite: Path) -> None:
+    result = pytester.runpytest("cases", "--co", "-q", "--taskbench-shard=1/3", "--taskbench-results=r.jsonl")
+    assert result.ret == 0 and not (pytester.path / "r.jsonl").exists()
