@@ -2,7 +2,8 @@
 
 Each subcommand is one ``Command`` in ``COMMANDS``: a name, a help line, a
 function that declares its arguments and a function that runs it and returns
-the exit status (0 success, 1 refused or failed, 2 usage error from argparse).
+the exit status (0 success, 1 refused or failed, 2 usage error from argparse;
+``merge`` returns the merged run's status, as pytest would, and 4 when it refuses its input).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.cases import DIFFICULTIES
+from pytest_taskbench.cli.merge import configure_history, configure_merge, run_history, run_merge
 from pytest_taskbench.guards.files import split_lines
 from pytest_taskbench.lmeval.export import configure_export, run_export
 
@@ -142,6 +144,8 @@ COMMANDS: list[Command] = [
     Command("add-case", "validate one case and append it to a case file", _configure_add_case, _run_add_case),
     Command("generate", "generate stratified cases from a template spec", _configure_generate, _run_generate),
     Command("export-lm-eval", "export a suite (or one category) as an lm-evaluation-harness task directory", configure_export, run_export),
+    Command("merge", "one verdict and every report from the results files of a run's shards (--taskbench-results)", configure_merge, run_merge),
+    Command("history", "the trend of the runs recorded with --taskbench-history", configure_history, run_history),
 ]
 
 
