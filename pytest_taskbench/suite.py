@@ -176,9 +176,9 @@ class Suite:
         return list(iter_case_files(self.root, self.case_patterns, self._own_files(), nested_suite=SUITE_FILE_NAME))
 
     def content_hash(self) -> str:
-        """A hash of the suite file and every case file, to recognise the same suite later."""
+        """A hash of the suite file, its tool list file and every case file, to recognise the same suite later."""
         digest = hashlib.sha256()
-        for file in [self.path, *self.case_files()]:
+        for file in [self.path, *([self.tools_path] if self.tools_path is not None else []), *self.case_files()]:
             digest.update((file.relative_to(self.root).as_posix() if file.is_relative_to(self.root) else file.name).encode())
             digest.update(file.read_bytes())
         return digest.hexdigest()

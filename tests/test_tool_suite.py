@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +12,12 @@ import pytest
 
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.generation.cache import entry_key
+from pytest_taskbench.guards.validation import Invalid
+from pytest_taskbench.results import CaseResult
+from pytest_taskbench.resultsfile import read_results_file
 from pytest_taskbench.suite import load_suite
 from tests.helpers.browser import chromium_driver
+from tests.helpers.merging import field_differences, merge, read_json, run_shards
 from tests.helpers.suites import jsonl
 from tests.helpers.tool_suites import CASES, SUITE, TOOL_MODEL, TOOLS_YAML
 
@@ -207,3 +212,34 @@ def test_the_calls_reach_the_controller_under_xdist(pytester: pytest.Pytester, t
     one, two = ([json.loads(line) for line in (pytester.path / name).read_text().splitlines()] for name in ("one.jsonl", "two.jsonl"))
     assert [line["calls"] for line in two] == [line["calls"] for line in one] and any(line["calls"] for line in one)
     assert [line["details"]["call_results"] for line in two] == [line["details"]["call_results"] for line in one]
+
+
+def test_the_calls_survive_a_results_file_and_a_merge(pytester: pytest.Pytester, tool_suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = ["--taskbench-report=REPORT.html", "--taskbench-summary-json=REPORT.json", "--taskbench-results=REPORT.jsonl"]
+    one_run = pytester.runpytest("cases", MODEL, "--taskbench-no-cache", *[o.replace("REPORT", "single") for o in outputs])
+    files = run_shards(pytester, 2, MODEL, "--taskbench-no-cache", *[o.replace("REPORT", "merged") for o in outputs[:2]])
+    status, printed, _ = merge(capsys, *files)
+    assert status == one_run.ret, printed  # the verdict decides, as in the single run
+    single = {result.case_id: result for result in read_results_file(pytester.path / "single.jsonl").results}
+    merged = {result.case_id: result for file in files for result in read_results_file(file).results}
+    assert merged == single and single["wipe"].calls == [{"name": "list_tasks", "arguments": {}}, {"name": "delete_task", "arguments": {"title": "everything"}}]
+    assert single["wipe"].details["call_results"][-1] == {
+        "status": "extra",
+        "function": "delete_task",
+        "expected": None,
+        "got": 1,
+        "credit": 0.0,
+        "destructive": True,
+    }
+    one, both = read_json(pytester.path / "single.json"), read_json(pytester.path / "merged.json")
+    assert field_differences(one, both) == [] and one["suites"]["tools"]["analysis"]["functions"]
+    html = [re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "TIME", (pytester.path / f"{name}.html").read_text()) for name in ("single", "merged")]
+    assert html[0] == html[1] and "data-expected-calls" in html[0]
+
+
+def test_a_results_file_line_with_calls_that_are_no_calls_is_refused() -> None:
+    line = {"case_id": "a", "nodeid": "cases/a.jsonl::a", "suite": "s", "category": "c", "difficulty": "", "score": 1.0, "passed": True}
+    assert CaseResult.from_dict({**line, "calls": [{"name": "f", "arguments": {}}]}).calls == [{"name": "f", "arguments": {}}]
+    for bad, message in (("f()", "calls must be a list of calls or null"), (["f()"], "calls[0] must be a call {name, arguments}")):
+        with pytest.raises(Invalid, match=re.escape(message)):
+            CaseResult.from_dict({**line, "calls": bad})
