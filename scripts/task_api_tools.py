@@ -1,4 +1,4 @@
-"""Make the tool-call variant of the shipped Task API suite: ``cases/tool_calls/`` from ``cases/``.
+"""Make the tool-call variant of the shipped Task API suite: ``cases-tools/`` from ``cases/``.
 
 The Task API suite asks for one JSON object per request (``{"action": "create", "title": ...}``).
 Its tool-call variant offers the same six actions as functions and expects calls instead,
@@ -12,13 +12,13 @@ so both answer formats can be benchmarked on the same 500 requests:
   action names the function, the other fields are its arguments (a list's filter,
   flattened), and a create's ``priority: medium`` becomes ``{"any_of": ["medium", null]}``:
   medium is the tool's declared default, so a call may also leave it out;
-- ``main`` writes ``cases/tool_calls/task_api.tools.json`` and one case file per category,
+- ``main`` writes ``cases-tools/task_api.tools.json`` and one case file per category,
   each case the original one (same id, input, category, difficulty, tags, rationale,
   critical flag, metadata) with ``expected_calls`` in place of ``expected``.
 
 Usage::
 
-    python scripts/task_api_tools.py           # write cases/tool_calls/
+    python scripts/task_api_tools.py           # write cases-tools/
     python scripts/task_api_tools.py --check   # exit 1 when the committed files differ from what it writes
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "cases"
-TARGET = SOURCE / "tool_calls"
+TARGET = ROOT / "cases-tools"
 TOOLS_FILE = "task_api.tools.json"
 FUNCTIONS = {
     "create": ("create_task", "Create a new task."),
@@ -128,7 +128,7 @@ def outputs(source: Path = SOURCE) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing them")
-    parser.add_argument("--out", type=Path, default=TARGET, help="the variant's folder (default cases/tool_calls)")
+    parser.add_argument("--out", type=Path, default=TARGET, help="the variant's folder (default cases-tools)")
     args = parser.parse_args(argv)
     stale = []
     for name, text in outputs().items():

@@ -1,36 +1,40 @@
-"""Train the tiny Task API model shipped in ``models/`` from scratch, on CPU, in minutes.
+"""Train the tiny Task API models shipped in ``models/`` from scratch, on CPU, in minutes.
 
-The model is deliberately small and weak: it exists so that the shipped suites
-(``cases/`` and its tool-call variant ``cases/tool_calls/``) run against a real
-transformers checkpoint with no download, and so that an early checkpoint gives the
-baseline comparison a real regression to show.
+The models are deliberately small and weak: they exist so that the shipped suites
+(``cases/``, answered with JSON, and its tool-call variant ``cases-tools/``) run against
+a real transformers checkpoint with no download, and so that an early checkpoint gives
+the baseline comparison a real regression to show.
 
 What the script does, all seeded and offline:
 
 1. ``make_training_data(seed)`` writes synthetic request -> JSON pairs from this
-   file's own templates and vocabulary, and ``make_tool_training_data(seed)`` the same
-   kind of requests answered with tool calls (``<tool_call>{"name": ..., "arguments":
-   ...}</tool_call>``, two calls for a request that asks for two things). It reads no
-   file at all: the prompt formats, tool names and reference date are constants below,
-   and tests check that they match ``cases/taskbench.yaml``, ``cases/tool_calls/`` and
-   that no case input appears in the data.
-2. Trains a byte-level BPE tokenizer (1,024 tokens) with the ``tokenizers`` package,
-   and gives it ``CHAT_TEMPLATE`` (a Jinja chat template that names the tools on a
-   first line) and ``RESPONSE_TEMPLATE`` (how ``transformers serve`` reads calls back).
-3. Trains a 4-layer Llama-style causal LM (hidden size 192, 1.97M parameters) on both
-   formats, the loss on the answer only: the JSON suite's plain prompt answered with
-   JSON, the chat template's prompt with tools answered with calls. One model does
-   both; batches hold one kind each.
+   file's own templates and vocabulary; with ``--tools``, ``make_tool_training_data(seed)``
+   the same kind of requests answered with tool calls (``<tool_call>{"name": ...,
+   "arguments": ...}</tool_call>``, two calls for a request that asks for two things).
+   It reads no file at all: the prompt formats, tool names and reference date are
+   constants below, and tests check that they match ``cases/taskbench.yaml``,
+   ``cases-tools/`` and that no case input appears in the data.
+2. Trains a byte-level BPE tokenizer (1,024 tokens) with the ``tokenizers`` package on
+   the training texts. The tool checkpoint's tokenizer also gets ``CHAT_TEMPLATE`` (a
+   Jinja chat template that names the tools on a first line) and ``RESPONSE_TEMPLATE``
+   (how ``transformers serve`` reads calls back).
+3. Trains a 4-layer Llama-style causal LM (hidden size 192, 1.97M parameters), the
+   loss on the answer only.
 4. Saves ``models/task-api-tiny-early`` after EARLY_FRACTION of the steps and
-   ``models/task-api-tiny`` at the end (safetensors, config, tokenizer with its chat
-   template, generation_config, training_info.json), both loadable with
-   ``from_pretrained(path, local_files_only=True)``.
+   ``models/task-api-tiny`` at the end; with ``--tools``, ``models/task-api-tiny-tools``
+   at the end (safetensors, config, tokenizer, generation_config, training_info.json),
+   all loadable with ``from_pretrained(path, local_files_only=True)``.
 
-The measured run and the scores on the shipped suites are in scripts/README-model.md.
+Two checkpoints rather than one model that does both: the JSON checkpoints, the scores
+the docs show and the baselines users saved from them stay what they were, and each
+model spends its two million parameters on one answer format.
+
+The measured runs and the scores on the shipped suites are in scripts/README-model.md.
 
 Usage::
 
-    nice -n 10 python scripts/train_tiny_model.py --out models
+    nice -n 10 python scripts/train_tiny_model.py --out models           # task-api-tiny, task-api-tiny-early
+    nice -n 10 python scripts/train_tiny_model.py --out models --tools   # task-api-tiny-tools
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from typing import Any
 # Must match cases/taskbench.yaml (prompt.template and reference_date); a test checks it.
 PROMPT_TEMPLATE = "Today is Wednesday {reference_date}.\nRequest: {input}\nJSON:"
 REFERENCE_DATE = "2026-03-04"
-# Must match cases/tool_calls/taskbench.yaml and its tool list (a test checks both).
+# Must match cases-tools/taskbench.yaml and its tool list (a test checks both).
 TOOL_PROMPT_TEMPLATE = "Today is Wednesday {reference_date}.\nRequest: {input}\nCall:"
 TOOL_NAMES = ("create_task", "update_task", "complete_task", "delete_task", "list_tasks", "ask_clarification")
 ACTION_FUNCTIONS = dict(zip(("create", "update", "complete", "delete", "list", "clarify"), TOOL_NAMES))
@@ -59,12 +63,13 @@ EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 SEED = 8
 NUM_EXAMPLES = 24000
-NUM_TOOL_EXAMPLES = 12000
+NUM_TOOL_EXAMPLES = 24000
+TOOL_MAX_LENGTH = 200  # tokens per tool-call example: the tool line and the call's wrapping make them longer than JSON ones
 TOOL_SUBSET_SHARE = 0.15  # tool examples that list only some of the tools (always the ones the answer calls)
 PAIR_SHARE = 0.05  # tool examples that ask for two things at once: two calls in one answer
 EARLY_FRACTION = 0.2
 
-# The chat template saved with the tokenizer: a real Jinja chat template, so the transformers
+# The chat template saved with the tool checkpoint's tokenizer: a real Jinja chat template, so the transformers
 # backend and `transformers serve` render tools the way the model was trained. The messages'
 # contents come as they are, one per line; with tools, a first line names them. An assistant
 # turn is written the way the model answers (" <tool_call>{...}</tool_call>" per call, or the
@@ -117,7 +122,7 @@ RESPONSE_TEMPLATE: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    steps: int = 2400
+    steps: int = 1600
     batch_size: int = 32
     learning_rate: float = 3e-3
     warmup_steps: int = 60
@@ -126,7 +131,7 @@ class TrainingConfig:
     intermediate_size: int = 512
     layers: int = 4
     heads: int = 6
-    max_length: int = 200
+    max_length: int = 160
     threads: int = 1
     seed: int = SEED
 
@@ -930,7 +935,7 @@ def make_tool_training_data(seed: int = SEED, n: int = NUM_TOOL_EXAMPLES) -> lis
 # --------------------------------------------------------------------------- training
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
+def train_tokenizer(texts: Sequence[str], vocab_size: int, *, tools: bool = False) -> Any:
     """A byte-level BPE tokenizer wrapped for transformers, with eos and pad tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -948,8 +953,9 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN, pad_token=PAD_TOKEN, unk_token=None, model_max_length=1024
     )
-    wrapped.chat_template = CHAT_TEMPLATE
-    wrapped.response_template = RESPONSE_TEMPLATE
+    if tools:  # the JSON checkpoints have no chat template: their suite sends the plain prompt
+        wrapped.chat_template = CHAT_TEMPLATE
+        wrapped.response_template = RESPONSE_TEMPLATE
     return wrapped
 
 
@@ -1002,20 +1008,12 @@ def save_checkpoint(model: Any, tokenizer: Any, directory: Path, note: dict[str,
     (directory / "training_info.json").write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
 
-def _batches(pools: Sequence[list[tuple[list[int], int]]], batch_size: int, rng: random.Random) -> Any:
-    """Endless batches, each from one pool (JSON examples, tool examples), in shuffled order.
-
-    A batch pads to its longest example; tool prompts are about twice as long as JSON ones, so
-    keeping the kinds apart saves about a third of the compute of mixed batches.
-    """
+def _batches(encoded: list[tuple[list[int], int]], batch_size: int, rng: random.Random) -> Any:
     while True:
-        epoch = []
-        for pool in pools:
-            order = list(range(len(pool)))
-            rng.shuffle(order)
-            epoch += [[pool[i] for i in order[start : start + batch_size]] for start in range(0, len(order) - batch_size + 1, batch_size)]
-        rng.shuffle(epoch)
-        yield from epoch
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield [encoded[i] for i in order[start : start + batch_size]]
 
 
 def _collate(batch: list[tuple[list[int], int]], pad_id: int) -> tuple[Any, Any, Any]:
@@ -1036,21 +1034,23 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log) -> dict[str, Any]:
-    """Train and save both checkpoints under ``out``; returns the final training facts."""
+def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log, *, tools: bool = False) -> dict[str, Any]:
+    """Train and save the checkpoints under ``out``; returns the final training facts.
+
+    JSON (the default): ``task-api-tiny-early`` after EARLY_FRACTION of the steps and
+    ``task-api-tiny`` at the end. ``tools``: ``task-api-tiny-tools`` only, trained the same
+    way on the tool-call examples, its tokenizer with the chat and response templates.
+    """
     import torch
 
     started = time.monotonic()
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-    json_examples, tool_examples = make_training_data(config.seed), make_tool_training_data(config.seed)
-    tokenizer = train_tokenizer([example.text() for example in [*json_examples, *tool_examples]], config.vocab_size)
-    pools = [encode_examples(tokenizer, json_examples, config.max_length), encode_examples(tokenizer, tool_examples, config.max_length)]
-    encoded = [item for pool in pools for item in pool]
+    examples: Sequence[Example | ToolExample] = make_tool_training_data(config.seed) if tools else make_training_data(config.seed)
+    tokenizer = train_tokenizer([example.text() for example in examples], config.vocab_size, tools=tools)
+    encoded = encode_examples(tokenizer, examples, config.max_length)
     lengths = [len(ids) for ids, _ in encoded]
-    log(
-        f"{len(pools[0])} JSON and {len(pools[1])} tool-call examples, tokens per example mean {sum(lengths) / len(lengths):.1f} max {max(lengths)}, vocab {len(tokenizer)}"
-    )
+    log(f"{len(encoded)} examples, tokens per example mean {sum(lengths) / len(lengths):.1f} max {max(lengths)}, vocab {len(tokenizer)}")
 
     model = build_model(config, tokenizer)
     parameters = sum(p.numel() for p in model.parameters())
@@ -1064,11 +1064,13 @@ def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log) 
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
-    batches = _batches(pools, config.batch_size, random.Random(config.seed))
-    early_step = int(config.steps * EARLY_FRACTION)
+    batches = _batches(encoded, config.batch_size, random.Random(config.seed))
+    early_step = 0 if tools else int(config.steps * EARLY_FRACTION)
     model.train()
     recent: list[float] = []
     facts: dict[str, Any] = {"seed": config.seed, "parameters": parameters, "examples": len(encoded), "config": config.__dict__}
+    if tools:
+        facts["variant"] = "tools"
     for step in range(1, config.steps + 1):
         input_ids, attention, labels = _collate(next(batches), tokenizer.pad_token_id)
         loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
@@ -1086,7 +1088,7 @@ def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log) 
             log(f"saved early checkpoint at step {step}")
     model.eval()
     facts.update(step=config.steps, loss_last_50=sum(recent) / len(recent), elapsed_s=round(time.monotonic() - started))
-    save_checkpoint(model, tokenizer, out / "task-api-tiny", facts)
+    save_checkpoint(model, tokenizer, out / ("task-api-tiny-tools" if tools else "task-api-tiny"), facts)
     log(f"done: final loss {facts['loss_last_50']:.4f} in {facts['elapsed_s']}s")
     return facts
 
@@ -1094,8 +1096,12 @@ def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log) 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).resolve().parent.parent / "models", help="directory that receives task-api-tiny/ and task-api-tiny-early/"
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent.parent / "models",
+        help="directory that receives task-api-tiny/ and task-api-tiny-early/ (with --tools: task-api-tiny-tools/)",
     )
+    parser.add_argument("--tools", action="store_true", help="train task-api-tiny-tools, the checkpoint that answers with tool calls")
     parser.add_argument("--steps", type=int, default=TrainingConfig.steps)
     parser.add_argument("--threads", type=int, default=TrainingConfig.threads)
     parser.add_argument("--seed", type=int, default=SEED)
@@ -1113,7 +1119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     line = {"input": tool_example.request, "tools": list(tool_example.tools), "calls": list(tool_example.calls)}
                     handle.write(json.dumps(line, ensure_ascii=False) + "\n")
         return 0
-    train(args.out, TrainingConfig(steps=args.steps, threads=args.threads, seed=args.seed))
+    max_length = TOOL_MAX_LENGTH if args.tools else TrainingConfig.max_length
+    train(args.out, TrainingConfig(steps=args.steps, threads=args.threads, seed=args.seed, max_length=max_length), tools=args.tools)
     return 0
 
 

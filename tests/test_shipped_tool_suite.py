@@ -1,4 +1,4 @@
-"""The shipped tool-call variant (cases/tool_calls/): made from the JSON suite, its tools from the schema, scored right by an oracle."""
+"""The shipped tool-call variant (cases-tools/): made from the JSON suite, its tools from the schema, scored right by an oracle."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from pytest_taskbench.scoring.registry import build_scorer
 from pytest_taskbench.suite import Suite, load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANT = ROOT / "cases" / "tool_calls"
+VARIANT = ROOT / "cases-tools"
+TOOL_MODEL = ROOT / "models" / "task-api-tiny-tools"
 
 
 def script(name: str) -> ModuleType:
@@ -45,7 +46,7 @@ def variant_cases() -> tuple[Case, ...]:
 def test_the_committed_variant_is_what_the_converter_writes() -> None:
     converter = script("task_api_tools")
     for name, text in converter.outputs().items():
-        assert (VARIANT / name).read_text(encoding="utf-8") == text, f"cases/tool_calls/{name} is stale: run python scripts/task_api_tools.py"
+        assert (VARIANT / name).read_text(encoding="utf-8") == text, f"cases-tools/{name} is stale: run python scripts/task_api_tools.py"
 
 
 def test_the_variant_holds_every_case_of_the_json_suite_with_its_id_input_and_category() -> None:
@@ -139,11 +140,11 @@ def test_the_variant_runs_on_the_shipped_model_locally_and_through_transformers_
         (pytester.path / "cases" / path.name).write_bytes(path.read_bytes())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     common = ["cases", "-k", SLICE, "-p", "no:cacheprovider", "-q", "--tb=no"]
-    local = pytester.runpytest_subprocess(*common, f"--taskbench-model={ROOT / 'models' / 'task-api-tiny'}", "--taskbench-log-samples=local.jsonl")
+    local = pytester.runpytest_subprocess(*common, f"--taskbench-model={TOOL_MODEL}", "--taskbench-log-samples=local.jsonl")
     outcomes = local.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 45, local.stdout.str()
     assert 0 < outcomes.get("passed", 0) < 45  # the tiny model gets some right and some wrong
-    server = Server(ROOT / "models" / "task-api-tiny", tmp_path / "serve.log")
+    server = Server(TOOL_MODEL, tmp_path / "serve.log")
     try:
         url = server.ensure()
         served = pytester.runpytest_subprocess(*common, f"--taskbench-model={url}", "--taskbench-log-samples=served.jsonl", "--taskbench-http-concurrency=1")

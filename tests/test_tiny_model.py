@@ -20,7 +20,9 @@ from pytest_taskbench.suite import Suite, load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
-CHECKPOINTS = ("task-api-tiny", "task-api-tiny-early")
+JSON_CHECKPOINTS = ("task-api-tiny", "task-api-tiny-early")
+TOOL_CHECKPOINT = "task-api-tiny-tools"
+CHECKPOINTS = (*JSON_CHECKPOINTS, TOOL_CHECKPOINT)
 MAX_BYTES = 10 * 1024 * 1024
 
 
@@ -70,7 +72,7 @@ def test_the_tool_call_data_is_deterministic_and_its_calls_follow_the_tool_schem
     make = training_module().make_tool_training_data
     assert make(3, 300) == make(3, 300)
     assert make(3, 300) != make(4, 300)
-    tools = {tool.name: tool for tool in load_suite(ROOT / "cases" / "tool_calls" / "taskbench.yaml").tools}
+    tools = {tool.name: tool for tool in load_suite(ROOT / "cases-tools" / "taskbench.yaml").tools}
     examples = make(n=2000)
     for example in examples:
         assert {call["name"] for call in example.calls} <= set(example.tools)
@@ -119,10 +121,14 @@ def test_the_training_script_uses_the_suite_prompt_and_reference_date() -> None:
 def test_the_checkpoint_is_complete_safetensors_and_at_most_10_mb(name: str) -> None:
     directory = MODELS / name
     files = {path.name for path in directory.iterdir()}
-    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"} <= files
-    assert (directory / "chat_template.jinja").read_text(encoding="utf-8") == training_module().CHAT_TEMPLATE
-    assert json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))["response_template"] == training_module().RESPONSE_TEMPLATE
+    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "training_info.json"} <= files
     assert "pytorch_model.bin" not in files
+    if name == TOOL_CHECKPOINT:  # the chat template of its training, and how `transformers serve` reads its calls
+        assert (directory / "chat_template.jinja").read_text(encoding="utf-8") == training_module().CHAT_TEMPLATE
+        config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+        assert config["response_template"] == training_module().RESPONSE_TEMPLATE
+    else:  # the JSON suite sends its plain prompt
+        assert "chat_template.jinja" not in files
     assert sum(path.stat().st_size for path in directory.iterdir()) <= MAX_BYTES
 
 
@@ -132,6 +138,14 @@ def test_the_early_checkpoint_stopped_sooner_with_a_higher_loss() -> None:
     assert early["step"] < final["step"]
     assert early["loss_last_50"] > final["loss_last_50"]
     assert final["seed"] == early["seed"] == training_module().SEED
+
+
+def test_the_tool_checkpoint_was_trained_like_the_json_one_on_tool_calls() -> None:
+    tools = json.loads((MODELS / TOOL_CHECKPOINT / "training_info.json").read_text(encoding="utf-8"))
+    final = json.loads((MODELS / "task-api-tiny" / "training_info.json").read_text(encoding="utf-8"))
+    assert tools["variant"] == "tools" and tools["seed"] == training_module().SEED
+    assert tools["config"] == {**final["config"], "max_length": training_module().TOOL_MAX_LENGTH}
+    assert tools["step"] == final["step"] and tools["loss_last_50"] < 0.1
 
 
 @pytest.fixture(scope="module")
@@ -147,13 +161,13 @@ def offline() -> Any:
 
 
 @pytest.mark.slow
-def test_the_model_and_tokenizer_load_offline_with_eos_pad_and_the_chat_template_of_its_training(offline: None) -> None:
+def test_the_models_and_tokenizers_load_offline_with_eos_pad_and_the_chat_template_of_their_training(offline: None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from pytest_taskbench.generation.hf import TransformersBackend
 
     module = training_module()
-    variant = load_suite(ROOT / "cases" / "tool_calls" / "taskbench.yaml")
+    variant = load_suite(ROOT / "cases-tools" / "taskbench.yaml")
     request = "add milk to the list"
     tool_case = Case(id="x", category="edge_cases", difficulty="simple", expected={}, input=request, tools=variant.tools)
     json_case = Case(id="x", category="edge_cases", difficulty="simple", expected={}, input=request)
@@ -163,16 +177,18 @@ def test_the_model_and_tokenizer_load_offline_with_eos_pad_and_the_chat_template
         assert tokenizer.eos_token and tokenizer.pad_token and tokenizer.eos_token != tokenizer.pad_token
         assert model.config.eos_token_id == tokenizer.eos_token_id
         assert sum(parameter.numel() for parameter in model.parameters()) < 2_500_000
-        backend = TransformersBackend(MODELS / name)
-        # the tool suite's prompt, rendered by the checkpoint's chat template, is the training prompt ...
-        assert backend.render(variant.prompt_for(tool_case), variant.generation) == module.render_tool_prompt(request)
-        # ... and without tools the chat template changes nothing: the JSON suite's prompt either way
-        with_template = replace(suite().generation, use_chat_template=True)
-        assert backend.render(suite().prompt_for(json_case), with_template) == module.render_prompt(request)
-        answer = module.ToolExample(request, ({"name": "create_task", "arguments": {"title": "Milk"}},)).answer()
-        ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        parsed = tokenizer.parse_response(ids, prefix=module.render_tool_prompt(request))  # what `transformers serve` does
-        assert parsed["tool_calls"] == [{"type": "function", "function": {"name": "create_task", "arguments": {"title": "Milk"}}}]
+        assert bool(getattr(tokenizer, "chat_template", None)) == (name == TOOL_CHECKPOINT)
+    backend = TransformersBackend(MODELS / TOOL_CHECKPOINT)
+    # the tool suite's prompt, rendered by the checkpoint's chat template, is the training prompt ...
+    assert backend.render(variant.prompt_for(tool_case), variant.generation) == module.render_tool_prompt(request)
+    # ... and without tools the chat template renders the plain prompt
+    with_template = replace(suite().generation, use_chat_template=True)
+    assert backend.render(suite().prompt_for(json_case), with_template) == module.render_prompt(request)
+    tokenizer = AutoTokenizer.from_pretrained(MODELS / TOOL_CHECKPOINT, local_files_only=True)
+    answer = module.ToolExample(request, ({"name": "create_task", "arguments": {"title": "Milk"}},)).answer()
+    ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    parsed = tokenizer.parse_response(ids, prefix=module.render_tool_prompt(request))  # what `transformers serve` does
+    assert parsed["tool_calls"] == [{"type": "function", "function": {"name": "create_task", "arguments": {"title": "Milk"}}}]
 
 
 SAMPLE_IDS = (
@@ -219,8 +235,7 @@ def test_a_slice_of_the_shipped_suite_runs_against_the_shipped_model(pytester: p
     suite_copy = pytester.path / "cases"
     suite_copy.mkdir()
     for path in (ROOT / "cases").iterdir():
-        if path.is_file():  # the JSON suite alone; cases/tool_calls/ is a suite of its own
-            (suite_copy / path.name).write_bytes(path.read_bytes())
+        (suite_copy / path.name).write_bytes(path.read_bytes())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = pytester.runpytest_subprocess("cases", "-k", "action_05", f"--taskbench-model={MODELS / 'task-api-tiny'}", "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
