@@ -14,7 +14,7 @@ from pytest_taskbench import Case, ExpectedCall, Tool, ToolCall
 from pytest_taskbench.call_parsers import ParsedCalls
 from pytest_taskbench.calls import AnyOf
 from pytest_taskbench.scoring.fields import field_rules
-from pytest_taskbench.scoring.registry import build_scorer
+from pytest_taskbench.scoring.registry import ScorerError, build_scorer
 from pytest_taskbench.scoring.tool_calls import CallRules, best_assignment, ordered_alignment, score_calls
 
 PRIORITY = {"enum": ["low", "medium", "high", "urgent"]}
@@ -149,6 +149,44 @@ def test_the_ordered_alignment_keeps_both_orders() -> None:
     assert ordered_alignment(eligible) == [(0, 1), (1, 2)]
 
 
+def test_function_weight_credits_the_right_function_as_one_more_argument() -> None:
+    expected = case([ExpectedCall("complete_task", {"title": "Car wash"})], tools=(*TOOLS, Tool("complete_task", TOOLS[1].parameters)))
+    wrong_title = text(("complete_task", {"title": "Pay my car"}))
+    assert SCORER(wrong_title, expected).value == 0.0
+    credited = build_scorer({"name": "tool_calls", "function_weight": 1})
+    assert credited(wrong_title, expected).value == pytest.approx(0.5)
+    assert credited(text(("complete_task", {"title": "Car wash"})), expected).value == 1.0
+    assert credited(text(("delete_task", {"title": "Car wash"})), expected).value == 0.0  # a wrong function earns nothing
+    with pytest.raises(ScorerError, match="function_weight must be a number >= 0, got -1"):
+        build_scorer({"name": "tool_calls", "function_weight": -1})
+
+
+VALID = build_scorer("valid_tool_calls")
+
+
+@pytest.mark.parametrize(
+    ("output", "score", "reason"),
+    [
+        (text(("create_task", {"title": "Milk", "priority": "low"})), 1.0, "the call is well formed"),
+        (text(("create_task", {"title": "A"}), ("list_tasks", {"status": "open"})), 1.0, "all 2 calls are well formed"),
+        (text(("create_task", {"title": "Milk", "priority": "asap"})), 0.5, "call 1 create_task: argument 'priority': 'asap' is not one of"),
+        (text(("create_task", {"priority": "low"})), 0.5, "call 1 create_task: missing required argument: 'title' is a required property"),
+        (text(("send_email", {})), 0.5, "call 1 send_email: unknown function 'send_email'"),
+        ("Sure, I added Milk to your list.", 0.0, "no call"),
+        ("<tool_call>{not json</tool_call>", 0.0, "unreadable call: "),
+    ],
+)
+def test_valid_tool_calls_scores_the_form_of_the_calls_not_their_content(output: str, score: float, reason: str) -> None:
+    result = VALID(output, case([ExpectedCall("list_tasks", {"status": "done"})]))  # the wrong call, but a well-formed one, still scores 1
+    assert result.value == score and result.reason.startswith(reason), result.reason
+
+
+def test_valid_tool_calls_accepts_no_call_where_none_is_expected() -> None:
+    assert VALID("I cannot help with that.", case([])).value == 1.0
+    assert VALID(text(("list_tasks", {})), case([])).value == 1.0  # a call where none is expected is tool_calls' business
+    assert build_scorer({"name": "valid_tool_calls", "invalid_score": 0})(text(("send_email", {})), case([])).value == 0.0
+
+
 def test_no_expected_call_and_no_call_scores_1() -> None:
     assert SCORER("I cannot help with that.", case([])).value == 1.0
     assert SCORER(text(("list_tasks", {})), case([])).value == 0.0
@@ -164,31 +202,44 @@ arguments = st.dictionaries(argument_names, json_values, max_size=4)
 given_calls = st.lists(st.builds(ToolCall, names, arguments), max_size=4)
 expected_calls = st.lists(st.builds(ExpectedCall, names.filter(lambda n: n != "other"), arguments), max_size=4)
 RULES = CallRules(field_rules(contains_fields=("title",)))
+function_weights = st.sampled_from([0.0, 0.5, 1.0])
+
+
+def rules_with(function_weight: float) -> CallRules:
+    return CallRules(RULES.fields, function_weight=function_weight)
 
 
 @EXAMPLES
-@given(expected=expected_calls, calls=given_calls, problems=st.lists(st.text(max_size=5), max_size=2), ordered=st.booleans())
-def test_the_score_lies_in_0_1_and_scoring_never_raises(expected: list[ExpectedCall], calls: list[ToolCall], problems: list[str], ordered: bool) -> None:
-    score = score_calls(expected, ParsedCalls(tuple(calls), tuple(problems)), TOOLS, RULES, ordered=ordered)
+@given(expected=expected_calls, calls=given_calls, problems=st.lists(st.text(max_size=5), max_size=2), ordered=st.booleans(), function_weight=function_weights)
+def test_the_score_lies_in_0_1_and_scoring_never_raises(
+    expected: list[ExpectedCall], calls: list[ToolCall], problems: list[str], ordered: bool, function_weight: float
+) -> None:
+    score = score_calls(expected, ParsedCalls(tuple(calls), tuple(problems)), TOOLS, rules_with(function_weight), ordered=ordered)
     assert 0.0 <= score.value <= 1.0
     json.dumps(score.details, default=str)
 
 
 @EXAMPLES
-@given(expected=expected_calls, calls=given_calls, seed=st.randoms())
-def test_unordered_scores_do_not_depend_on_the_order_of_the_calls(expected: list[ExpectedCall], calls: list[ToolCall], seed: random.Random) -> None:
+@given(expected=expected_calls, calls=given_calls, seed=st.randoms(), function_weight=function_weights)
+def test_unordered_scores_do_not_depend_on_the_order_of_the_calls(
+    expected: list[ExpectedCall], calls: list[ToolCall], seed: random.Random, function_weight: float
+) -> None:
     shuffled_calls, shuffled_expected = list(calls), list(expected)
     seed.shuffle(shuffled_calls)
     seed.shuffle(shuffled_expected)
-    first = score_calls(expected, ParsedCalls(tuple(calls)), TOOLS, RULES).value
-    assert score_calls(shuffled_expected, ParsedCalls(tuple(shuffled_calls)), TOOLS, RULES).value == pytest.approx(first)
+    rules = rules_with(function_weight)
+    first = score_calls(expected, ParsedCalls(tuple(calls)), TOOLS, rules).value
+    assert score_calls(shuffled_expected, ParsedCalls(tuple(shuffled_calls)), TOOLS, rules).value == pytest.approx(first)
 
 
 @EXAMPLES
-@given(expected=expected_calls.filter(bool), calls=given_calls.filter(bool), data=st.data(), ordered=st.booleans())
-def test_fixing_an_argument_never_lowers_the_score(expected: list[ExpectedCall], calls: list[ToolCall], data: st.DataObject, ordered: bool) -> None:
+@given(expected=expected_calls.filter(bool), calls=given_calls.filter(bool), data=st.data(), ordered=st.booleans(), function_weight=function_weights)
+def test_fixing_an_argument_never_lowers_the_score(
+    expected: list[ExpectedCall], calls: list[ToolCall], data: st.DataObject, ordered: bool, function_weight: float
+) -> None:
     """Set one argument of a call to what its paired expected call wants (or drop an invented one): the score never falls."""
-    before = score_calls(expected, ParsedCalls(tuple(calls)), TOOLS, RULES, ordered=ordered)
+    rules = rules_with(function_weight)
+    before = score_calls(expected, ParsedCalls(tuple(calls)), TOOLS, rules, ordered=ordered)
     pairs = [(r["expected"], r["got"]) for r in before.details["call_results"] if r["expected"] is not None and r["got"] is not None]
     if not pairs:
         return
@@ -203,4 +254,4 @@ def test_fixing_an_argument_never_lowers_the_score(expected: list[ExpectedCall],
     else:
         fixed_arguments.pop(name)  # an invented argument, fixed by leaving it out
     fixed = [*calls[:j], ToolCall(calls[j].name, fixed_arguments), *calls[j + 1 :]]
-    assert score_calls(expected, ParsedCalls(tuple(fixed)), TOOLS, RULES, ordered=ordered).value >= before.value - 1e-9
+    assert score_calls(expected, ParsedCalls(tuple(fixed)), TOOLS, rules, ordered=ordered).value >= before.value - 1e-9

@@ -243,3 +243,13 @@ def test_a_results_file_line_with_calls_that_are_no_calls_is_refused() -> None:
     for bad, message in (("f()", "calls must be a list of calls or null"), (["f()"], "calls[0] must be a call {name, arguments}")):
         with pytest.raises(Invalid, match=re.escape(message)):
             CaseResult.from_dict({**line, "calls": bad})
+
+
+def test_the_suites_hash_changes_with_its_tool_list_file(tmp_path: Path) -> None:
+    (tmp_path / "taskbench.yaml").write_text(SUITE.split("tools:")[0] + "tools: tools.yaml\n")
+    (tmp_path / "tools.yaml").write_text(TOOLS_YAML)
+    (tmp_path / "calls.jsonl").write_text(jsonl(CASES, {"difficulty": "simple"}))
+    before = load_suite(tmp_path / "taskbench.yaml").content_hash()
+    (tmp_path / "tools.yaml").write_text(TOOLS_YAML.replace("Create a task.", "Create a task, now described differently."))
+    after = load_suite(tmp_path / "taskbench.yaml")
+    assert after.case_files() == [tmp_path / "calls.jsonl"] and after.content_hash() != before

@@ -16,7 +16,9 @@ How a case is scored (``case.expected_calls``; ``case.tools`` are the functions 
    and given arguments: ``missing``, ``wrong``, ``partial`` (``contains_fields``), and
    ``invented`` for an argument the case does not expect; dates compare as dates; an
    ``{"any_of": [...]}`` argument earns its best alternative (``null`` among them: it may
-   be left out); per-argument ``weights`` by ``argument`` or ``function.argument``.
+   be left out); per-argument ``weights`` by ``argument`` or ``function.argument``. With
+   ``function_weight``, the function's name (right in every pair) counts as one more
+   matched argument of that weight, as the Task API scorers count the ``action``.
 5. The score is the pairs' credit over ``expected + extra_weight * extra`` calls, where
    an extra call is one matched to nothing (a text that looked like a call but could not
    be read counts as one). An extra call to a function marked ``destructive: true``
@@ -52,6 +54,7 @@ class CallRules:
 
     fields: FieldRules
     extra_weight: float = 1.0
+    function_weight: float = 0.0
 
     def weight(self, function: str, argument: str) -> float:
         weights = self.fields.weights
@@ -108,8 +111,12 @@ def argument_results(expected: ExpectedCall, given: ToolCall, rules: CallRules) 
     return results
 
 
-def pair_credit(results: Mapping[str, FieldResult]) -> float:
-    return weighted_credit(results)
+def pair_credit(results: Mapping[str, FieldResult], function_weight: float = 0.0) -> float:
+    """The pair's weighted argument credit; the function name, right in every pair, counts as a matched argument of ``function_weight``."""
+    if function_weight <= 0:
+        return weighted_credit(results)
+    total = function_weight + sum(result.weight for result in results.values())
+    return min(1.0, max(0.0, (function_weight + sum(result.weight * result.credit for result in results.values())) / total))
 
 
 def best_assignment(credit: Sequence[Sequence[float]]) -> list[tuple[int, int]]:
@@ -186,14 +193,14 @@ def match_calls(expected: Sequence[ExpectedCall], given: Sequence[ToolCall], rul
     """The pairs of (expected index, given index, argument results); only calls to the same function pair up."""
     results = {(i, j): argument_results(e, g, rules) for i, e in enumerate(expected) for j, g in enumerate(given) if e.name == g.name}
     if ordered:
-        eligible = [[pair_credit(results[i, j]) if (i, j) in results else None for j in range(len(given))] for i in range(len(expected))]
+        eligible = [[pair_credit(results[i, j], rules.function_weight) if (i, j) in results else None for j in range(len(given))] for i in range(len(expected))]
         pairs = ordered_alignment(eligible)
     else:
         pairs = []
         for name in dict.fromkeys(call.name for call in expected):  # calls to different functions never pair: one assignment per function
             rows = [i for i, call in enumerate(expected) if call.name == name]
             columns = [j for j, call in enumerate(given) if call.name == name]
-            matrix = [[pair_credit(results[i, j]) for j in columns] for i in rows]
+            matrix = [[pair_credit(results[i, j], rules.function_weight) for j in columns] for i in rows]
             pairs += [(rows[r], columns[c]) for r, c in best_assignment(matrix)]
     return [(i, j, results[i, j]) for i, j in sorted(pairs)]
 
@@ -268,7 +275,7 @@ def score_calls(expected: Sequence[ExpectedCall], parsed: ParsedCalls, case_tool
     pairs = match_calls(expected, given, rules, ordered)
     results: list[CallResult] = []
     for i, j, arguments in pairs:
-        credit = pair_credit(arguments)
+        credit = pair_credit(arguments, rules.function_weight)
         results.append(CallResult(_status(credit, rules), expected[i].name, i, j, credit, arguments))
     paired_expected, paired_given = {i for i, _, _ in pairs}, {j for _, j, _ in pairs}
     results += [CallResult("missing", call.name, i, None) for i, call in enumerate(expected) if i not in paired_expected]
@@ -360,6 +367,7 @@ def tool_calls(
     ignore: list[str] | tuple[str, ...] = (),
     tolerance: float = 0.0,
     extra_weight: float = 1.0,
+    function_weight: float = 0.0,
 ) -> Scorer:
     """The model's tool calls against the case's ``expected_calls``, argument by argument (see ``scoring/tool_calls.py``).
 
@@ -375,6 +383,8 @@ def tool_calls(
         ignore: arguments never scored, by ``argument`` or ``function.argument``.
         tolerance: numbers within this absolute distance match.
         extra_weight: what an extra call weighs against an expected one (0: extra calls cost nothing).
+        function_weight: the weight of the function's name in a pair's credit, counted as one more matched
+            argument (0: the arguments alone; 1: a right function with every argument wrong earns 1 / (1 + their weights)).
     """
     rules = CallRules(
         field_rules(
@@ -389,6 +399,7 @@ def tool_calls(
             tolerance=tolerance,
         ),
         extra_weight=params.non_negative("extra_weight", extra_weight),
+        function_weight=params.non_negative("function_weight", function_weight),
     )
     try:
         parser = resolve_parser(params.text("tool_parser", tool_parser))
@@ -400,5 +411,50 @@ def tool_calls(
         if expected is None:
             return Score(0.0, "the case gives no expected_calls to compare the calls with", {"calls": [], "expected_calls": None})
         return score_calls(expected, parse_calls(output, parser), case.tools, rules, ordered=case.calls_ordered)
+
+    return score
+
+
+@scorer("valid_tool_calls")
+def valid_tool_calls(*, tool_parser: str = "auto", invalid_score: float = 0.5) -> Scorer:
+    """1 when the output's calls are well formed, ``invalid_score`` when one breaks its function's schema, 0 for no call or an unreadable one.
+
+    The form of the calls, not whether they are the right ones (that is ``tool_calls``): like
+    ``format_compliance`` for JSON answers. Well formed: at least one call, each readable by the
+    tool-call parser, to a function the case offers, with arguments its JSON Schema accepts. A
+    case whose ``expected_calls`` is empty expects no call: no call scores 1 there.
+
+    Args:
+        tool_parser: how calls are read from the output; by default ``--taskbench-tool-parser`` (auto).
+        invalid_score: the score of readable calls of which one names an unknown function or breaks its schema.
+    """
+    broken = params.unit("invalid_score", invalid_score)
+    try:
+        parser = resolve_parser(params.text("tool_parser", tool_parser))
+    except CallParserError as exc:
+        raise ValueError(str(exc)) from None
+
+    def score(output: str, case: Case) -> Score:
+        parsed = parse_calls(output, parser)
+        tools = {tool.name: tool for tool in case.tools}
+        problems = {j: call_problems(call, tools) for j, call in enumerate(parsed.calls)}
+        details = {
+            "calls": calls_json(parsed.calls),
+            "schema_errors": {str(j): found for j, found in problems.items() if found},
+            "parse_problems": list(parsed.problems),
+        }
+        if parsed.problems:
+            return Score(0.0, f"unreadable call: {parsed.problems[0]}", details)
+        if not parsed.calls:
+            if expected_calls_of(case) == ():
+                return Score(1.0, "no call, as expected", details)
+            return Score(0.0, "no call", details)
+        wrong = [f"call {j + 1} {parsed.calls[j].name}: {found[0]}" for j, found in problems.items() if found]
+        if wrong:
+            return Score(
+                broken, "; ".join(wrong[:REASON_PROBLEMS]) + (f"; +{len(wrong) - REASON_PROBLEMS} more" if len(wrong) > REASON_PROBLEMS else ""), details
+            )
+        count = len(parsed.calls)
+        return Score(1.0, "the call is well formed" if count == 1 else f"all {count} calls are well formed", details)
 
     return score
