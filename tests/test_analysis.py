@@ -175,3 +175,22 @@ def test_analysis_ends_the_terminal_summary(pytester: pytest.Pytester) -> None:
             "verdict: *",
         ]
     )
+
+
+def _tool_result(case_id: str, score: float, call_results: list[dict[str, object]]) -> CaseResult:
+    fields = {f"{call['function']}.{name}": verdict for call in call_results for name, verdict in dict(call.get("arguments") or {}).items()}  # type: ignore[call-overload]
+    details = {"call_results": call_results, "fields": fields}
+    return CaseResult(case_id, f"cases/calls.jsonl::{case_id}", "cases/taskbench.yaml", "calls", "simple", score, score >= 0.8, details=details)
+
+
+def test_a_tool_call_category_that_calls_the_wrong_functions_is_told_so() -> None:
+    wrong_function = [{"status": "missing", "function": "delete_task"}, {"status": "extra", "function": "create_task"}]
+    wrong_argument = [{"status": "wrong", "function": "create_task", "arguments": {"title": {"status": "wrong", "expected": "A", "got": "B"}}}]
+    results = [_tool_result(f"w{i}", 0.0, wrong_function) for i in range(3)] + [_tool_result("a", 0.5, wrong_argument), _tool_result("ok", 1.0, [])]
+    (calls,) = analysis_of(results, AnalysisConfig()).weaknesses
+    assert calls.recommendation == (
+        "add training data for calls that calls the right functions: 3 of 4 failures miss a call or make an extra one"
+        " (create_task 3 extra; delete_task 3 missing) (current 30%)"
+    )
+    (mostly_arguments,) = analysis_of([*results[2:], *[replace(results[3], case_id=f"a{i}") for i in range(2)]], AnalysisConfig()).weaknesses
+    assert mostly_arguments.recommendation == "add training data for calls covering create_task.title (not right in 3 failing cases) (current 50%)"

@@ -237,6 +237,13 @@ def recommend(category: GroupSummary, failing: Sequence[CaseResult], confusion_f
     if confusions and 2 * confused >= len(failing):
         top = ", ".join(f"{e} -> {g} {n}" for e, g, n in confusions[:3])
         return f"add training data for {name} that separates the {confusion_field} values it confuses most: {top} ({confused} of {len(failing)} failures) {current}"
+    calls = [r for r in failing if _calls_a_wrong_function(r)]
+    if calls and 2 * len(calls) >= len(failing):
+        worst = sorted(function_problems(calls), key=lambda p: (-(p.missing + p.extra), p.name))[:3]
+        named = "; ".join(
+            f"{p.name} " + ", ".join(f"{n} {what}" for n, what in ((p.missing, "missing"), (p.extra, "extra")) if n) for p in worst if p.missing + p.extra
+        )
+        return f"add training data for {name} that calls the right functions: {len(calls)} of {len(failing)} failures miss a call or make an extra one ({named}) {current}"
     fields = field_problems(failing)
     if fields:
         return f"add training data for {name} covering {fields[0].name} (not right in {count(fields[0].total, 'failing case')}) {current}"
@@ -316,6 +323,12 @@ def field_problems(failing: Iterable[CaseResult]) -> tuple[FieldProblems, ...]:
                 counts.setdefault(name, Counter())[status] += 1
     problems = [FieldProblems(name, **{s: c[s] for s in FIELD_STATUSES}) for name, c in counts.items()]
     return tuple(sorted(problems, key=lambda p: (-(p.missing + p.wrong), -p.total, p.name)))
+
+
+def _calls_a_wrong_function(result: CaseResult) -> bool:
+    """Whether a tool-call case missed an expected call or made an extra one (rather than getting arguments wrong)."""
+    results = result.details.get("call_results")
+    return isinstance(results, list) and any(isinstance(call, Mapping) and call.get("status") in ("missing", "extra") for call in results)
 
 
 def function_problems(failing: Iterable[CaseResult]) -> tuple[FunctionProblems, ...]:
