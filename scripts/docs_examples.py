@@ -6,14 +6,14 @@ docs), each a list of::
     - name: quickstart            # the output goes to docs/examples/quickstart.txt
       command: pytest cases ...   # run by bash in a fresh scratch directory, shown after "$"
       setup: [cp a b, ...]        # run first, not shown (optional)
-      files: [cases, models]      # what the scratch directory holds (default: both; also "tutorial")
+      files: [cases, models]      # what the scratch directory holds (default: both; also "cases-tools", "tutorial")
       copy: [docs/examples/files/x]  # repository paths copied in before setup (a directory: its contents; optional)
       trim: from_summary          # what of the output the page shows: everything, from_summary, failure_section, failures_only, last:N
       exit_status: 0              # the status the command must end with (default 0)
       env: {NAME: value}          # extra environment (optional)
 
-The scratch directory holds copies of the shipped suite (``cases``), a link to
-the shipped models (``models``) or the tutorial's files (``docs/tutorial/files``,
+The scratch directory holds copies of the shipped suite (``cases``) or its tool-call
+variant (``cases-tools``), a link to the shipped models (``models``) or the tutorial's files (``docs/tutorial/files``,
 ``tutorial``), then whatever ``copy`` names (paths relative to the repository, so a
 page can include the very file an example runs). The pages include the output files;
 an output block in the README that starts with an example's ``$ command`` line is
@@ -101,7 +101,8 @@ class Example:
         command: run by bash in the scratch directory, and shown after ``$``.
         setup: shell commands run before it, not shown (files, an earlier step).
         files: what the scratch directory holds: ``cases`` (a copy of the shipped suite),
-            ``models`` (a link to the shipped models), ``tutorial`` (the tutorial's files, copied in).
+            ``cases-tools`` (a copy of its tool-call variant), ``models`` (a link to the shipped models),
+            ``tutorial`` (the tutorial's files, copied in).
         trim: what of the output the page shows.
         exit_status: the status the command must end with.
         copy: repository paths copied into the scratch directory after ``files``: a file
@@ -159,6 +160,8 @@ def load_examples(directory: Path = OUT) -> tuple[Example, ...]:
 def prepare(example: Example, scratch: Path) -> None:
     if "cases" in example.files:
         shutil.copytree(ROOT / "cases", scratch / "cases")
+    if "cases-tools" in example.files:
+        shutil.copytree(ROOT / "cases-tools", scratch / "cases-tools")
     if "models" in example.files:
         (scratch / "models").symlink_to(ROOT / "models")
     if "tutorial" in example.files:
