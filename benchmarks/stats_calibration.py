@@ -3,12 +3,18 @@
 Each simulated case has its own pass probability (Beta(6, 1.5), mean about 0.80, so
 cases differ in difficulty as real ones do); the baseline and the current run are
 independent pass/fail draws, the current one at the case's probability minus ``drop``.
-Every pair goes through the real code path: a Baseline, CaseResults, compare_suite
-and regression_results with ``fail_on_significant_regression`` and
+With ``--repeats K`` each run draws K samples per case and a case's value is their mean
+(the ``mean`` policy), as a sampled model's run with ``repeats: K`` has it. Every pair goes
+through the real code path: a Baseline, CaseResults, compare_suite and
+regression_results with ``fail_on_significant_regression`` and
 ``fail_on_category_regression`` switched on (two categories, weights 0.5 / 0.5).
 
-    python benchmarks/stats_calibration.py                  # 400 pairs each, 500 cases
-    python benchmarks/stats_calibration.py --pairs 1000 --cases 500
+Beside the gates as they are, the script reports the rule they replaced (before
+pytest-taskbench 0.2: a two-sided sign-flip p-value below alpha with the change
+negative, Holm over the categories' two-sided p-values), read off the same comparisons.
+
+    python benchmarks/stats_calibration.py                  # 400 pairs each, 500 cases, repeats 1 and 4
+    python benchmarks/stats_calibration.py --pairs 1000 --cases 500 --repeats 1
 """
 
 from __future__ import annotations
@@ -19,34 +25,59 @@ import time
 import numpy as np
 
 from pytest_taskbench.baseline import SuiteRecord, build_baseline
-from pytest_taskbench.results import CaseResult
-from pytest_taskbench.verdict.compare import ComparedSuite, compare_suite
+from pytest_taskbench.results import CaseResult, SampleResult
+from pytest_taskbench.verdict.compare import ComparedSuite, Comparison, GroupChange, compare_suite
 from pytest_taskbench.verdict.gates import GateConfig, regression_results
+from pytest_taskbench.verdict.stats import holm_adjust
 
 SUITE = "cases/taskbench.yaml"
 WEIGHTS = {"a": 0.5, "b": 0.5}
 GATES = GateConfig({"fail_on_significant_regression": True, "fail_on_category_regression": True})
+ALPHA = 0.05
 
 
-def _run(passed: np.ndarray) -> list[CaseResult]:
-    return [
-        CaseResult(f"c{i}", f"cases/c.jsonl::c{i}", SUITE, "ab"[i % 2], "simple", float(ok), bool(ok), input=f"q{i}", output=str(bool(ok)))
-        for i, ok in enumerate(passed)
-    ]
+def _run(passes: np.ndarray) -> list[CaseResult]:
+    """Results from a (cases, repeats) array of sample outcomes; a case's score is its samples' mean."""
+    results = []
+    for i, row in enumerate(passes):
+        score = float(np.mean(row))
+        samples = tuple(SampleResult(str(bool(ok)), float(ok), bool(ok)) for ok in row) if len(row) > 1 else ()
+        category = "ab"[i % 2]
+        results.append(
+            CaseResult(f"c{i}", f"cases/c.jsonl::c{i}", SUITE, category, "simple", score, score >= 0.8, input=f"q{i}", output=str(score), samples=samples)
+        )
+    return results
 
 
-def gate_firing_rates(pairs: int, cases: int, drop: float, seed: int) -> dict[str, float]:
-    """The share of pairs in which each gate fired."""
+def _old_rule(comparison: Comparison) -> dict[str, bool]:
+    """The two-sided rule the gates used before: p = 2 * min(one-sided p-values) below alpha, and the change negative."""
+
+    def two_sided(group: GroupChange) -> float:
+        assert group.flips is not None
+        return min(1.0, 2 * min(group.flips.less, group.flips.greater))
+
+    aggregate = comparison.aggregate
+    adjusted = holm_adjust([two_sided(g) for g in comparison.categories])
+    return {
+        "significant_regression": aggregate.change < 0 and two_sided(aggregate) < ALPHA,
+        "category_regression": any(g.change < 0 and p < ALPHA for g, p in zip(comparison.categories, adjusted)),
+    }
+
+
+def gate_firing_rates(pairs: int, cases: int, drop: float, seed: int, repeats: int = 1) -> dict[str, float]:
+    """The share of pairs in which each gate fired (and, under ``old:``, in which the replaced two-sided rule would have)."""
     rng = np.random.default_rng(seed)
-    fired = {"significant_regression": 0, "category_regression": 0}
+    fired = {"significant_regression": 0, "category_regression": 0, "old:significant_regression": 0, "old:category_regression": 0}
     for _ in range(pairs):
         probability = rng.beta(6, 1.5, size=cases)
-        before = _run(rng.random(cases) < probability)
-        now = _run(rng.random(cases) < np.clip(probability - drop, 0, 1))
+        before = _run(rng.random((cases, repeats)) < probability[:, None])
+        now = _run(rng.random((cases, repeats)) < np.clip(probability - drop, 0, 1)[:, None])
         baseline = build_baseline(before, {SUITE: SuiteRecord("sim", "hash")}, model="m", config={})
-        comparison = compare_suite(baseline, now, ComparedSuite(SUITE, "sim", "hash", WEIGHTS, "m"))
+        comparison = compare_suite(baseline, now, ComparedSuite(SUITE, "sim", "hash", WEIGHTS, "m"), alpha=ALPHA)
         for gate in regression_results(GATES, comparison):
             fired[gate.name] += not gate.passed
+        for name, hit in _old_rule(comparison).items():
+            fired[f"old:{name}"] += hit
     return {name: count / pairs for name, count in fired.items()}
 
 
@@ -56,15 +87,18 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--drop", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeats", type=int, nargs="+", default=[1, 4], help="samples per case (one block of figures each)")
     args = parser.parse_args()
-    for label, drop in (("no true change (false-alarm rate)", 0.0), (f"true drop of {args.drop:g} (detection rate)", args.drop)):
-        began = time.perf_counter()
-        rates = gate_firing_rates(args.pairs, args.cases, drop, args.seed)
-        margin = 1.96 * np.sqrt(max(rates["significant_regression"], 1 / args.pairs) * (1 - rates["significant_regression"]) / args.pairs)
-        print(f"{label}, {args.pairs} pairs of {args.cases} cases ({time.perf_counter() - began:.0f}s):")
-        for name, rate in rates.items():
-            print(f"  {name:24s} fired in {100 * rate:5.1f}% of pairs")
-        print(f"  (sampling error of the first rate: about ±{100 * margin:.1f} points)")
+    for repeats in args.repeats:
+        for label, drop in (("no true change (false-alarm rate)", 0.0), (f"true drop of {args.drop:g} (detection rate)", args.drop)):
+            began = time.perf_counter()
+            rates = gate_firing_rates(args.pairs, args.cases, drop, args.seed, repeats)
+            first = rates["significant_regression"]
+            margin = 1.96 * np.sqrt(max(first, 1 / args.pairs) * (1 - first) / args.pairs)
+            print(f"{label}, {args.pairs} pairs of {args.cases} cases, repeats {repeats} ({time.perf_counter() - began:.0f}s):")
+            for name in ("significant_regression", "category_regression"):
+                print(f"  {name:24s} fired in {100 * rates[name]:5.1f}% of pairs (the two-sided rule it replaced: {100 * rates['old:' + name]:5.1f}%)")
+            print(f"  (sampling error of the first rate: about ±{100 * margin:.1f} points)")
 
 
 if __name__ == "__main__":

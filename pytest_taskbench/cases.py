@@ -18,6 +18,7 @@ import yaml
 
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
+from pytest_taskbench.results import Policy, parse_policy
 
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
@@ -34,8 +35,11 @@ CASE_KEYS = frozenset(
         "rationale",
         "critical",
         "metadata",
+        "repeats",
+        "policy",
     }
 )
+MAX_REPEATS = 1000
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # used with fullmatch: "$" would let a trailing newline in
 CASE_FILE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
 
@@ -63,6 +67,8 @@ class Case:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     path: str = ""
     line: int = 0
+    repeats: int | None = None  # samples to draw for this case (None: its category's or the suite's)
+    policy: Policy | None = None
 
     @property
     def request_text(self) -> str:
@@ -324,6 +330,8 @@ def _case(raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequenc
         metadata=validation.mapping(f"{name}: metadata", data.get("metadata", {})),
         path=shown,
         line=raw.line,
+        repeats=None if data.get("repeats") is None else validation.whole(f"{name}: repeats", data["repeats"], minimum=1, maximum=MAX_REPEATS),
+        policy=None if data.get("policy") is None else parse_policy(f"{name}: policy", data["policy"]),
     )
 
 

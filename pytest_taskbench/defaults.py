@@ -12,6 +12,8 @@ MAX_NEW_TOKENS = 128  # tokens generated per case unless the suite says
 BATCH_SIZE = 8  # prompts per generation batch
 DEVICE = "cpu"
 DTYPE = "auto"
+GENERATION_SEED = 0  # a sampled suite's seed unless generation.seed says: the same command draws the same samples
+POLICY = "mean"  # how a case's samples become its score and pass/fail
 
 HTTP_ENDPOINT = "chat"
 HTTP_API_KEY_ENV = "TASKBENCH_API_KEY"

@@ -23,13 +23,13 @@ from pytest_taskbench import defaults
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
 from pytest_taskbench.cases import Case
 from pytest_taskbench.catalog import Catalog
-from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity
+from pytest_taskbench.generation import Backend, Generation, GenerationParams, Prompt, backend_for_settings, backend_identity
 from pytest_taskbench.generation.cache import GenerationCache, open_cache
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
 from pytest_taskbench.reports.files import ReportRequest, write_report_files
 from pytest_taskbench.reports.samples import suite_prompts
-from pytest_taskbench.results import CaseResult
-from pytest_taskbench.scoring.score import safe_score
+from pytest_taskbench.results import CaseResult, Policy, SampleResult
+from pytest_taskbench.scoring.score import Score, safe_score
 from pytest_taskbench.settings import Settings
 from pytest_taskbench.suite import Suite
 from pytest_taskbench.verdict.compare import ComparedSuite
@@ -124,15 +124,23 @@ class TaskbenchRun:
             params = replace(params, use_chat_template=False)
         if self.settings.max_new_tokens is not None:
             params = replace(params, max_new_tokens=self.settings.max_new_tokens)
-        return params
+        if self.settings.temperature is not None:
+            params = replace(params, temperature=self.settings.temperature)
+        if not params.sampled:  # greedy: the sampling settings change nothing, so they stay out of the cache key
+            return replace(params, top_p=None, top_k=None, seed=None)
+        return params if params.seed is not None else replace(params, seed=defaults.GENERATION_SEED)
+
+    def repeats(self, suite: Suite, case: Case) -> int:
+        return self.settings.repeats or suite.repeats_for(case)
 
     def _job(self, suite: Suite, case: Case, key: str) -> Job:
-        return Job(key, suite.prompt_for(case), self._generation_params(suite), case.id)
+        return Job(key, suite.prompt_for(case), self._generation_params(suite), case.id, self.repeats(suite, case))
 
     # each case ------------------------------------------------------------------
     def evaluate(self, suite: Suite, case: Case, nodeid: str) -> CaseResult:
-        """Generate (or fetch) the output for a case and score it."""
-        generation = self._engine.get(self._job(suite, case, nodeid))
+        """Generate (or fetch) the output for a case, or its samples, and score it."""
+        generations = self._engine.samples(self._job(suite, case, nodeid))
+        generation = generations[0]
         threshold = self.pass_threshold(suite)
         base = CaseResult(
             case_id=case.id,
@@ -150,6 +158,8 @@ class TaskbenchRun:
             line=case.line,
             threshold=threshold,
         )
+        if len(generations) > 1:
+            return sampled_result(base, generations, lambda text: safe_score(self.catalog.scorer_for(suite, case), text, case), suite.policy_for(case))
         if generation.text is None:
             return replace(base, status="error", reason=f"model error: {generation.error}", details={"model_error": generation.error})
         score = safe_score(self.catalog.scorer_for(suite, case), generation.text, case)
@@ -239,6 +249,36 @@ class TaskbenchRun:
 
     def close(self) -> None:
         self._engine.close()
+
+
+def sampled_result(base: CaseResult, generations: Sequence[Generation], score_text: Callable[[str], Score], policy: Policy) -> CaseResult:
+    """A case's result from its samples: each scored (equal outputs once), combined by ``policy``.
+
+    The case shows one *representative* sample (its output, reason and details, which the failure analysis
+    reads): the first whose pass state is the case's. A sample the model failed on scores 0; the case is an
+    error only when every sample is.
+    """
+    threshold = base.threshold
+    scored: dict[str, Score] = {}
+    samples: list[SampleResult] = []
+    for generation in generations:
+        if generation.text is None:
+            samples.append(SampleResult(None, 0.0, False, f"model error: {generation.error}", generation.error))
+            continue
+        if generation.text not in scored:
+            scored[generation.text] = score_text(generation.text)
+        score = scored[generation.text]
+        samples.append(SampleResult(generation.text, score.value, score.value >= threshold, score.reason))
+    value, passed = policy.combine([sample.score for sample in samples], threshold)
+    shown = next((i for i, sample in enumerate(samples) if sample.passed == passed and sample.error is None), 0)
+    sample = samples[shown]
+    result = replace(base, score=value, passed=passed, samples=tuple(samples), policy=str(policy), output=sample.output)
+    passes = sum(s.passed for s in samples)
+    summary = f"{passes}/{len(samples)} samples passed ({policy}); sample {shown + 1}: "
+    if all(s.error is not None for s in samples):
+        return replace(result, status="error", reason=summary + sample.reason, details={"model_error": sample.error})
+    representative = scored[sample.output] if sample.output is not None else None
+    return replace(result, reason=summary + sample.reason, details=dict(representative.details) if representative is not None else {})
 
 
 def merge_counters(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

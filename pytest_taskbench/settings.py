@@ -161,6 +161,15 @@ class Settings:
         "CPU threads for a transformers model (default: torch's choice; under pytest-xdist, the CPUs divided among the workers)", metavar="N", minimum=1
     )
     max_new_tokens: int | None = option("most tokens generated per case (overrides the suite's generation.max_new_tokens)", metavar="N", minimum=1)
+    repeats: int | None = option(
+        "samples drawn per case, each scored; pass@k, pass^k and flaky cases are reported (overrides repeats: at every level of the suite)",
+        metavar="N",
+        minimum=1,
+        maximum=1000,
+    )
+    temperature: float | None = option(
+        "sampling temperature, 0 for greedy decoding (overrides the suite's generation.temperature)", metavar="T", minimum=0, maximum=10
+    )
     cache_dir: str | None = option("generation cache directory (default: taskbench/ in pytest's cache directory)", metavar="DIR")
     no_cache: bool = option("neither read nor write the generation cache", False)
     refresh_cache: bool = option("regenerate every output and overwrite its cache entry", False)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.helpers.scorers import doc_block
+from tests.helpers.docs import doc_block
 
 # both tests run the documented example in a pytest subprocess: about 2 s each
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """A local transformers checkpoint as a model: ``--taskbench-model=PATH``.
 
-Batched greedy generation done the way it is cheapest:
+Batched generation done the way it is cheapest:
 
 - prompts are rendered (chat template or plain text) and tokenized once, then
   generated longest first, so each batch holds prompts of similar length and
@@ -8,6 +8,10 @@ Batched greedy generation done the way it is cheapest:
 - ``batch_size=0`` ("auto") sizes each batch from the real token lengths of its
   prompts plus ``max_new_tokens`` (not the model's maximum context) against the
   memory that is free, and halves on out-of-memory;
+- a sampled suite's N samples of a prompt come from one ``generate`` call
+  (``num_return_sequences=N``) under a seed derived from the batch, so the same
+  batch draws the same samples; ``batch_size`` counts prompts (each with its N
+  samples), auto sizing counts sequences;
 - the identity (the cache key's model part) is a fingerprint of the checkpoint
   that reads a few MiB however large the weights are (``fingerprint_checkpoint``).
 
@@ -126,6 +130,7 @@ class TransformersBackend(BaseBackend):
     def __init__(self, path: str | Path, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto", threads: int | None = None) -> None:
         self.auto_batch = batch_size <= 0
         super().__init__(MAX_AUTO_BATCH if self.auto_batch else batch_size)
+        self.batch_counts_sequences = self.auto_batch  # auto sizes batches by tokens held: a prompt's N samples hold N times as many
         self.path = Path(path)
         check_checkpoint(self.path)
         self.device = device
@@ -243,6 +248,24 @@ class TransformersBackend(BaseBackend):
         return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
     def generate_batch(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[str]:
+        return [texts[0] for texts in self._generate(prompts, params, 1, None)]
+
+    def generate_batch_samples(self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]) -> list[list[str]]:
+        """Every prompt's samples in one ``generate`` call (``num_return_sequences``), seeded by the batch.
+
+        The seed is derived from ``params.seed`` and the batch itself (each prompt's token ids and the
+        sample indices asked of it), so the same batch draws the same samples on the same machine
+        whatever ran before it in the process. Prompts that want fewer samples than the most any
+        prompt of the batch wants keep the first ones they asked for.
+        """
+        count = max(len(indices) for indices in samples)
+        material = json.dumps([params.seed, [[self.encode(prompt, params), list(indices)] for prompt, indices in zip(prompts, samples)]])
+        seed = int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "little") & (2**63 - 1)
+        generated = self._generate(prompts, params, count, seed)
+        return [texts[: len(indices)] for texts, indices in zip(generated, samples)]
+
+    def _generate(self, prompts: Sequence[Prompt], params: GenerationParams, count: int, seed: int | None) -> list[list[str]]:
+        """``count`` outputs per prompt; sampled under a fixed torch seed when ``seed`` is given (the global RNG is restored)."""
         import torch
 
         self.load()
@@ -252,11 +275,14 @@ class TransformersBackend(BaseBackend):
         encoded = {key: value.to(self.device) for key, value in encoded.items()}
         sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         if params.temperature > 0:
-            sampling = {"do_sample": True, "temperature": params.temperature}
+            sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k, "num_return_sequences": count}
         settings = dict(encoded, max_new_tokens=params.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
         stopping = {"stop_strings": list(params.stop), "tokenizer": tokenizer} if params.stop and self._stop_strings_work else {}
+        cuda = str(self.device).startswith("cuda")
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.random.fork_rng(devices=[torch.device(self.device)] if cuda else [], enabled=seed is not None):
+                if seed is not None:
+                    torch.manual_seed(seed)
                 try:
                     output_ids = model.generate(**settings, **stopping)
                 except ValueError:
@@ -265,14 +291,18 @@ class TransformersBackend(BaseBackend):
                     # Some tokenizers (word-level ones, say) break transformers' stop-string matcher; stopping
                     # early is only a saving, since BaseBackend cuts at the stop sequence afterwards anyway.
                     self._stop_strings_work = False
+                    if seed is not None:
+                        torch.manual_seed(seed)
                     output_ids = model.generate(**settings)
         except Exception as exc:
-            if self.is_out_of_memory(exc) and str(self.device).startswith("cuda"):
+            if self.is_out_of_memory(exc) and cuda:
                 torch.cuda.empty_cache()
             raise
         if not self.is_encoder_decoder:
             output_ids = output_ids[:, encoded["input_ids"].shape[1] :]
-        return [str(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
+        texts = [str(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
+        per_prompt = count if params.temperature > 0 else 1
+        return [texts[i * per_prompt : (i + 1) * per_prompt] for i in range(len(prompts))]
 
     def close(self) -> None:
         self._model = None

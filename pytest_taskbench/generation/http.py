@@ -12,6 +12,13 @@ left out; vLLM and others sample at temperature 0.7 when it is). Errors come bac
 as OpenAI's ``{"error": {"message": ...}}`` or FastAPI's ``{"detail": ...}``;
 both are read.
 
+Samples (a sampled suite with ``repeats: N``): a prompt's N samples are asked for in one
+request with ``"n": N`` and a ``seed``; a server that answers with fewer choices (it
+ignores ``n``, as ``transformers serve`` does) gets the missing samples as one request
+each, sample i with its own seed, and is not asked for ``n`` again. ``top_p``,
+``top_k`` and ``seed`` are sent only when set (``top_k`` is not part of OpenAI's API:
+vLLM takes it, some servers refuse it).
+
 The server is not trusted. Whatever one request gets back (a slow or endless
 answer, a huge one, malformed JSON, a redirect elsewhere) fails that case alone:
 
@@ -46,6 +53,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_taskbench.generation.answers import completion_texts, excerpt, error_message, redact
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
 from pytest_taskbench.generation.transport import (
     Connection,
@@ -63,7 +71,6 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # one answer's body; memory per request i
 MAX_ERROR_BODY_BYTES = 64 * 1024  # of an error body only the start is read (and 300 characters shown)
 MAX_REDIRECTS = 3  # same-origin hops followed within one request
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-REDACTED = "***"
 # A key this short is a placeholder ("EMPTY", "ollama", "dummy"), not a secret: it is still redacted from
 # errors and server texts, but not from answers, where replacing a common word would silently change scores.
 MIN_KEY_LENGTH_REDACTED_IN_ANSWERS = 8
@@ -92,79 +99,6 @@ def check_base_url(spec: str) -> None:
         raise ModelLoadError(f"{spec!r} is not a server URL; expected http://HOST:PORT/v1")
 
 
-def error_message(body: bytes, secret: str | None = None) -> str:
-    """The server's own words from an error body: OpenAI's ``error`` or FastAPI's ``detail`` shape.
-
-    ``secret`` (the API key) is replaced by ``***`` before the text is cut to length, so no part of it
-    survives; control characters and lone surrogates are escaped. Never raises.
-    """
-    raw = body.decode("utf-8", errors="replace")
-    words = raw
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        pass
-    else:
-        try:
-            words = _error_words(data)
-        except Exception:  # noqa: BLE001 - e.g. RecursionError from str() of a deep structure: show the body itself
-            words = raw
-    return safe_text(redact(words, secret)).strip()[:300] or "(empty body)"
-
-
-def _error_words(data: Any) -> str:
-    if isinstance(data, dict):
-        error = data.get("error", data.get("detail"))
-        if isinstance(error, dict):
-            error = error.get("message", error)
-        if error is not None:
-            return str(error)
-    return json.dumps(data)
-
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` (as is, JSON-, repr- or URL-escaped) replaced by ``***``."""
-    if not secret:
-        return text
-    forms = {secret, json.dumps(secret)[1:-1], repr(secret)[1:-1], urllib.parse.quote(secret), urllib.parse.quote(secret, safe="")}
-    for form in sorted(forms, key=len, reverse=True):
-        if form:
-            text = text.replace(form, REDACTED)
-    return text
-
-
-def _excerpt(raw: bytes | bytearray, secret: str | None, length: int = 200) -> str:
-    """The start of a body for a message, quoted: redacted before it is cut, so no part of the key is left."""
-    # enough bytes for `length` characters plus a key (or an escaped form of it) that starts among them
-    text = redact(bytes(raw[: 4 * length + 8 * len(secret or "")]).decode("utf-8", errors="replace"), secret)
-    return repr(text[:length])
-
-
-def _json_excerpt(data: Any, secret: str | None, length: int = 200) -> str:
-    """A JSON value written back for a message, redacted before it is cut."""
-    try:
-        text = json.dumps(data)
-    except Exception:  # noqa: BLE001 - e.g. too deeply nested to write back: say so instead
-        return "(not shown: too deeply nested)"
-    return redact(text, secret)[:length]
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 @dataclass
 class _Answer:
     status: int
@@ -188,6 +122,7 @@ class HttpBackend:
         self._lock = threading.Lock()
         self._discovery = threading.Lock()
         self._origin = origin_of(self.base_url)
+        self._takes_n: bool | None = None  # None: not known yet; False once a server answered fewer choices than asked
         self._tls = ssl.create_default_context() if self._origin[0] == "https" else None
 
     # protocol -----------------------------------------------------------------
@@ -218,6 +153,50 @@ class HttpBackend:
                     yield [pending.pop(future)], [generation]
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
+
+    def generate_samples_iter(
+        self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]
+    ) -> Iterator[tuple[list[int], list[list[Generation]]]]:
+        """Yield each prompt's samples as they arrive (see the module docstring), ``concurrency`` prompts in flight."""
+        if not prompts:
+            return
+        executor = ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="taskbench-http")
+        try:
+            pending = {executor.submit(self.generate_samples, prompt, params, list(indices)): i for i, (prompt, indices) in enumerate(zip(prompts, samples))}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    try:
+                        generations = future.result()
+                    except Exception as exc:  # noqa: BLE001 - generate_samples does not raise; if it ever does, that case fails alone
+                        generations = [Generation(None, self._scrub(f"unexpected {type(exc).__name__}: {exc}"))] * len(samples[index])
+                    yield [index], [generations]
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def generate_samples(self, prompt: Prompt, params: GenerationParams, indices: list[int]) -> list[Generation]:
+        """Samples ``indices`` of one prompt: one request with ``n`` while the server honours it, else one request per sample."""
+        url = self.base_url + ("/chat/completions" if self.options.endpoint == "chat" else "/completions")
+        got: list[Generation] = []
+        refused = False
+        if len(indices) > 1 and self._takes_n is not False:
+            try:
+                answer = self._ask(url, self.body(prompt, params, n=len(indices), sample=indices[0]), params)
+            except Exception as exc:  # noqa: BLE001 - one case's failure must not end the session
+                answer = Generation(None, self._scrub(f"POST {url} failed: unexpected {type(exc).__name__}: {exc}"))
+            if isinstance(answer, Generation):  # a failed request: the per-sample requests below say what is wrong
+                refused = True
+            else:
+                got = [Generation(text) for text in answer[: len(indices)]]
+                with self._lock:
+                    self._takes_n = len(answer) >= len(indices)
+        for index in indices[len(got) :]:
+            got.append(self.generate_one(prompt, params, sample=index))
+        if refused and got[0].text is not None:  # the request with n failed and the one without it worked: the server refuses n
+            with self._lock:
+                self._takes_n = False
+        return got
 
     def close(self) -> None:
         return None
@@ -260,9 +239,19 @@ class HttpBackend:
             raise ModelLoadError(f"{url} lists {len(names)} models ({shown}); pick one with --taskbench-http-model=NAME")
         return names[0]
 
-    def body(self, prompt: Prompt, params: GenerationParams) -> dict[str, Any]:
-        """The request body. max_tokens and temperature are always explicit (server defaults differ)."""
+    def body(self, prompt: Prompt, params: GenerationParams, *, n: int = 1, sample: int = 0) -> dict[str, Any]:
+        """The request body. max_tokens and temperature are always explicit (server defaults differ).
+
+        A sampled request carries the settings that are set and a seed per sample (the suite's seed plus
+        the sample index), so a server that honours seeds answers sample i the same way every time.
+        """
         body: dict[str, Any] = {"model": self.model_name, "max_tokens": params.max_new_tokens, "temperature": params.temperature, "stream": False}
+        if params.sampled:
+            body.update({key: value for key, value in (("top_p", params.top_p), ("top_k", params.top_k)) if value is not None})
+            if params.seed is not None:
+                body["seed"] = (params.seed + sample) % 2**63
+            if n > 1:
+                body["n"] = n
         if self.options.endpoint == "chat":
             messages = [dict(m) for m in prompt.messages] if params.use_chat_template else [{"role": "user", "content": prompt.text}]
             body["messages"] = messages
@@ -272,24 +261,25 @@ class HttpBackend:
             body["stop"] = list(params.stop[:MAX_SERVER_STOP_SEQUENCES])
         return body
 
-    def generate_one(self, prompt: Prompt, params: GenerationParams) -> Generation:
+    def generate_one(self, prompt: Prompt, params: GenerationParams, sample: int = 0) -> Generation:
         """One request, retried with backoff; never raises (anything unexpected fails this case alone)."""
         path = "/chat/completions" if self.options.endpoint == "chat" else "/completions"
         url = self.base_url + path
         try:
-            return self._generate_one(url, prompt, params)
+            answer = self._ask(url, self.body(prompt, params, sample=sample), params)
         except Exception as exc:  # noqa: BLE001 - one case's failure must not end the session
             return Generation(None, self._scrub(f"POST {url} failed: unexpected {type(exc).__name__}: {exc}"))
+        return answer if isinstance(answer, Generation) else Generation(answer[0])
 
-    def _generate_one(self, url: str, prompt: Prompt, params: GenerationParams) -> Generation:
-        body = self.body(prompt, params)
+    def _ask(self, url: str, body: dict[str, Any], params: GenerationParams) -> list[str] | Generation:
+        """The answer's texts (one per choice, stop sequences applied, at least one), or a failed Generation saying why."""
         retries = 0 if self._server_down else self.options.retries  # a server seen gone gets one try per case
         attempt = 0
         while True:
             attempt += 1
             try:
                 data = self._request("POST", url, body)
-                text = _completion_text(data, self.options.endpoint, self._api_key())
+                texts = completion_texts(data, self.options.endpoint, self._api_key())
             except RequestFailed as exc:
                 if exc.retry and attempt <= retries:
                     delay = exc.wait if exc.wait is not None else self.options.backoff * 2 ** (attempt - 1)
@@ -304,8 +294,8 @@ class HttpBackend:
                 self._server_down = False
             key = self._api_key()
             if key and len(key) >= MIN_KEY_LENGTH_REDACTED_IN_ANSWERS:
-                text = redact(text, key)
-            return Generation(apply_stop(text, params.stop))
+                texts = [redact(text, key) for text in texts]
+            return [apply_stop(text, params.stop) for text in texts]
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         """One request (following allowed redirects) within one deadline; the JSON object it answers with."""
@@ -334,9 +324,9 @@ class HttpBackend:
         except RecursionError:
             raise RequestFailed("the server answered with JSON nested too deeply to read") from None
         except ValueError:
-            raise RequestFailed(f"the server answered with something that is not JSON: {_excerpt(raw, key)}") from None
+            raise RequestFailed(f"the server answered with something that is not JSON: {excerpt(raw, key)}") from None
         if not isinstance(parsed, dict):
-            raise RequestFailed(f"the server answered with JSON that is not an object: {_excerpt(raw, key)}")
+            raise RequestFailed(f"the server answered with JSON that is not an object: {excerpt(raw, key)}")
         return parsed
 
     def _shown_url(self, url: str, key: str | None) -> str:
@@ -417,46 +407,6 @@ class HttpBackend:
             if response is not None:
                 response.close()  # http.client hands the socket to a response that will close it
             connection.close()
-
-
-def _completion_text(data: dict[str, Any], endpoint: str, secret: str | None = None) -> str:
-    """The answer's text; RequestFailed naming what is wrong when the answer does not have the expected shape."""
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        if "error" in data or "detail" in data:
-            try:
-                words = _error_words(data)
-            except Exception:  # noqa: BLE001 - e.g. too deeply nested to write out
-                words = "(an error the server gave too deeply nested to show)"
-            raise RequestFailed(redact(words, secret)[:300])
-        raise RequestFailed(f"the response has no choices: {_json_excerpt(data, secret)}")
-    choice = choices[0]
-    if endpoint != "chat":
-        return _text(choice.get("text"), "choices[0].text", secret)
-    if "message" not in choice:
-        raise RequestFailed(f"the response's choices[0] has no message: {_json_excerpt(choice, secret)}")
-    message = choice["message"]
-    if not isinstance(message, dict):
-        raise RequestFailed(f"the response's choices[0].message is {_kind(message)}, not an object: {_json_excerpt(message, secret)}")
-    content = message.get("content")
-    if isinstance(content, list):  # OpenAI's content parts: [{"type": "text", "text": "..."}, ...]
-        texts = []
-        for index, part in enumerate(content):
-            if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
-                raise RequestFailed(
-                    f'the response\'s choices[0].message.content[{index}] is not a {{"type": "text", "text": ...}} part: {_json_excerpt(part, secret)}'
-                )
-            texts.append(part["text"])
-        return "".join(texts)
-    return _text(content, "choices[0].message.content", secret)
-
-
-def _text(value: Any, where: str, secret: str | None) -> str:
-    if value is None:
-        return ""  # e.g. content null beside tool calls: the model said nothing
-    if not isinstance(value, str):
-        raise RequestFailed(f"the response's {where} is {_kind(value)}, not text: {_json_excerpt(value, secret)}")
-    return value
 
 
 def _retry_after(value: str | None) -> float | None:

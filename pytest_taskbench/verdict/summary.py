@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pytest_taskbench.results import CaseResult
 
 if TYPE_CHECKING:
+    from pytest_taskbench.verdict.sampling import SamplingSummary
     from pytest_taskbench.verdict.stats import Interval
 
 
@@ -70,6 +71,7 @@ class RunSummary:
     alpha: float = 0.05
     seed: int | None = None
     warnings: tuple[str, ...] = ()
+    sampling: SamplingSummary | None = None  # pass@k, pass^k and flaky cases, when cases were drawn more than once
 
     @property
     def failed(self) -> int:
