@@ -186,7 +186,8 @@ class TaskbenchRun:
         use = BaselineUse(plan.baseline, plan.shared_only, plan.update_path is not None)
         shown_counters = counters if any(counters.values()) else {}
         reports = [
-            finish_suite(suite_results, self._setup(path), baseline=use, seed=self.seed, counters=shown_counters) for path, suite_results in by_suite.items()
+            finish_suite(suite_results, self._setup(path, suite_results), baseline=use, seed=self.seed, counters=shown_counters)
+            for path, suite_results in by_suite.items()
         ]
         messages: list[str] = []
         if plan.save_path is not None or plan.update_path is not None:
@@ -198,8 +199,16 @@ class TaskbenchRun:
         messages += write_report_files(reports, request, invocation_dir, prompts=lambda: self._prompts(reports))
         return Finished(reports, messages)
 
-    def _setup(self, suite_path: str) -> SuiteSetup:
+    def _setup(self, suite_path: str, results: Sequence[CaseResult]) -> SuiteSetup:
         suite = self.catalog.suite_of_result(suite_path)
+        params = self._generation_params(suite)
+        repeated = max((r.repeats for r in results), default=1)
+        warnings = []
+        if repeated > 1 and not params.sampled:
+            warnings.append(
+                f"repeats {repeated} with greedy decoding (temperature 0): every sample of a case is the same output, generated once; "
+                "set generation.temperature (or --taskbench-temperature) to sample"
+            )
         content_hash = self.catalog.content_hash(suite) if self.baselines.baseline is not None else ""
         return SuiteSetup(
             compared=ComparedSuite(suite_path, suite.name, content_hash, suite.weights, self.model_identity or self.settings.model or ""),
@@ -211,6 +220,8 @@ class TaskbenchRun:
             total_in_suite=suite.count_cases(self.catalog.reader(suite)),
             min_cases=suite.min_cases,
             notes=[suite.weights_note] if suite.weights_note else [],
+            warnings=warnings,
+            pass_at_k=suite.pass_at_k,
         )
 
     def _as_baseline(self, reports: Sequence[SuiteReport], results: Sequence[CaseResult]) -> Baseline:

@@ -53,7 +53,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_taskbench.generation.answers import completion_texts, excerpt, error_message, redact
+from pytest_taskbench.generation.answers import completion_texts, error_message, excerpt, redact
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
 from pytest_taskbench.generation.transport import (
     Connection,
