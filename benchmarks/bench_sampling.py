@@ -111,11 +111,15 @@ def main() -> None:
     results = {mode: child(args, mode) for mode in ("together", "separately")}
     together, separately = results["together"], results["separately"]
     cases = together["outputs"] // args.samples
-    print(f"{cases} cases x {args.samples} samples at temperature 0.7, batch size {args.batch_size}, {args.threads} threads, {args.device}, model {args.model.name}")
+    print(
+        f"{cases} cases x {args.samples} samples at temperature 0.7, batch size {args.batch_size}, {args.threads} threads, {args.device}, model {args.model.name}"
+    )
     for mode, described in (("together", "one run, num_return_sequences"), ("separately", f"{args.samples} single-sample runs")):
         r = results[mode]
         gpu = f", peak GPU {r['peak_gpu_mib']:.0f} MiB" if "peak_gpu_mib" in r else ""
-        print(f"  {described:32s} {r['seconds']:7.1f}s wall, {r['cpu_seconds']:7.1f}s CPU  {r['outputs']} outputs, {r['model_calls']} generate calls, peak RSS {r['peak_rss_mib']:.0f} MiB{gpu}")
+        print(
+            f"  {described:32s} {r['seconds']:7.1f}s wall, {r['cpu_seconds']:7.1f}s CPU  {r['outputs']} outputs, {r['model_calls']} generate calls, peak RSS {r['peak_rss_mib']:.0f} MiB{gpu}"
+        )
     print(
         f"speed-up of one run with num_return_sequences: {separately['seconds'] / together['seconds']:.2f}x wall, "
         f"{separately['cpu_seconds'] / together['cpu_seconds']:.2f}x CPU time (target >= 2x)"

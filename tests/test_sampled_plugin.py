@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -181,3 +180,21 @@ def test_xdist_gives_the_same_summary(pytester: pytest.Pytester) -> None:
         data = summary(pytester)
         figures[name] = (data["sampling"], data["aggregate"], data["statistics"]["aggregate_ci"])
     assert figures["n0"] == figures["n2"]
+
+
+def test_html_and_markdown_show_the_samples_table_the_flaky_cases_and_every_sample(pytester: pytest.Pytester) -> None:
+    write(pytester)
+    model = pytester.path / "model.py"
+    model.write_text(model.read_text().replace('"wrong"', '"<b>wrong</b>"'))  # output text must stay inert
+    pytester.runpytest("cases", MODEL, "--taskbench-repeats=4", "--taskbench-report=report.html", "--taskbench-markdown=summary.md")
+    html = (pytester.path / "report.html").read_text()
+    assert (
+        '<tr data-group="overall"><td>overall (weighted)</td><td class="num">8</td><td class="num">0.500</td><td class="num">0.625</td><td class="num">0.375</td>'
+        in html
+    )
+    assert '<li data-flaky="cases/a.jsonl::flaky1"><a href="#' in html
+    assert html.count('<details class="samples"><summary>2/4 samples passed (mean) · flaky</summary>') == 2
+    assert '<li data-sample="2" data-score="0.000000" data-passed="false">' in html and "&lt;b&gt;wrong&lt;/b&gt;" in html and "<b>wrong</b>" not in html
+    markdown = (pytester.path / "summary.md").read_text()
+    assert "| **overall** (weighted) | 8 | 0.500 | 0.625 | 0.375 | 2 |" in markdown
+    assert "| `cases/a.jsonl::flaky1` | a | 2/4 (50%) | fails |" in markdown

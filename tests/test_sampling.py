@@ -14,7 +14,7 @@ from pytest_taskbench.cases import load_case_file
 from pytest_taskbench.guards.validation import Invalid
 from pytest_taskbench.results import CaseResult, Policy, SampleResult, parse_policy
 from pytest_taskbench.suite import SuiteError, load_suite
-from pytest_taskbench.verdict.gates import GateConfig, evaluate, Evidence
+from pytest_taskbench.verdict.gates import Evidence, GateConfig, evaluate
 from pytest_taskbench.verdict.sampling import pass_at_k, pass_hat_k, summarize_samples
 from pytest_taskbench.verdict.stats import sign_flip_test, sign_flips, stratified_mean
 from pytest_taskbench.verdict.summary import summarize
@@ -113,7 +113,12 @@ def sampled(case: int, category: str, outcomes: list[bool]) -> CaseResult:
 
 
 def test_pass_at_k_per_category_and_overall_and_the_flaky_cases() -> None:
-    results = [sampled(0, "a", [True] * 4), sampled(1, "a", [True, False, False, False]), sampled(2, "b", [False] * 4), sampled(3, "b", [True, True, False, True])]
+    results = [
+        sampled(0, "a", [True] * 4),
+        sampled(1, "a", [True, False, False, False]),
+        sampled(2, "b", [False] * 4),
+        sampled(3, "b", [True, True, False, True]),
+    ]
     sampling = summarize_samples(results, {"a": 0.5, "b": 0.5})
     assert sampling is not None and sampling.ks == (1, 4)
     a, b = sampling.categories
@@ -126,7 +131,9 @@ def test_pass_at_k_per_category_and_overall_and_the_flaky_cases() -> None:
 
 
 def _summary(results: list[CaseResult]):  # type: ignore[no-untyped-def]
-    summary = summarize(results, suite_name="s", suite_path="cases/taskbench.yaml", weights={"a": 0.5, "b": 0.5}, difficulties=["simple"], pass_threshold=0.8, band_for=str)
+    summary = summarize(
+        results, suite_name="s", suite_path="cases/taskbench.yaml", weights={"a": 0.5, "b": 0.5}, difficulties=["simple"], pass_threshold=0.8, band_for=str
+    )
     from dataclasses import replace
 
     return replace(summary, sampling=summarize_samples(results, summary.weights_used))
