@@ -164,7 +164,9 @@ def generation_line(counters: Mapping[str, Any]) -> str:
     loaded = f"; model loaded {loads} time{'s' if loads != 1 else ''}" if loads else ""
     sources = f"{generated} generated, {cached} from cache" + (f", {saved} from saved outputs" if saved else "")
     elsewhere = f"; {unused} of them for cases another worker ran" if unused > 0 else ""
-    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}"
+    backoffs = int(counters.get("out_of_memory_backoffs", 0))
+    memory = f"; out of memory {backoffs} time{'s' if backoffs != 1 else ''}, batches split and the batch size lowered" if backoffs else ""
+    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}{memory}"
 
 
 def verdict_line(report: SuiteReport) -> str:
