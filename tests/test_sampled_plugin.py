@@ -221,6 +221,10 @@ def test_shards_of_a_sampled_run_merge_to_the_same_samples_summary(pytester: pyt
     assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
     assert "overall (weighted)      8    0.500    0.625    0.375      2" in printed
     assert (pytester.path / "merged.md").read_text() == (pytester.path / "single.md").read_text()
+    other = pytester.runpytest("cases", MODEL, "--taskbench-repeats=3", "--taskbench-no-cache", "--taskbench-shard=2/2", "--taskbench-results=other.jsonl")
+    assert other.ret in (0, 1)
+    status, _, err = merge(capsys, files[0], pytester.path / "other.jsonl")
+    assert status == 4 and "score-changing settings" in err and "repeats" in err  # shards drawn with other repeats are not one run
 
 
 def test_the_history_records_how_many_samples_a_run_drew(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
