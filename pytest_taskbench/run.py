@@ -167,7 +167,7 @@ class TaskbenchRun:
 
     def counters(self) -> dict[str, float | int]:
         """This process's generation counters (a worker sends them to the controller)."""
-        return {**self._engine.counters.as_dict(), "model_loads": self._engine.weight_loads}
+        return {**self._engine.counters.as_dict(), "model_loads": self._engine.weight_loads, **self._engine.facts()}
 
     # at the end (the controller) ------------------------------------------------
     def finish(
@@ -292,11 +292,21 @@ def sampled_result(base: CaseResult, generations: Sequence[Generation], score_te
     return replace(result, reason=summary + sample.reason, details=dict(representative.details) if representative is not None else {})
 
 
+PEAK_COUNTERS = frozenset({"http_peak_in_flight", "http_concurrency_cap", "http_seconds"})  # workers run side by side: the largest, not the sum
+
+
 def merge_counters(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several processes' counters as one: counts add up, peaks and spans take the largest, texts (device, dtype) the distinct values."""
     merged: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            merged[key] = merged.get(key, 0) + value
+            if isinstance(value, str):
+                seen = merged.get(key, "")
+                merged[key] = value if not seen or value in seen.split("/") else f"{seen}/{value}"
+            elif key in PEAK_COUNTERS:
+                merged[key] = max(merged.get(key, 0), value)
+            else:
+                merged[key] = merged.get(key, 0) + value
     return merged
 
 

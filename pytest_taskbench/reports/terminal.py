@@ -164,7 +164,22 @@ def generation_line(counters: Mapping[str, Any]) -> str:
     loaded = f"; model loaded {loads} time{'s' if loads != 1 else ''}" if loads else ""
     sources = f"{generated} generated, {cached} from cache" + (f", {saved} from saved outputs" if saved else "")
     elsewhere = f"; {unused} of them for cases another worker ran" if unused > 0 else ""
-    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}"
+    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}{_how_generated(counters)}"
+
+
+def _how_generated(counters: Mapping[str, Any]) -> str:
+    """Where a local model ran (device, dtype), or how busy a server was kept (requests in flight, requests per second)."""
+    parts = []
+    if counters.get("device"):
+        parts.append(f"on {counters['device']}" + (f" ({counters['dtype']})" if counters.get("dtype") else ""))
+    requests = int(counters.get("http_requests", 0))
+    if requests:
+        seconds = float(counters.get("http_seconds", 0.0))
+        rate = f", {requests / seconds:.1f} requests/s" if seconds > 0 else ""
+        parts.append(
+            f"{requests} requests, up to {int(counters.get('http_peak_in_flight', 0))} in flight (cap {int(counters.get('http_concurrency_cap', 0))}){rate}"
+        )
+    return "".join(f"; {part}" for part in parts)
 
 
 def verdict_line(report: SuiteReport) -> str:
