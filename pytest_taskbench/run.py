@@ -102,7 +102,7 @@ class TaskbenchRun:
 
         Under xdist a worker runs only its share of the items it collected: ``upcoming`` names
         the items already sent to it (generated together on a miss), and the model is loaded
-        now so that a broken one fails before any case. Returns notes for the summary.
+        now (unless every output it may need is cached) so that a broken one fails before any case. Returns notes for the summary.
 
         Raises:
             ModelLoadError: the model cannot be found or loaded.
@@ -111,7 +111,8 @@ class TaskbenchRun:
         lookahead = (self.settings.batch_size or 32) if distributed else None  # batch_size 0 is auto
         self._engine.plan([self._job(suite, case, key) for suite, case, key in planned], lookahead=lookahead, upcoming=upcoming)
         if distributed:
-            self._engine.load()
+            if self._engine.needs_model():  # a worker whose every output is cached never loads the model (nor imports torch)
+                self._engine.load()
             return []
         self._engine.progress = progress
         self._engine.prefetch()
@@ -165,7 +166,7 @@ class TaskbenchRun:
         score = safe_score(self.catalog.scorer_for(suite, case), generation.text, case)
         return replace(base, score=score.value, passed=score.value >= threshold, reason=score.reason, output=generation.text, details=dict(score.details))
 
-    def counters(self) -> dict[str, float | int]:
+    def counters(self) -> dict[str, str | float | int]:
         """This process's generation counters (a worker sends them to the controller)."""
         return {**self._engine.counters.as_dict(), "model_loads": self._engine.weight_loads, **self._engine.facts()}
 
