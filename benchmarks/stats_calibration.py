@@ -18,7 +18,7 @@ negative, Holm over the categories' two-sided p-values), read off the same compa
 
 First, the test's variants on pass/fail scores, computed exactly on many simulated pairs
 (``exact_rates``): the two-sided rule, the one-sided exact test the gates use, a mid-p
-version and the randomised test of level exactly alpha (the ceiling for any test).
+version and the randomised test of level exactly alpha (the ceiling for any unbiased test).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def exact_rates(pairs: int, cases: int, drop: float, seed: int, alpha: float = A
 
     The share of ``pairs`` simulated pairs (the same model of cases as above, vectorised) in which each rule finds a
     drop: the two-sided rule, the one-sided exact test, its mid-p version, and the randomised test of level exactly
-    alpha (the most powerful unbiased test on this data, the ceiling for any test of that level).
+    alpha (the most powerful unbiased test on this data, the ceiling for any unbiased test of that level).
     """
     from scipy import stats
 

@@ -7,15 +7,18 @@ docs), each a list of::
       command: pytest cases ...   # run by bash in a fresh scratch directory, shown after "$"
       setup: [cp a b, ...]        # run first, not shown (optional)
       files: [cases, models]      # what the scratch directory holds (default: both; also "tutorial")
+      copy: [docs/examples/files/x]  # repository paths copied in before setup (a directory: its contents; optional)
       trim: from_summary          # what of the output the page shows: everything, from_summary, failure_section, failures_only, last:N
       exit_status: 0              # the status the command must end with (default 0)
       env: {NAME: value}          # extra environment (optional)
 
 The scratch directory holds copies of the shipped suite (``cases``), a link to
 the shipped models (``models``) or the tutorial's files (``docs/tutorial/files``,
-``tutorial``). The pages include the output files; an output block in the README
-that starts with an example's ``$ command`` line is rewritten with it. Timings
-are masked when comparing::
+``tutorial``), then whatever ``copy`` names (paths relative to the repository, so a
+page can include the very file an example runs). The pages include the output files;
+an output block in the README that starts with an example's ``$ command`` line is
+rewritten with it. Timings, and the moments baselines were saved (ISO times), are
+masked when comparing::
 
     python scripts/docs_examples.py               # run every example and rewrite the files
     python scripts/docs_examples.py --check       # run them; fail on any difference
@@ -25,6 +28,7 @@ are masked when comparing::
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import shutil
@@ -100,6 +104,8 @@ class Example:
             ``models`` (a link to the shipped models), ``tutorial`` (the tutorial's files, copied in).
         trim: what of the output the page shows.
         exit_status: the status the command must end with.
+        copy: repository paths copied into the scratch directory after ``files``: a file
+            under its own name, a directory's contents.
     """
 
     name: str
@@ -109,6 +115,7 @@ class Example:
     trim: Callable[[str], str] = everything
     exit_status: int = 0
     env: dict[str, str] = field(default_factory=dict)
+    copy: tuple[str, ...] = ()
 
 
 TRIMS: dict[str, Callable[[str], str]] = {
@@ -139,6 +146,7 @@ def load_examples(directory: Path = OUT) -> tuple[Example, ...]:
                     trim=_trim(item.get("trim", "everything")),
                     exit_status=int(item.get("exit_status", 0)),
                     env={str(k): str(v) for k, v in (item.get("env") or {}).items()},
+                    copy=tuple(item.get("copy", ())),
                 )
             )
     names = [e.name for e in examples]
@@ -155,6 +163,12 @@ def prepare(example: Example, scratch: Path) -> None:
         (scratch / "models").symlink_to(ROOT / "models")
     if "tutorial" in example.files:
         shutil.copytree(TUTORIAL, scratch, dirs_exist_ok=True)
+    for name in example.copy:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, scratch, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, scratch / source.name)
 
 
 def run(example: Example) -> str:
@@ -166,8 +180,9 @@ def run(example: Example) -> str:
         # The development venv's test plugins (hypothesis, anyio) are not what a user running these has: keep them out.
         env["PYTEST_ADDOPTS"] = "-p no:hypothesispytest -p no:anyio"
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        env.pop("GITHUB_ACTIONS", None)
-        env.pop("GITHUB_STEP_SUMMARY", None)
+        # pytest stops truncating its summary lines when CI or BUILD_NUMBER is set; the pages show a user's terminal.
+        for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "CI", "BUILD_NUMBER"):
+            env.pop(name, None)
         for step in example.setup:
             subprocess.run(["bash", "-c", step], cwd=scratch, env=env, check=True, capture_output=True)
         done = subprocess.run(["bash", "-c", example.command], cwd=scratch, env=env, capture_output=True, text=True)
@@ -199,8 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = run(example)
         path = OUT / f"{example.name}.txt"
         if args.check:
-            if not path.exists() or masked(path.read_text(encoding="utf-8")) != masked(text):
+            shown = masked(path.read_text(encoding="utf-8")) if path.exists() else ""
+            if shown != masked(text):
                 stale.append(example.name)
+                diff = difflib.unified_diff(shown.splitlines(), masked(text).splitlines(), "shown", "produced", lineterm="", n=1)
+                print("\n".join(diff), file=sys.stderr)
         else:
             OUT.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")

@@ -212,3 +212,11 @@ def test_cached_entries_are_one_file_per_output(pytester: pytest.Pytester) -> No
     pytester.runpytest(MODEL)
     entries = list(Path(pytester.path).glob(".pytest_cache/d/taskbench/v1/*/*/*.json"))
     assert len(entries) == 6
+
+
+@pytest.mark.slow
+def test_the_batching_check_says_it_is_skipped_under_xdist(pytester: pytest.Pytester) -> None:
+    write_cases(pytester, WORDS)
+    result = pytester.runpytest(MODEL, "-n", "2", "--taskbench-check-batching=3")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["taskbench generation: --taskbench-check-batching is skipped under pytest-xdist: run it without -n"])

@@ -7,6 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from pytest_taskbench.cli.main import main
+from pytest_taskbench.history import HistoryRecord
+from tests.helpers.merging import field_differences, merge, read_json, run_shards, taskbench_section
+
 # Deterministic "sampling": the sample index decides. steady-* always answer right, broken-* never,
 # flaky-* right on even samples only. It logs how many outputs each call asked for.
 SAMPLING_MODEL = """\
@@ -198,3 +202,43 @@ def test_html_and_markdown_show_the_samples_table_the_flaky_cases_and_every_samp
     markdown = (pytester.path / "summary.md").read_text()
     assert "| **overall** (weighted) | 8 | 0.500 | 0.625 | 0.375 | 2 |" in markdown
     assert "| `cases/a.jsonl::flaky1` | a | 2/4 (50%) | fails |" in markdown
+
+
+def test_shards_of_a_sampled_run_merge_to_the_same_samples_summary(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    write(pytester)
+    run = (MODEL, "--taskbench-repeats=4", "--taskbench-no-cache")
+    single = pytester.runpytest("cases", *run, "--taskbench-summary-json=single.json", "--taskbench-markdown=single.md")
+    files = run_shards(pytester, 2, *run, "--taskbench-summary-json=merged.json", "--taskbench-markdown=merged.md")
+    lines = [json.loads(line) for line in files[0].read_text().splitlines()[1:]]
+    flaky = next(line for line in lines + [json.loads(x) for x in files[1].read_text().splitlines()[1:]] if line["case_id"] == "flaky1")
+    assert [s["passed"] for s in flaky["samples"]] == [True, False, True, False] and flaky["policy"] == "mean"  # every sample travels
+    status, printed, err = merge(capsys, *files)
+    assert err == "" and status == single.ret
+    one, merged = read_json(pytester.path / "single.json"), read_json(pytester.path / "merged.json")
+    assert field_differences(one, merged) == []
+    assert one["suites"]["sampled"]["sampling"]["overall"]["pass@4"] == 0.625
+    assert [f["nodeid"] for f in merged["suites"]["sampled"]["sampling"]["flaky_cases"]] == ["cases/a.jsonl::flaky1", "cases/b.jsonl::flaky2"]
+    assert [line.replace("merged", "single") for line in taskbench_section(printed)] == taskbench_section(single.outlines)
+    assert "overall (weighted)      8    0.500    0.625    0.375      2" in printed
+    assert (pytester.path / "merged.md").read_text() == (pytester.path / "single.md").read_text()
+    other = pytester.runpytest("cases", MODEL, "--taskbench-repeats=3", "--taskbench-no-cache", "--taskbench-shard=2/2", "--taskbench-results=other.jsonl")
+    assert other.ret in (0, 1)
+    status, _, err = merge(capsys, files[0], pytester.path / "other.jsonl")
+    assert status == 4 and "score-changing settings" in err and "repeats" in err  # shards drawn with other repeats are not one run
+
+
+def test_the_history_records_how_many_samples_a_run_drew(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    write(pytester)
+    pytester.runpytest("cases", MODEL, "--taskbench-history")
+    pytester.runpytest("cases", MODEL, "--taskbench-repeats=4", "--taskbench-history")
+    records = [json.loads(line) for line in (pytester.path / ".taskbench/history/history.jsonl").read_text().splitlines()]
+    assert [r["repeats"] for r in records] == [1, 4]
+    assert records[0]["sampling"] is None and records[1]["sampling"] == {"pass@1": 0.5, "pass@4": 0.625, "pass^4": 0.375, "flaky": 2}
+    capsys.readouterr()
+    assert main(["history", ".taskbench/history"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    start, end = table[0].index("samples"), table[0].index("aggregate")  # columns by position: commit and branch are empty outside git
+    assert table[0][start:end].split() == ["samples", "pass@1", "flaky"]
+    assert [row[start:end].split() for row in table[1:]] == [["1"], ["4", "0.500", "2"]]  # a greedy run has no pass@1 or flaky figure
+    with pytest.raises(ValueError, match="repeats must be a whole number >= 1, got 0"):
+        HistoryRecord.from_dict({**records[1], "repeats": 0})

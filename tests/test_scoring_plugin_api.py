@@ -1,4 +1,4 @@
-"""Plugging a scorer into a real run: the documented conftest.py example, and an unknown scorer name."""
+"""Plugging a scorer into a real run: a conftest.py scorer scores its category, and an unknown scorer name fails its case."""
 
 from __future__ import annotations
 
@@ -6,11 +6,24 @@ import json
 
 import pytest
 
-from tests.helpers.docs import doc_block
-
 # both tests run the documented example in a pytest subprocess: about 2 s each
 pytestmark = pytest.mark.slow
 
+CONFTEST = """\
+from pytest_taskbench import Score, scorer
+
+
+@scorer("word_limit")
+def word_limit(*, max_words: int = 3):
+    def score(output, case):
+        words = len(output.split())
+        if words <= max_words:
+            return Score(1.0, f"{words} words")
+        return Score(0.0, f"{words} words, over the limit of {max_words}")
+
+    return score
+"""
+SUITE = "categories:\n  short_answers: {weight: 1, scorer: {name: word_limit, max_words: 3}}\n"
 MODEL = """\
 def respond(prompts):
     return ["one two three" if "short" in prompt else "one two three four five six" for prompt in prompts]
@@ -23,11 +36,11 @@ CASES = [
 
 @pytest.fixture
 def documented_suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    """The docs' conftest.py and taskbench.yaml, two cases and a rule-based model."""
-    pytester.makeconftest(doc_block("python", "# conftest.py"))
+    """A conftest.py scorer, a suite naming it, two cases and a rule-based model."""
+    pytester.makeconftest(CONFTEST)
     pytester.makepyfile(mymodel=MODEL)
     cases = pytester.mkdir("cases")
-    (cases / "taskbench.yaml").write_text(doc_block("yaml", "# cases/taskbench.yaml"))
+    (cases / "taskbench.yaml").write_text(SUITE)
     (cases / "x.jsonl").write_text("".join(json.dumps(row) + "\n" for row in CASES))
     return pytester
 

@@ -128,6 +128,11 @@ class GenerationEngine:
         """How often the model itself was loaded in this process (0 when every output came from the cache)."""
         return getattr(self._backend, "weight_loads", 0) if self._backend is not None else 0
 
+    @property
+    def out_of_memory_backoffs(self) -> int:
+        """How often a batch ran out of memory and was split (the backend lowers its batch size each time)."""
+        return getattr(self._backend, "out_of_memory_backoffs", 0) if self._backend is not None else 0
+
     def facts(self) -> dict[str, str | float | int]:
         """What the backend says about how it generated (device, dtype, requests in flight), for the generation line."""
         facts = getattr(self._backend, "generation_facts", None) if self._backend is not None else None

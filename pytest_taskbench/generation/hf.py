@@ -8,10 +8,12 @@ Batched generation done the way it is cheapest:
 - ``batch_size=0`` ("auto") sizes each batch from the real token lengths of its
   prompts plus ``max_new_tokens`` (not the model's maximum context) against the
   memory that is free, and halves on out-of-memory;
-- a sampled suite's N samples of a prompt come from one ``generate`` call
-  (``num_return_sequences=N``) under a seed derived from the batch, so the same
-  batch draws the same samples; ``batch_size`` counts prompts (each with its N
-  samples), auto sizing counts sequences;
+- a sampled suite's N samples of a prompt come from one ``generate`` call under a
+  seed derived from the batch, so the same batch draws the same samples; the
+  prompts go through the model once and their KV cache is repeated N times
+  (``generate(num_return_sequences=N)`` would compute each prompt N times);
+  ``batch_size`` counts prompts (each with its N samples), auto sizing counts
+  sequences;
 - the identity (the cache key's model part) is a fingerprint of the checkpoint
   that reads a few MiB however large the weights are (``fingerprint_checkpoint``).
 
@@ -28,6 +30,7 @@ import gc
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 import json
 import os
 import platform
@@ -172,6 +175,7 @@ class TransformersBackend(BaseBackend):
         self.is_encoder_decoder = False
         self._stop_strings_work = True
         self._facts: dict[str, str | int] = {}
+        self._share_prefill = True  # False once a model's cache turned out not to be a DynamicCache
 
     def load(self) -> None:
         """Load model and tokenizer (once); raises ModelLoadError with the cause."""
@@ -307,27 +311,33 @@ class TransformersBackend(BaseBackend):
         features = [{"input_ids": self.encode(prompt, params)} for prompt in prompts]
         encoded = tokenizer.pad(features, padding=True, return_tensors="pt")
         encoded = {key: value.to(self.device) for key, value in encoded.items()}
+        sampled = params.temperature > 0
         sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        if params.temperature > 0:
-            sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k, "num_return_sequences": count}
-        settings = dict(encoded, max_new_tokens=params.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
-        stopping = {"stop_strings": list(params.stop), "tokenizer": tokenizer} if params.stop and self._stop_strings_work else {}
+        if sampled:
+            sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k}
+        common = dict(max_new_tokens=params.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
         cuda = str(self.device).startswith("cuda")
+
+        def run(stopping: dict[str, Any]) -> Any:
+            if seed is not None:
+                torch.manual_seed(seed)
+            shared = self._prefill(encoded, count) if sampled and count > 1 else None
+            if shared is not None:  # the prompts' tokens went through the model once; each sample continues from a copy of their cache
+                return model.generate(**shared, **common, **stopping)
+            return model.generate(**encoded, **common, **({"num_return_sequences": count} if sampled else {}), **stopping)
+
         try:
             with torch.inference_mode(), torch.random.fork_rng(devices=[torch.device(self.device)] if cuda else [], enabled=seed is not None):
-                if seed is not None:
-                    torch.manual_seed(seed)
+                stopping = {"stop_strings": list(params.stop), "tokenizer": tokenizer} if params.stop and self._stop_strings_work else {}
                 try:
-                    output_ids = model.generate(**settings, **stopping)
+                    output_ids = run(stopping)
                 except ValueError:
                     if not stopping:
                         raise
                     # Some tokenizers (word-level ones, say) break transformers' stop-string matcher; stopping
                     # early is only a saving, since BaseBackend cuts at the stop sequence afterwards anyway.
                     self._stop_strings_work = False
-                    if seed is not None:
-                        torch.manual_seed(seed)
-                    output_ids = model.generate(**settings)
+                    output_ids = run({})
         except Exception as exc:
             if self.is_out_of_memory(exc) and cuda:
                 torch.cuda.empty_cache()
@@ -335,12 +345,37 @@ class TransformersBackend(BaseBackend):
         if not self.is_encoder_decoder:
             output_ids = output_ids[:, encoded["input_ids"].shape[1] :]
         texts = [str(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
-        per_prompt = count if params.temperature > 0 else 1
+        per_prompt = count if sampled else 1
         return [texts[i * per_prompt : (i + 1) * per_prompt] for i in range(len(prompts))]
 
     def generation_facts(self) -> dict[str, str | int]:
         """Where the model ran, once it has loaded: for the summary's generation line."""
         return dict(self._facts)
+
+    def _prefill(self, encoded: dict[str, Any], count: int) -> dict[str, Any] | None:
+        """Each prompt's tokens but the last through the model once, the KV cache then repeated ``count`` times.
+
+        ``generate(num_return_sequences=N)`` copies every prompt N times before running it, so the
+        prompt is computed N times; here it is computed once and only the samples' own tokens N
+        times. The last prompt token is left to ``generate`` (it computes the first sample's logits).
+        Positions follow the attention mask, as ``generate`` numbers them under left padding. Returns
+        None (``generate`` does it the usual way) for an encoder-decoder model, a one-token prompt
+        or a model whose cache cannot be repeated.
+        """
+        from transformers import DynamicCache
+
+        ids, mask = encoded["input_ids"], encoded["attention_mask"]
+        if self.is_encoder_decoder or not self._share_prefill or ids.shape[1] < 2:
+            return None
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        output = self._model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True)
+        cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+        if not isinstance(cache, DynamicCache):  # another kind of cache (sliding window, state space): no sharing
+            self._share_prefill = False
+            return None
+        cache.batch_repeat_interleave(count)
+        name = "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
+        return {"input_ids": ids.repeat_interleave(count, dim=0), "attention_mask": mask.repeat_interleave(count, dim=0), name: cache}
 
     def close(self) -> None:
         self._model = None

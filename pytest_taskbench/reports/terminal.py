@@ -164,14 +164,16 @@ def generation_line(counters: Mapping[str, Any]) -> str:
     loaded = f"; model loaded {loads} time{'s' if loads != 1 else ''}" if loads else ""
     sources = f"{generated} generated, {cached} from cache" + (f", {saved} from saved outputs" if saved else "")
     elsewhere = f"; {unused} of them for cases another worker ran" if unused > 0 else ""
-    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}{_how_generated(counters)}"
+    backoffs = int(counters.get("out_of_memory_backoffs", 0))
+    memory = f"; out of memory {backoffs} time{'s' if backoffs != 1 else ''}, batches split and the batch size lowered" if backoffs else ""
+    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}{memory}{_how_generated(counters)}"
 
 
 def _how_generated(counters: Mapping[str, Any]) -> str:
     """Where a local model ran (device, dtype), or how busy a server was kept (requests in flight, requests per second)."""
     parts = []
     if counters.get("device"):
-        parts.append(f"on {counters['device']}" + (f" ({counters['dtype']})" if counters.get("dtype") else ""))
+        parts.append(f"on {safe_text(str(counters['device']))}" + (f" ({safe_text(str(counters['dtype']))})" if counters.get("dtype") else ""))
     requests = int(counters.get("http_requests", 0))
     if requests:
         seconds = float(counters.get("http_seconds", 0.0))

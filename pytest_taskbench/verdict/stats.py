@@ -36,12 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from pytest_taskbench import defaults
 from pytest_taskbench.formatting import count
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.summary import GroupSummary, RunSummary, weighted_aggregate
 
-DEFAULT_SEED = 20240601
-DEFAULT_ALPHA = 0.05
+DEFAULT_SEED = defaults.SEED
+DEFAULT_ALPHA = defaults.ALPHA
 BOOTSTRAP_RESAMPLES = 2000
 PERMUTATION_RESAMPLES = 4999
 DEFAULT_POWER = 0.8
@@ -309,7 +310,7 @@ def minimum_detectable_effect(
     return z * math.sqrt(2 * variance)
 
 
-DEFAULT_MIN_CASES = 100
+DEFAULT_MIN_CASES = defaults.MIN_CASES
 
 
 def with_intervals(

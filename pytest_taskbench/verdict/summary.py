@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pytest_taskbench import defaults
 from pytest_taskbench.results import CaseResult
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class RunSummary:
     aggregate_se: float | None = None
     pass_rate_ci: Interval | None = None
     min_detectable_effect: float | None = None
-    alpha: float = 0.05
+    alpha: float = defaults.ALPHA
     seed: int | None = None
     warnings: tuple[str, ...] = ()
     sampling: SamplingSummary | None = None  # pass@k, pass^k and flaky cases, when cases were drawn more than once
