@@ -271,3 +271,41 @@ def test_a_kept_alive_connection_closed_while_idle_is_replaced_without_failing_t
     results = backend.generate(prompts(3), PARAMS)
     assert [r.text for r in results] == ["ok"] * 3, [r.error for r in results]
     assert server.connections == 2  # the closed one replaced once, then kept alive
+
+
+def test_the_generation_line_says_how_busy_the_server_was_kept_across_workers() -> None:
+    from pytest_taskbench.reports.terminal import generation_line
+    from pytest_taskbench.run import merge_counters
+
+    workers = [
+        {
+            "generated": 300,
+            "served": 300,
+            "generation_seconds": 2.0,
+            "http_requests": 300,
+            "http_peak_in_flight": 64,
+            "http_concurrency_cap": 256,
+            "http_seconds": 2.0,
+        },
+        {
+            "generated": 200,
+            "served": 200,
+            "generation_seconds": 1.5,
+            "http_requests": 200,
+            "http_peak_in_flight": 128,
+            "http_concurrency_cap": 256,
+            "http_seconds": 2.5,
+        },
+    ]
+    line = generation_line(merge_counters(workers))
+    assert line.endswith("; 500 requests, up to 128 in flight (cap 256), 200.0 requests/s")  # side by side: the longest span, the largest peak
+
+
+def test_the_generation_line_names_the_device_and_dtype_once_for_workers_that_agree() -> None:
+    from pytest_taskbench.reports.terminal import generation_line
+    from pytest_taskbench.run import merge_counters
+
+    same = merge_counters([{"generated": 1, "device": "cpu", "dtype": "float32"}, {"generated": 1, "device": "cpu", "dtype": "float32"}])
+    assert generation_line(same).endswith("; on cpu (float32)")
+    mixed = merge_counters([{"device": "cuda:0", "dtype": "bfloat16"}, {"device": "cuda:1", "dtype": "bfloat16"}])
+    assert generation_line(mixed).endswith("; on cuda:0/cuda:1 (bfloat16)")
