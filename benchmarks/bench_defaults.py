@@ -5,12 +5,12 @@
 
 Sections (targets from issue #21):
 
-- ``sweep``: seconds per case at batch sizes 4 to 128 on CPU, for the shipped model and a
-  larger random one built here (same architecture, 4x wider, 2x deeper), with the most tokens
+- ``sweep``: seconds per case at batch sizes 4 to 128 on CPU (``--threads`` torch threads), for the
+  shipped model and a larger random one built here (same architecture, 2.7x wider, 2x deeper), with the most tokens
   one batch held (batch x (longest prompt + max_new_tokens)): the data the automatic batch
   size's CPU token budget is chosen from.
 - ``defaults``: ``pytest cases`` on the shipped suite (500 cases, no cache) with today's defaults
-  against the old ones (``--taskbench-batch-size=8 --taskbench-device=cpu``), fresh processes
+  against the old ones (``--taskbench-batch-size=8 --taskbench-device=cpu``), ``--threads`` torch threads on both sides, fresh processes
   taking turns, medians: generation-time ratio (target <= 0.6), peak RSS difference (target
   <= 200 MB), and whether the 500 outputs are identical.
 - ``http``: a local OpenAI-compatible server (stdlib, started here) that answers every request in
@@ -26,7 +26,8 @@ Sections (targets from issue #21):
   served from the cache against the same suite with an instant callable model (old figure 1.14x);
   whether torch was imported; the time from start to the first generated output.
 - ``continuous``: transformers' continuous batching (``generate_batch``, paged KV cache) against the
-  backend's length-sorted static batches on CPU, same prompts: time ratio and identical outputs.
+  backend's length-sorted static batches on CPU, the same 16 prompts and 32 new tokens: time ratio
+  and identical outputs.
 
 Nothing is downloaded; everything runs offline on CPU.
 """
@@ -63,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sections", default="sweep,defaults,http,slowing,serve,startup,continuous")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each side in the defaults and startup sections, taking turns")
     parser.add_argument("--sweep-cases", type=int, default=96)
+    parser.add_argument("--sweep-batches", default="4,8,16,32,64,128")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in the sweep (one: on a shared machine more only wait on each other)")
     parser.add_argument("--http-cases", type=int, default=2000)
     parser.add_argument("--workdir", type=Path, default=None)
     return parser.parse_args(argv)
@@ -94,8 +97,8 @@ def larger_model(workdir: Path) -> Path:
     if (target / "config.json").exists():
         return target
     config = AutoConfig.from_pretrained(MODEL, local_files_only=True)
-    config.hidden_size, config.intermediate_size, config.num_hidden_layers = 768, 2048, 8
-    config.num_attention_heads = config.num_key_value_heads = 12
+    config.hidden_size, config.intermediate_size, config.num_hidden_layers = 512, 1536, 8
+    config.num_attention_heads = config.num_key_value_heads = 8
     config.head_dim = 64
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).save_pretrained(target)
@@ -105,15 +108,18 @@ def larger_model(workdir: Path) -> Path:
 
 
 def sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    import torch
+
     from pytest_taskbench.generation.hf import TransformersBackend
 
+    torch.set_num_threads(args.threads)
     prompts, params = shipped_prompts(args.sweep_cases)
     results: dict[str, Any] = {}
     for label, path, new_tokens in (("shipped", MODEL, params.max_new_tokens), ("larger (random)", larger_model(workdir), 64)):
         run_params = GenerationParams(max_new_tokens=new_tokens, stop=params.stop, use_chat_template=params.use_chat_template)
-        print(f"sweep: {label} model, {len(prompts)} shipped prompts, max_new_tokens {new_tokens}")
+        print(f"sweep: {label} model, {len(prompts)} shipped prompts, max_new_tokens {new_tokens}, {args.threads} torch thread(s)")
         rows = []
-        for batch in (4, 8, 16, 32, 64, 128):
+        for batch in map(int, args.sweep_batches.split(",")):
             backend = TransformersBackend(path, batch_size=batch, device="cpu")
             backend.load()
             backend.generate(prompts[:2], run_params)
@@ -161,6 +167,7 @@ def defaults(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     root.mkdir()
     shutil.copytree(REPO / "cases", root / "cases")
     base = [sys.executable, "-m", "pytest", "cases", f"--taskbench-model={MODEL}", "--taskbench-no-cache", "-q", "-p", "no:cacheprovider", "--tb=no"]
+    base.append(f"--taskbench-threads={args.threads}")  # the same on both sides: on a shared machine, more threads only wait on each other
     sides = {"old defaults": ["--taskbench-batch-size=8", "--taskbench-device=cpu"], "defaults": []}
     runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in sides}
     for turn in range(args.repeat):
@@ -366,7 +373,8 @@ def startup(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(REPO)])}
     collect = [sys.executable, "-m", "pytest", "--co", "-q", "cases", "-p", "no:cacheprovider", "-p", "modules_at_end"]
     main_job = [sys.executable, "-m", "pytest", "cases", "-q", "--tb=no", "-p", "modules_at_end", "--taskbench-cache-dir=gen-cache"]
-    subprocess.run([*main_job, f"--taskbench-model={MODEL}"], cwd=root, env=env, capture_output=True, check=False)  # fill the cache
+    fill = [*main_job, f"--taskbench-model={MODEL}", "--taskbench-threads=1"]  # one thread: on a busy machine, more only wait on each other
+    subprocess.run(fill, cwd=root, env=env, capture_output=True, check=False)  # fill the cache
     runs: dict[str, list[float]] = {"collect": [], "collect, heavy imports first": [], "cached run": [], "instant model": []}
     heavy: dict[str, str] = {}
     for _ in range(args.repeat):
@@ -410,8 +418,8 @@ def continuous(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     from pytest_taskbench.generation.hf import TransformersBackend
 
-    prompts, params = shipped_prompts(64)
-    params = GenerationParams(max_new_tokens=params.max_new_tokens, use_chat_template=params.use_chat_template)  # no stop strings: same work both ways
+    prompts, params = shipped_prompts(16)  # continuous batching takes tens of seconds per call on CPU: a few prompts say enough
+    params = GenerationParams(max_new_tokens=32, use_chat_template=params.use_chat_template)  # no stop strings: the same work both ways
     backend = TransformersBackend(MODEL, batch_size=0, device="cpu")
     backend.load()
     backend.generate(prompts[:2], params)
@@ -423,9 +431,8 @@ def continuous(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     config = GenerationConfig(max_new_tokens=params.max_new_tokens, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     try:
         with torch.inference_mode():
-            model.generate_batch(inputs[:2], generation_config=config)
             began = time.perf_counter()
-            answers = model.generate_batch(inputs, generation_config=config)
+            answers = model.generate_batch(inputs, generation_config=config, warmup=False)
             paged_seconds = time.perf_counter() - began
     except Exception as exc:  # noqa: BLE001 - report what transformers says
         print(f"continuous batching on CPU: not available ({type(exc).__name__}: {str(exc)[:300]})")
