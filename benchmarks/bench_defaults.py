@@ -158,7 +158,7 @@ def generation_seconds(report: Path) -> float:
 
 
 def outputs(samples: Path) -> dict[str, str]:
-    return {row["id"]: row["output"] for row in map(json.loads, samples.read_text().splitlines())}
+    return {row["case_id"]: row["output"] for row in map(json.loads, samples.read_text().splitlines())}
 
 
 def defaults(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:

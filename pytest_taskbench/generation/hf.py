@@ -48,7 +48,7 @@ EDGE_BYTES = 1024 * 1024  # larger files: the first and last MiB ...
 SAMPLE_BYTES = 64 * 1024  # ... and this much at SAMPLES evenly spaced offsets
 SAMPLES = 16
 MAX_AUTO_BATCH = 64
-CPU_TOKEN_BUDGET = 8192  # on CPU, batches gain nothing beyond about this many tokens (the sweep in benchmarks/bench_defaults.py)
+CPU_TOKEN_BUDGET = 4096  # on CPU, batches gain nothing beyond about this many tokens (the sweep in benchmarks/bench_defaults.py)
 REQUIRED_MODULES = ("torch", "transformers")  # what this module imports; the hf extra installs them (and safetensors, tokenizers)
 ACCELERATOR_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # an NVIDIA driver; ROCm
 CPU_TORCH = "torch==2.13.0"  # a bare "torch" pulls a multi-GB CUDA build
