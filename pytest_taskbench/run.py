@@ -106,7 +106,7 @@ class TaskbenchRun:
 
         Under xdist a worker runs only its share of the items it collected: ``upcoming`` names
         the items already sent to it (generated together on a miss), and the model is loaded
-        now so that a broken one fails before any case. Returns notes for the summary.
+        now (unless every output it may need is cached) so that a broken one fails before any case. Returns notes for the summary.
 
         Raises:
             ModelLoadError: the model cannot be found or loaded.
@@ -115,7 +115,8 @@ class TaskbenchRun:
         lookahead = (self.settings.batch_size or 32) if distributed else None  # batch_size 0 is auto
         self._engine.plan([self._job(suite, case, key) for suite, case, key in planned], lookahead=lookahead, upcoming=upcoming)
         if distributed:
-            self._engine.load()
+            if self._engine.needs_model():  # a worker whose every output is cached never loads the model (nor imports torch)
+                self._engine.load()
             return []
         self._engine.progress = progress
         self._engine.prefetch()
@@ -169,10 +170,15 @@ class TaskbenchRun:
         score = safe_score(self.catalog.scorer_for(suite, case), generation.text, case)
         return replace(base, score=score.value, passed=score.value >= threshold, reason=score.reason, output=generation.text, details=dict(score.details))
 
-    def counters(self) -> dict[str, float | int]:
+    def counters(self) -> dict[str, str | float | int]:
         """This process's generation counters (a worker sends them to the controller)."""
         engine = self._engine
-        return {**engine.counters.as_dict(), "model_loads": engine.weight_loads, "out_of_memory_backoffs": engine.out_of_memory_backoffs}
+        return {
+            **engine.counters.as_dict(),
+            "model_loads": engine.weight_loads,
+            "out_of_memory_backoffs": engine.out_of_memory_backoffs,
+            **engine.facts(),
+        }
 
     # at the end (the controller) ------------------------------------------------
     def finish(
@@ -376,11 +382,21 @@ def sampled_result(base: CaseResult, generations: Sequence[Generation], score_te
     return replace(result, reason=summary + sample.reason, details=dict(representative.details) if representative is not None else {})
 
 
+PEAK_COUNTERS = frozenset({"http_peak_in_flight", "http_concurrency_cap", "http_seconds"})  # workers run side by side: the largest, not the sum
+
+
 def merge_counters(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several processes' counters as one: counts add up, peaks and spans take the largest, texts (device, dtype) the distinct values."""
     merged: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            merged[key] = merged.get(key, 0) + value
+            if isinstance(value, str):
+                seen = merged.get(key, "")
+                merged[key] = value if not seen or value in seen.split("/") else f"{seen}/{value}"
+            elif key in PEAK_COUNTERS:
+                merged[key] = max(merged.get(key, 0), value)
+            else:
+                merged[key] = merged.get(key, 0) + value
     return merged
 
 

@@ -217,7 +217,13 @@ class Settings:
     http_api_key_env: str = option(
         "for an http(s):// model: environment variable holding the API key (default {default})", defaults.HTTP_API_KEY_ENV, metavar="VAR"
     )
-    http_concurrency: int = option("for an http(s):// model: requests in flight at once (default {default})", defaults.HTTP_CONCURRENCY, metavar="N", minimum=1)
+    http_concurrency: int = option(
+        "for an http(s):// model: the most requests in flight at once; fewer while the server slows down or says it is overloaded (default {default})",
+        defaults.HTTP_CONCURRENCY,
+        metavar="N",
+        minimum=1,
+    )
+    http_fixed_concurrency: bool = option("for an http(s):// model: keep exactly --taskbench-http-concurrency requests in flight, without adapting", False)
     http_timeout: int = option(
         "for an http(s):// model: seconds one request may take in all (connect, send, headers and answer), whatever the server does (default {default})",
         defaults.HTTP_TIMEOUT_SECONDS,
@@ -359,7 +365,8 @@ def _options() -> tuple[Option, ...]:
             continue
         kind = _field_kind(hints[item.name])
         default = None if item.default is MISSING else item.default
-        help_text = spec["help"].replace("{default}", str(default))
+        shown = next((word for word, value in spec["words"].items() if value == default), default)  # batch size 0 reads "auto"
+        help_text = spec["help"].replace("{default}", str(shown))
         if spec["bare"] is not None:
             kind = "name"
         options.append(Option(item.name, kind, help_text, spec["metavar"], _parser(kind, spec), default, spec["bare"], spec["role"]))

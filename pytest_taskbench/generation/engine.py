@@ -133,6 +133,23 @@ class GenerationEngine:
         """How often a batch ran out of memory and was split (the backend lowers its batch size each time)."""
         return getattr(self._backend, "out_of_memory_backoffs", 0) if self._backend is not None else 0
 
+    def facts(self) -> dict[str, str | float | int]:
+        """What the backend says about how it generated (device, dtype, requests in flight), for the generation line."""
+        facts = getattr(self._backend, "generation_facts", None) if self._backend is not None else None
+        return dict(facts()) if callable(facts) else {}
+
+    def needs_model(self) -> bool:
+        """Whether some planned output is missing from the cache, so that the model must be loaded to produce it."""
+        cache = self._cache if not isinstance(self.backend, OutputSource) else None
+        if cache is None:
+            return True
+        for job in self._planned:
+            base = entry_key(cache.identity, job.prompt, job.params)
+            for index in range(job.distinct):
+                if cache.get(entry_key(cache.identity, job.prompt, job.params, index) if job.params.sampled else base) is None:
+                    return True
+        return False
+
     def load(self) -> None:
         """Load the model's weights now (backends with a ``load`` method); raises ModelLoadError."""
         load = getattr(self.backend, "load", None)

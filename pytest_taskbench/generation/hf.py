@@ -33,7 +33,9 @@ import importlib.util
 import inspect
 import json
 import os
+import platform
 import struct
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,8 +48,9 @@ EDGE_BYTES = 1024 * 1024  # larger files: the first and last MiB ...
 SAMPLE_BYTES = 64 * 1024  # ... and this much at SAMPLES evenly spaced offsets
 SAMPLES = 16
 MAX_AUTO_BATCH = 64
-CPU_TOKEN_BUDGET = 16384  # on CPU, larger batches stop paying off before memory runs out
+CPU_TOKEN_BUDGET = 4096  # on CPU, batches gain nothing beyond about this many tokens (the sweep in benchmarks/bench_defaults.py)
 REQUIRED_MODULES = ("torch", "transformers")  # what this module imports; the hf extra installs them (and safetensors, tokenizers)
+ACCELERATOR_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # an NVIDIA driver; ROCm
 CPU_TORCH = "torch==2.13.0"  # a bare "torch" pulls a multi-GB CUDA build
 
 
@@ -115,9 +118,15 @@ def fingerprint_checkpoint(path: Path) -> str:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` is cuda when available, then mps, then cpu."""
+    """``auto`` is cuda when available, then mps, then cpu.
+
+    torch is imported only where an accelerator may exist (a GPU driver, Apple silicon): on a
+    machine without one, ``auto`` is cpu at once, and a run served from the cache imports no torch.
+    """
     if device != "auto":
         return device
+    if not _may_have_accelerator():
+        return "cpu"
     import torch
 
     if torch.cuda.is_available():
@@ -127,10 +136,30 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+def _may_have_accelerator() -> bool:
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    return any(Path(marker).exists() for marker in ACCELERATOR_MARKERS)
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto`` is float32 on CPU, bfloat16 on a GPU that supports it, float16 on other GPUs and mps."""
+    if dtype != "auto":
+        return dtype
+    kind = device.split(":")[0]
+    if kind == "cpu":
+        return "float32"
+    if kind == "cuda":
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float16"
+
+
 class TransformersBackend(BaseBackend):
     name = "transformers"
 
-    def __init__(self, path: str | Path, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, batch_size: int = 0, device: str = "auto", dtype: str = "auto", threads: int | None = None) -> None:
         self.auto_batch = batch_size <= 0
         super().__init__(MAX_AUTO_BATCH if self.auto_batch else batch_size)
         self.batch_counts_sequences = self.auto_batch  # auto sizes batches by tokens held: a prompt's N samples hold N times as many
@@ -145,6 +174,7 @@ class TransformersBackend(BaseBackend):
         self._encoded: dict[tuple[str, str, bool], list[int]] = {}
         self.is_encoder_decoder = False
         self._stop_strings_work = True
+        self._facts: dict[str, str | int] = {}
         self._share_prefill = True  # False once a model's cache turned out not to be a DynamicCache
 
     def load(self) -> None:
@@ -166,10 +196,11 @@ class TransformersBackend(BaseBackend):
         if self.threads:
             torch.set_num_threads(self.threads)
         self.device = resolve_device(self.device)
+        self.dtype = resolve_dtype(self.dtype, self.device)
         model_config = AutoConfig.from_pretrained(self.path, local_files_only=True)
         self.is_encoder_decoder = bool(getattr(model_config, "is_encoder_decoder", False))
         model_class = AutoModelForSeq2SeqLM if self.is_encoder_decoder else AutoModelForCausalLM
-        torch_dtype = self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)
+        torch_dtype = getattr(torch, self.dtype)
         with _quiet_progress_bars():
             model = model_class.from_pretrained(self.path, local_files_only=True, dtype=torch_dtype)
         tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
@@ -180,6 +211,7 @@ class TransformersBackend(BaseBackend):
         model.to(self.device)  # type: ignore[arg-type]
         model.eval()
         self._model, self._tokenizer = model, tokenizer
+        self._facts = {"device": str(self.device), "dtype": str(model.dtype).removeprefix("torch.")}
 
     @property
     def tokenizer(self) -> Any:
@@ -189,13 +221,15 @@ class TransformersBackend(BaseBackend):
     def identity(self) -> str:
         """Checkpoint fingerprint + dtype + device type + transformers version (see ``fingerprint_checkpoint``).
 
-        Computed without loading the model (``auto`` dtype is the checkpoint's, which the
-        fingerprint covers), so a run served wholly from the cache never loads the weights.
+        Computed without loading the model (``auto`` device and dtype resolved as loading would,
+        without importing torch on a machine with no accelerator), so a run served wholly from the
+        cache never loads the weights.
         """
         if self._identity is None:
-            device_type = str(resolve_device(self.device)).split(":")[0]
+            device = resolve_device(self.device)
+            dtype = resolve_dtype(self.dtype, device)
             version = importlib.metadata.version("transformers")
-            self._identity = f"transformers:{fingerprint_checkpoint(self.path)}:{self.dtype}:{device_type}:transformers-{version}"
+            self._identity = f"transformers:{fingerprint_checkpoint(self.path)}:{dtype}:{device.split(':')[0]}:transformers-{version}"
         return self._identity
 
     def render(self, prompt: Prompt, params: GenerationParams) -> str:
@@ -313,6 +347,10 @@ class TransformersBackend(BaseBackend):
         texts = [str(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
         per_prompt = count if sampled else 1
         return [texts[i * per_prompt : (i + 1) * per_prompt] for i in range(len(prompts))]
+
+    def generation_facts(self) -> dict[str, str | int]:
+        """Where the model ran, once it has loaded: for the summary's generation line."""
+        return dict(self._facts)
 
     def _prefill(self, encoded: dict[str, Any], count: int) -> dict[str, Any] | None:
         """Each prompt's tokens but the last through the model once, the KV cache then repeated ``count`` times.

@@ -41,22 +41,27 @@ names, ``Location`` headers) before it is kept or shown.
 
 from __future__ import annotations
 
+import functools
 import http.client
+import itertools
 import json
 import os
 import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_taskbench import defaults
 from pytest_taskbench.generation.answers import completion_texts, error_message, excerpt, redact
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
+from pytest_taskbench.generation.concurrency import AdaptiveLimit
 from pytest_taskbench.generation.transport import (
     Connection,
+    ConnectionPool,
     Deadline,
     RequestFailed,
     Unreachable,
@@ -66,6 +71,7 @@ from pytest_taskbench.generation.transport import (
 from pytest_taskbench.guards.display import safe_text
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+OVERLOAD_STATUSES = frozenset({429, 503})  # the server says it has too much to do: fewer requests in flight
 MAX_SERVER_STOP_SEQUENCES = 4  # OpenAI's limit; the rest are applied here
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # one answer's body; memory per request in flight stays within a few times this
 MAX_ERROR_BODY_BYTES = 64 * 1024  # of an error body only the start is read (and 300 characters shown)
@@ -81,7 +87,8 @@ class HttpOptions:
     endpoint: str = "chat"  # "chat" or "completions"
     model: str | None = None  # None: the only model the server's /models lists
     api_key_env: str = "TASKBENCH_API_KEY"
-    concurrency: int = 8
+    concurrency: int = defaults.HTTP_CONCURRENCY  # the most requests in flight; fewer while the server slows down (concurrency.py)
+    fixed_concurrency: bool = False  # hold ``concurrency`` requests in flight instead of adapting
     timeout: float = 120.0  # seconds for a whole request: connect, send, headers and body
     retries: int = 3
     backoff: float = 0.5  # seconds before the first retry; doubles each time
@@ -124,6 +131,8 @@ class HttpBackend:
         self._origin = origin_of(self.base_url)
         self._takes_n: bool | None = None  # None: not known yet; False once a server answered fewer choices than asked
         self._tls = ssl.create_default_context() if self._origin[0] == "https" else None
+        self._pool = ConnectionPool(self._tls, max_idle=max(1, self.options.concurrency))
+        self.limit = AdaptiveLimit(cap=max(1, self.options.concurrency), fixed=self.options.fixed_concurrency)
 
     # protocol -----------------------------------------------------------------
     def identity(self) -> str:
@@ -137,43 +146,46 @@ class HttpBackend:
         return results
 
     def generate_iter(self, prompts: Sequence[Prompt], params: GenerationParams) -> Iterator[tuple[list[int], list[Generation]]]:
-        """Yield each answer as it arrives, ``concurrency`` requests in flight."""
-        if not prompts:
+        """Yield each answer as it arrives, as many requests in flight as ``self.limit`` allows."""
+        calls = [functools.partial(self.generate_one, prompt, params) for prompt in prompts]
+        for index, generations in self._in_flight(calls, lambda index: 1):
+            yield [index], generations
+
+    def _in_flight(self, calls: Sequence[Callable[[], Any]], count: Callable[[int], int]) -> Iterator[tuple[int, list[Generation]]]:
+        """Run ``calls`` on a pool of threads, keeping ``self.limit.limit`` of them running; yield (index, generations) as each ends.
+
+        A call returns one Generation or a list of them; one that raises (none should) fails its ``count(index)`` outputs alone.
+        """
+        if not calls:
             return
-        executor = ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="taskbench-http")
+        executor = ThreadPoolExecutor(max_workers=self.limit.cap, thread_name_prefix="taskbench-http")
+        waiting = iter(range(len(calls)))
+        pending: dict[Future[Any], int] = {}
         try:
-            pending: dict[Future[Generation], int] = {executor.submit(self.generate_one, prompt, params): index for index, prompt in enumerate(prompts)}
-            while pending:
+            while True:
+                for index in itertools.islice(waiting, max(0, self.limit.limit - len(pending))):
+                    pending[executor.submit(calls[index])] = index
+                if not pending:
+                    return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
+                    index = pending.pop(future)
                     try:
-                        generation = future.result()
-                    except Exception as exc:  # noqa: BLE001 - generate_one does not raise; if it ever does, that case fails alone
-                        generation = Generation(None, self._scrub(f"unexpected {type(exc).__name__}: {exc}"))
-                    yield [pending.pop(future)], [generation]
+                        answer = future.result()
+                        generations = answer if isinstance(answer, list) else [answer]
+                    except Exception as exc:  # noqa: BLE001 - the calls do not raise; if one ever does, that case fails alone
+                        generations = [Generation(None, self._scrub(f"unexpected {type(exc).__name__}: {exc}"))] * count(index)
+                    yield index, generations
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def generate_samples_iter(
         self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]
     ) -> Iterator[tuple[list[int], list[list[Generation]]]]:
-        """Yield each prompt's samples as they arrive (see the module docstring), ``concurrency`` prompts in flight."""
-        if not prompts:
-            return
-        executor = ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="taskbench-http")
-        try:
-            pending = {executor.submit(self.generate_samples, prompt, params, list(indices)): i for i, (prompt, indices) in enumerate(zip(prompts, samples))}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    index = pending.pop(future)
-                    try:
-                        generations = future.result()
-                    except Exception as exc:  # noqa: BLE001 - generate_samples does not raise; if it ever does, that case fails alone
-                        generations = [Generation(None, self._scrub(f"unexpected {type(exc).__name__}: {exc}"))] * len(samples[index])
-                    yield [index], [generations]
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+        """Yield each prompt's samples as they arrive (see the module docstring), as many prompts in flight as ``self.limit`` allows."""
+        calls = [functools.partial(self.generate_samples, prompt, params, list(indices)) for prompt, indices in zip(prompts, samples)]
+        for index, generations in self._in_flight(calls, lambda index: len(samples[index])):
+            yield [index], [generations]
 
     def generate_samples(self, prompt: Prompt, params: GenerationParams, indices: list[int]) -> list[Generation]:
         """Samples ``indices`` of one prompt: one request with ``n`` while the server honours it, else one request per sample."""
@@ -199,7 +211,19 @@ class HttpBackend:
         return got
 
     def close(self) -> None:
-        return None
+        self._pool.close()
+
+    def generation_facts(self) -> dict[str, float | int]:
+        """For the summary's generation line: requests sent, the most in flight at once, and over how long."""
+        stats = self.limit.stats
+        return {
+            "http_requests": stats.requests,
+            "http_peak_in_flight": stats.peak_in_flight,
+            "http_concurrency_cap": self.limit.cap,
+            "http_seconds": round(stats.busy_seconds, 3),
+            "http_overloads": stats.overloads,
+            "http_connections": self._pool.opened,
+        }
 
     # requests -----------------------------------------------------------------
     @property
@@ -307,7 +331,7 @@ class HttpBackend:
         target = url
         redirects = 0
         while True:
-            answer = self._exchange(method, target, data, key, deadline)
+            answer = self._counted_exchange(method, target, data, key, deadline)
             if answer.status not in REDIRECT_STATUSES:
                 break
             target = self._redirect_target(method, target, answer, key)
@@ -352,12 +376,47 @@ class HttpBackend:
             "point --taskbench-model at the final URL"
         )
 
-    def _connection(self, host: str, port: int, deadline: Deadline) -> Connection:
-        """A connection for one request. A keep-alive pool would hand one out here (and take it back in _exchange)."""
-        return Connection(host, port, deadline, self._tls)
+    def _counted_exchange(self, method: str, url: str, data: bytes | None, key: str | None, deadline: Deadline) -> _Answer:
+        """``_exchange``; a generation request (a POST) waits for any pause the server asked for and tells the concurrency limit how it went."""
+        if method != "POST":
+            return self._exchange(method, url, data, key, deadline)
+        self.limit.wait_turn()
+        self.limit.sent()
+        try:
+            answer = self._exchange(method, url, data, key, deadline)
+        except RequestFailed as exc:
+            if exc.overload:
+                self.limit.overloaded()
+            else:
+                self.limit.failed()
+            raise
+        except BaseException:
+            self.limit.failed()
+            raise
+        if answer.status in OVERLOAD_STATUSES:
+            self.limit.overloaded(_retry_after(answer.retry_after))
+        else:
+            self.limit.answered()
+        return answer
 
     def _exchange(self, method: str, url: str, data: bytes | None, key: str | None, deadline: Deadline) -> _Answer:
-        """Send one request and read its answer (the body capped); transport failures become RequestFailed."""
+        """Send one request on a kept-alive connection (or a new one) and read its answer; transport failures become RequestFailed.
+
+        A kept-alive connection the server has since closed fails before any answer; the request is then sent again, once,
+        on a new connection.
+        """
+        origin = origin_of(url)
+        connection, kept_alive = self._pool.take(origin[1], origin[2], deadline)
+        if kept_alive:
+            try:
+                return self._exchange_on(connection, method, url, data, key, deadline, kept_alive=True)
+            except _ClosedByServer:
+                connection, _ = self._pool.take_new(origin[1], origin[2], deadline)
+        return self._exchange_on(connection, method, url, data, key, deadline, kept_alive=False)
+
+    def _exchange_on(
+        self, connection: Connection, method: str, url: str, data: bytes | None, key: str | None, deadline: Deadline, *, kept_alive: bool
+    ) -> _Answer:
         parts = urllib.parse.urlsplit(url)
         origin = origin_of(url)
         headers = {"Accept": "application/json"}
@@ -366,12 +425,18 @@ class HttpBackend:
         if key and origin == self._origin:
             headers["Authorization"] = f"Bearer {key}"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection = self._connection(origin[1], origin[2], deadline)
         response: http.client.HTTPResponse | None = None
+        reusable = False
         try:
-            connection.connect()
-            connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
+            if not connection.is_open:
+                connection.connect()
+            try:
+                connection.request(method, path, body=data, headers=headers)
+                response = connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if kept_alive:  # the server closed it while it was idle: nothing was answered
+                    raise _ClosedByServer from None
+                raise
             status = response.status
             if status in REDIRECT_STATUSES:
                 body = bytearray()  # not needed, and it may be large
@@ -386,11 +451,12 @@ class HttpBackend:
                     )
             else:
                 body, _ = read_body(response, MAX_ERROR_BODY_BYTES, whole=False)
+            reusable = response.isclosed() and not response.will_close  # the whole answer read, and the server keeps the connection open
             return _Answer(status, response.getheader("Location"), response.getheader("Retry-After"), body)
-        except RequestFailed:
+        except (RequestFailed, _ClosedByServer):
             raise
         except TimeoutError:  # the deadline, or a socket call that used up the time left
-            raise RequestFailed(f"no complete answer within {deadline.seconds:g}s (--taskbench-http-timeout)", retry=True) from None
+            raise RequestFailed(f"no complete answer within {deadline.seconds:g}s (--taskbench-http-timeout)", retry=True, overload=True) from None
         except Unreachable as exc:
             raise RequestFailed(f"cannot reach the server ({exc}); is it running?", retry=True, connection=True) from None
         except ssl.SSLCertVerificationError as exc:
@@ -406,7 +472,14 @@ class HttpBackend:
         finally:
             if response is not None:
                 response.close()  # http.client hands the socket to a response that will close it
-            connection.close()
+            if reusable:
+                self._pool.give_back(connection)
+            else:
+                connection.close()
+
+
+class _ClosedByServer(Exception):
+    """A kept-alive connection turned out closed before the request was answered."""
 
 
 def _retry_after(value: str | None) -> float | None:

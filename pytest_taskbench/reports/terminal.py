@@ -166,7 +166,22 @@ def generation_line(counters: Mapping[str, Any]) -> str:
     elsewhere = f"; {unused} of them for cases another worker ran" if unused > 0 else ""
     backoffs = int(counters.get("out_of_memory_backoffs", 0))
     memory = f"; out of memory {backoffs} time{'s' if backoffs != 1 else ''}, batches split and the batch size lowered" if backoffs else ""
-    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}{memory}"
+    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}{memory}{_how_generated(counters)}"
+
+
+def _how_generated(counters: Mapping[str, Any]) -> str:
+    """Where a local model ran (device, dtype), or how busy a server was kept (requests in flight, requests per second)."""
+    parts = []
+    if counters.get("device"):
+        parts.append(f"on {safe_text(str(counters['device']))}" + (f" ({safe_text(str(counters['dtype']))})" if counters.get("dtype") else ""))
+    requests = int(counters.get("http_requests", 0))
+    if requests:
+        seconds = float(counters.get("http_seconds", 0.0))
+        rate = f", {requests / seconds:.1f} requests/s" if seconds > 0 else ""
+        parts.append(
+            f"{requests} requests, up to {int(counters.get('http_peak_in_flight', 0))} in flight (cap {int(counters.get('http_concurrency_cap', 0))}){rate}"
+        )
+    return "".join(f"; {part}" for part in parts)
 
 
 def verdict_line(report: SuiteReport) -> str:
