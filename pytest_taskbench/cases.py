@@ -19,6 +19,7 @@ import yaml
 from pytest_taskbench.calls import ExpectedCall, Tool, calls_json, narrowed, read_expected_calls
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
+from pytest_taskbench.results import Policy, parse_policy
 
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
@@ -38,8 +39,11 @@ CASE_KEYS = frozenset(
         "tools",
         "expected_calls",
         "calls_ordered",
+        "repeats",
+        "policy",
     }
 )
+MAX_REPEATS = 1000
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # used with fullmatch: "$" would let a trailing newline in
 CASE_FILE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
 
@@ -79,6 +83,8 @@ class Case:
     tools: tuple[Tool, ...] = ()  # the functions the model is offered for this case (the suite's tools:, narrowed)
     expected_calls: tuple[ExpectedCall, ...] | None = None  # None: the case expects no tool calls at all (not a tool-call case)
     calls_ordered: bool = False  # the expected calls must come in this order
+    repeats: int | None = None  # samples to draw for this case (None: its category's or the suite's)
+    policy: Policy | None = None
 
     @property
     def request_text(self) -> str:
@@ -355,6 +361,8 @@ def _case(
         tools=case_tools,
         expected_calls=expected_calls,
         calls_ordered=validation.flag(f"{name}: calls_ordered", data.get("calls_ordered", False)),
+        repeats=None if data.get("repeats") is None else validation.whole(f"{name}: repeats", data["repeats"], minimum=1, maximum=MAX_REPEATS),
+        policy=None if data.get("policy") is None else parse_policy(f"{name}: policy", data["policy"]),
     )
 
 

@@ -25,16 +25,16 @@ from pytest_taskbench.call_parsers import parse_calls
 from pytest_taskbench.calls import calls_json
 from pytest_taskbench.cases import Case
 from pytest_taskbench.catalog import Catalog
-from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity
+from pytest_taskbench.generation import Backend, Generation, GenerationParams, Prompt, backend_for_settings, backend_identity
 from pytest_taskbench.generation.cache import GenerationCache, open_cache
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
 from pytest_taskbench.history import HistoryRecord, append_records, git_state, history_file, read_history, select
 from pytest_taskbench.reports.files import ReportRequest, write_report_files
 from pytest_taskbench.reports.samples import suite_prompts
 from pytest_taskbench.reports.trend import TREND_RUNS, record_from_report
-from pytest_taskbench.results import CaseResult
+from pytest_taskbench.results import CaseResult, Policy, SampleResult
 from pytest_taskbench.resultsfile import Header, Outcome, SuiteFacts, write_results_file
-from pytest_taskbench.scoring.score import safe_score
+from pytest_taskbench.scoring.score import Score, safe_score
 from pytest_taskbench.settings import Settings
 from pytest_taskbench.suite import Suite
 from pytest_taskbench.verdict.compare import ComparedSuite
@@ -108,7 +108,7 @@ class TaskbenchRun:
 
         Under xdist a worker runs only its share of the items it collected: ``upcoming`` names
         the items already sent to it (generated together on a miss), and the model is loaded
-        now so that a broken one fails before any case. Returns notes for the summary.
+        now (unless every output it may need is cached) so that a broken one fails before any case. Returns notes for the summary.
 
         Raises:
             ModelLoadError: the model cannot be found or loaded.
@@ -117,7 +117,8 @@ class TaskbenchRun:
         lookahead = (self.settings.batch_size or 32) if distributed else None  # batch_size 0 is auto
         self._engine.plan([self._job(suite, case, key) for suite, case, key in planned], lookahead=lookahead, upcoming=upcoming)
         if distributed:
-            self._engine.load()
+            if self._engine.needs_model():  # a worker whose every output is cached never loads the model (nor imports torch)
+                self._engine.load()
             return []
         self._engine.progress = progress
         self._engine.prefetch()
@@ -130,15 +131,23 @@ class TaskbenchRun:
             params = replace(params, use_chat_template=False)
         if self.settings.max_new_tokens is not None:
             params = replace(params, max_new_tokens=self.settings.max_new_tokens)
-        return params
+        if self.settings.temperature is not None:
+            params = replace(params, temperature=self.settings.temperature)
+        if not params.sampled:  # greedy: the sampling settings change nothing, so they stay out of the cache key
+            return replace(params, top_p=None, top_k=None, seed=None)
+        return params if params.seed is not None else replace(params, seed=defaults.GENERATION_SEED)
+
+    def repeats(self, suite: Suite, case: Case) -> int:
+        return self.settings.repeats or suite.repeats_for(case)
 
     def _job(self, suite: Suite, case: Case, key: str) -> Job:
-        return Job(key, suite.prompt_for(case), self._generation_params(suite), case.id)
+        return Job(key, suite.prompt_for(case), self._generation_params(suite), case.id, self.repeats(suite, case))
 
     # each case ------------------------------------------------------------------
     def evaluate(self, suite: Suite, case: Case, nodeid: str) -> CaseResult:
-        """Generate (or fetch) the output for a case and score it."""
-        generation = self._engine.get(self._job(suite, case, nodeid))
+        """Generate (or fetch) the output for a case, or its samples, and score it."""
+        generations = self._engine.samples(self._job(suite, case, nodeid))
+        generation = generations[0]
         threshold = self.pass_threshold(suite)
         base = CaseResult(
             case_id=case.id,
@@ -156,18 +165,37 @@ class TaskbenchRun:
             line=case.line,
             threshold=threshold,
         )
+        if len(generations) > 1:
+            result = sampled_result(base, generations, lambda text: safe_score(self.catalog.scorer_for(suite, case), text, case), suite.policy_for(case))
+            return replace(result, calls=self._calls(case, result.output))  # the representative sample's calls
         if generation.text is None:
             return replace(base, status="error", reason=f"model error: {generation.error}", details={"model_error": generation.error})
         score = safe_score(self.catalog.scorer_for(suite, case), generation.text, case)
-        calls = calls_json(parse_calls(generation.text, self.settings.tool_parser).calls) if case.tools else None
         return replace(
-            base, score=score.value, passed=score.value >= threshold, reason=score.reason, output=generation.text, details=dict(score.details), calls=calls
+            base,
+            score=score.value,
+            passed=score.value >= threshold,
+            reason=score.reason,
+            output=generation.text,
+            details=dict(score.details),
+            calls=self._calls(case, generation.text),
         )
 
-    def counters(self) -> dict[str, float | int]:
+    def _calls(self, case: Case, text: str | None) -> list[dict[str, Any]] | None:
+        """The tool calls read from an output; None for a case offered no tools or an output the model failed to give."""
+        if not case.tools or text is None:
+            return None
+        return calls_json(parse_calls(text, self.settings.tool_parser).calls)
+
+    def counters(self) -> dict[str, str | float | int]:
         """This process's generation counters (a worker sends them to the controller)."""
         engine = self._engine
-        return {**engine.counters.as_dict(), "model_loads": engine.weight_loads, "out_of_memory_backoffs": engine.out_of_memory_backoffs}
+        return {
+            **engine.counters.as_dict(),
+            "model_loads": engine.weight_loads,
+            "out_of_memory_backoffs": engine.out_of_memory_backoffs,
+            **engine.facts(),
+        }
 
     # at the end (the controller) ------------------------------------------------
     def finish(
@@ -195,7 +223,8 @@ class TaskbenchRun:
         use = BaselineUse(plan.baseline, plan.shared_only, plan.update_path is not None)
         shown_counters = counters if any(counters.values()) else {}
         reports = [
-            finish_suite(suite_results, self._setup(path), baseline=use, seed=self.seed, counters=shown_counters) for path, suite_results in by_suite.items()
+            finish_suite(suite_results, self._setup(path, suite_results), baseline=use, seed=self.seed, counters=shown_counters)
+            for path, suite_results in by_suite.items()
         ]
         messages: list[str] = []
         if plan.save_path is not None or plan.update_path is not None:
@@ -277,8 +306,16 @@ class TaskbenchRun:
         shard = f" (shard {header.shard})" if header.shard is not None else ""
         return f"taskbench: results of {len(results)} cases{shard} written to {path_text}"
 
-    def _setup(self, suite_path: str) -> SuiteSetup:
+    def _setup(self, suite_path: str, results: Sequence[CaseResult]) -> SuiteSetup:
         suite = self.catalog.suite_of_result(suite_path)
+        params = self._generation_params(suite)
+        repeated = max((r.repeats for r in results), default=1)
+        warnings = []
+        if repeated > 1 and not params.sampled:
+            warnings.append(
+                f"repeats {repeated} with greedy decoding (temperature 0): every sample of a case is the same output, generated once; "
+                "set generation.temperature (or --taskbench-temperature) to sample"
+            )
         content_hash = self.catalog.content_hash(suite) if self.baselines.baseline is not None else ""
         return SuiteSetup(
             compared=ComparedSuite(suite_path, suite.name, content_hash, suite.weights, self.model_identity or self.settings.model or ""),
@@ -290,6 +327,8 @@ class TaskbenchRun:
             total_in_suite=self.known_totals[suite_path] if suite_path in self.known_totals else suite.count_cases(self.catalog.reader(suite)),
             min_cases=suite.min_cases,
             notes=[suite.weights_note] if suite.weights_note else [],
+            warnings=warnings,
+            pass_at_k=suite.pass_at_k,
         )
 
     def _as_baseline(self, reports: Sequence[SuiteReport], results: Sequence[CaseResult]) -> Baseline:
@@ -330,11 +369,51 @@ class TaskbenchRun:
         self._engine.close()
 
 
+def sampled_result(base: CaseResult, generations: Sequence[Generation], score_text: Callable[[str], Score], policy: Policy) -> CaseResult:
+    """A case's result from its samples: each scored (equal outputs once), combined by ``policy``.
+
+    The case shows one *representative* sample (its output, reason and details, which the failure analysis
+    reads): the first whose pass state is the case's. A sample the model failed on scores 0; the case is an
+    error only when every sample is.
+    """
+    threshold = base.threshold
+    scored: dict[str, Score] = {}
+    samples: list[SampleResult] = []
+    for generation in generations:
+        if generation.text is None:
+            samples.append(SampleResult(None, 0.0, False, f"model error: {generation.error}", generation.error))
+            continue
+        if generation.text not in scored:
+            scored[generation.text] = score_text(generation.text)
+        score = scored[generation.text]
+        samples.append(SampleResult(generation.text, score.value, score.value >= threshold, score.reason))
+    value, passed = policy.combine([sample.score for sample in samples], threshold)
+    shown = next((i for i, sample in enumerate(samples) if sample.passed == passed and sample.error is None), 0)
+    sample = samples[shown]
+    result = replace(base, score=value, passed=passed, samples=tuple(samples), policy=str(policy), output=sample.output)
+    passes = sum(s.passed for s in samples)
+    summary = f"{passes}/{len(samples)} samples passed ({policy}); sample {shown + 1}: "
+    if all(s.error is not None for s in samples):
+        return replace(result, status="error", reason=summary + sample.reason, details={"model_error": sample.error})
+    representative = scored[sample.output] if sample.output is not None else None
+    return replace(result, reason=summary + sample.reason, details=dict(representative.details) if representative is not None else {})
+
+
+PEAK_COUNTERS = frozenset({"http_peak_in_flight", "http_concurrency_cap", "http_seconds"})  # workers run side by side: the largest, not the sum
+
+
 def merge_counters(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several processes' counters as one: counts add up, peaks and spans take the largest, texts (device, dtype) the distinct values."""
     merged: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            merged[key] = merged.get(key, 0) + value
+            if isinstance(value, str):
+                seen = merged.get(key, "")
+                merged[key] = value if not seen or value in seen.split("/") else f"{seen}/{value}"
+            elif key in PEAK_COUNTERS:
+                merged[key] = max(merged.get(key, 0), value)
+            else:
+                merged[key] = merged.get(key, 0) + value
     return merged
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_taskbench.generation.base import GenerationParams, Prompt
-from pytest_taskbench.generation.cache import entry_key
+from pytest_taskbench.generation.cache import SAMPLING_FIELDS, entry_key
 from pytest_taskbench.guards.validation import Invalid
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.resultsfile import read_results_file
@@ -162,7 +162,8 @@ def test_the_cache_key_holds_the_tools_and_is_unchanged_without_them() -> None:
 
     prompt = Prompt(({"role": "user", "content": "hi"},), "hi")
     params = GenerationParams()
-    before = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "text": "hi", "params": asdict(params)}
+    settings = {name: value for name, value in asdict(params).items() if value is not None or name not in SAMPLING_FIELDS}
+    before = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "text": "hi", "params": settings}
     assert entry_key("m", prompt, params) == hashlib.sha256(json.dumps(before, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     tool = {"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}}
     with_tools = Prompt(prompt.messages, prompt.text, (tool,))
@@ -253,3 +254,24 @@ def test_the_suites_hash_changes_with_its_tool_list_file(tmp_path: Path) -> None
     (tmp_path / "tools.yaml").write_text(TOOLS_YAML.replace("Create a task.", "Create a task, now described differently."))
     after = load_suite(tmp_path / "taskbench.yaml")
     assert after.case_files() == [tmp_path / "calls.jsonl"] and after.content_hash() != before
+
+
+def test_a_sampled_tool_case_scores_each_sample_and_keeps_the_representative_samples_calls(pytester: pytest.Pytester, write_suite: Callable[..., Path]) -> None:
+    model = (
+        TOOL_MODEL.replace("def respond(prompts, tools):", "def respond(prompts, tools, samples):")
+        .replace(
+            'answers.append(call("create_task", title=prompt[4:], priority="high"))',
+            'answers.append(call("create_task", title=prompt[4:], priority="high") if sample % 2 == 0 else "no idea")',
+        )
+        .replace("for prompt, offered in zip(prompts, tools):", "for prompt, offered, sample in zip(prompts, tools, samples):")
+    )
+    write_suite(suite=SUITE + "repeats: 2\ngeneration: {temperature: 0.7}\n", files={"calls.jsonl": jsonl(CASES, {"difficulty": "simple"})}, model=model)
+    pytester.runpytest("cases", MODEL, "--taskbench-results=results.jsonl", "--taskbench-log-samples=samples.jsonl", "-p", "no:cacheprovider")
+    results = {result.case_id: result for result in read_results_file(pytester.path / "results.jsonl").results}
+    add = results["add"]
+    assert [sample.score for sample in add.samples] == [1.0, 0.0] and add.score == 0.5
+    assert add.output == "no idea" and add.calls == []  # the representative sample is the first whose pass state is the case's: the failing one
+    assert results["chat"].calls == [] and results["wipe"].calls == [
+        {"name": "list_tasks", "arguments": {}},
+        {"name": "delete_task", "arguments": {"title": "everything"}},
+    ]

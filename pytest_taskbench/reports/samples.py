@@ -2,7 +2,9 @@
 
 Like lm-evaluation-harness's ``--log_samples``: the prompt the model saw (and the
 names of the tools offered with it), its output (and the tool calls read from it),
-the expected answer, the score, the scorer's reason and details. Lines
+the expected answer, the score, the scorer's reason and details; a case drawn more
+than once (``repeats``) also has ``policy`` and ``samples``, each sample's output,
+score, pass state, reason and error. Lines
 are sorted by node id, and keys within a line too, so two runs of the same suite
 diff line by line.
 
@@ -63,7 +65,7 @@ def sample(result: CaseResult, prompt: Prompt | None) -> dict[str, Any]:
         "details": dict(result.details),
         "tags": list(result.tags),
         "critical": result.critical,
-    }
+    } | ({"policy": result.policy, "samples": [sample.as_dict() for sample in result.samples]} if result.samples else {})
 
 
 def _tool_name(tool: Mapping[str, Any]) -> Any:

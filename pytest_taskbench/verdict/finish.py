@@ -17,6 +17,7 @@ from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis, analyze
 from pytest_taskbench.verdict.compare import ComparedSuite, Comparison, IncompatibleBaseline, compare_suite
 from pytest_taskbench.verdict.gates import Evidence, GateConfig, Verdict, evaluate, refused_gate
+from pytest_taskbench.verdict.sampling import summarize_samples
 from pytest_taskbench.verdict.stats import with_intervals
 from pytest_taskbench.verdict.summary import RunSummary, summarize
 
@@ -51,6 +52,8 @@ class SuiteSetup:
     total_in_suite: int | None = None
     min_cases: int | None = None
     notes: Sequence[str] = ()
+    warnings: Sequence[str] = ()
+    pass_at_k: Sequence[int] = ()  # the k of pass@k to report (empty: 1 and the most samples a case had)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,11 @@ def finish_suite(
     summary = with_intervals(
         summary, results, alpha=gates.alpha, seed=seed, min_cases=setup.min_cases, gated=gates.reads_figures or baseline.baseline is not None
     )
+    sampling = summarize_samples(results, summary.weights_used or suite.weights, setup.pass_at_k, alpha=gates.alpha, seed=seed)
+    summary = replace(summary, sampling=sampling, warnings=summary.warnings + tuple(setup.warnings))
     comparison, gated_comparison, notes, refusal = _compare(results, setup, baseline, seed)
+    if comparison is not None and comparison.repeats_note:
+        summary = replace(summary, warnings=summary.warnings + (comparison.repeats_note,))
     verdict = evaluate(gates, Evidence(summary, gated_comparison))
     if refusal is not None:
         verdict = Verdict((*verdict.gates, refused_gate(refusal)))

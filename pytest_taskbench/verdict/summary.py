@@ -15,6 +15,7 @@ from pytest_taskbench import defaults
 from pytest_taskbench.results import CaseResult
 
 if TYPE_CHECKING:
+    from pytest_taskbench.verdict.sampling import SamplingSummary
     from pytest_taskbench.verdict.stats import Interval
 
 
@@ -71,6 +72,7 @@ class RunSummary:
     alpha: float = defaults.ALPHA
     seed: int | None = None
     warnings: tuple[str, ...] = ()
+    sampling: SamplingSummary | None = None  # pass@k, pass^k and flaky cases, when cases were drawn more than once
 
     @property
     def failed(self) -> int:
