@@ -34,6 +34,8 @@ CASE_KEYS = frozenset(
         "rationale",
         "critical",
         "metadata",
+        "human_label",
+        "human_score",
     }
 )
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # used with fullmatch: "$" would let a trailing newline in
@@ -63,6 +65,8 @@ class Case:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     path: str = ""
     line: int = 0
+    human_label: str | None = None  # a person's verdict on the output, on the judge's scale ("pass", "4", "better")
+    human_score: float | None = None  # or a person's score in [0, 1], mapped onto the judge's scale
 
     @property
     def request_text(self) -> str:
@@ -324,7 +328,20 @@ def _case(raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequenc
         metadata=validation.mapping(f"{name}: metadata", data.get("metadata", {})),
         path=shown,
         line=raw.line,
+        human_label=_human_label(name, data.get("human_label")),
+        human_score=None if data.get("human_score") is None else validation.unit(f"{name}: human_score", data["human_score"]),
     )
+
+
+def _human_label(name: str, value: Any) -> str | None:
+    """A person's verdict: a word ("pass", "better") or a point on a scale (4, read as "4")."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, bool):  # YAML's yes/no and true/false
+        return "pass" if value else "fail"
+    return validation.text(f"{name}: human_label", value).strip()
 
 
 def scorer_spec(name: str, value: Any) -> ScorerSpec:

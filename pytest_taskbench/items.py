@@ -172,6 +172,8 @@ def format_failure(result: CaseResult, case: Case) -> str:
     """
     if result.status == "error":
         headline = f"model error: {safe_text(str(result.details.get('model_error', result.reason)))}"
+    elif result.status == "judge_error":
+        headline = f"judge error: {safe_text(result.reason)}"
     else:
         headline = f"score {result.score:.3f} < {result.threshold:g}: {safe_text(result.reason)}"
     lines = [headline, f"case:     {safe_text(case.location)} ({safe_text(case.category)}, {safe_text(case.difficulty)})"]
@@ -179,6 +181,9 @@ def format_failure(result: CaseResult, case: Case) -> str:
     lines.append(f"expected: {_show(case.expected)}")
     if result.output is not None:
         lines.append(f"output:   {_show(result.output)}")
+    judged = result.details.get("judge")
+    if isinstance(judged, dict) and judged.get("reasoning"):
+        lines.append(f"judge:    {safe_text(str(judged.get('name')))} said {safe_text(str(judged.get('verdict')))}: {_show(judged['reasoning'])}")
     if case.rationale:
         lines.append(f"rationale: {safe_text(case.rationale)}")
     return "\n".join(lines)

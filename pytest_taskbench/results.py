@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 PREFIX = "taskbench."
-Status = Literal["scored", "error", "broken"]
+Status = Literal["scored", "error", "judge_error", "broken"]
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,9 @@ class CaseResult:
     """What one case produced.
 
     ``status`` is "scored" (the scorer ran), "error" (the model failed on this
-    case; score 0) or "broken" (the case definition itself is invalid; it has
-    no category and counts in no figure, but fails the run).
+    case; score 0), "judge_error" (the model answered but its judge gave no
+    readable verdict or could not run; score 0) or "broken" (the case definition
+    itself is invalid; it has no category and counts in no figure, but fails the run).
     """
 
     case_id: str

@@ -4,7 +4,10 @@ The plugin calls four methods, in this order:
 
 - ``prepare(planned)`` before the first case: the model's identity, the plan of
   every output the process will need, and (in one process) their generation;
-- ``evaluate(suite, case, nodeid)`` per case item: the output and its score;
+- ``evaluate(suite, case, nodeid)`` per case item: the output and its score
+  (a judge-scored case in two steps: the outputs of the cases about to run, then
+  their judge prompts in one batch; texts compared by meaning are embedded in
+  batches the same way);
 - ``finish(results, ...)`` on the controller at the end: a ``SuiteReport`` per
   suite, baselines saved and report files written;
 - ``close()``.
@@ -23,13 +26,18 @@ from pytest_taskbench import defaults
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
 from pytest_taskbench.cases import Case
 from pytest_taskbench.catalog import Catalog
-from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity
+from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity, backend_options
 from pytest_taskbench.generation.cache import GenerationCache, open_cache
+from pytest_taskbench.generation.embeddings import EmbeddingModels
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
+from pytest_taskbench.generation.judges import JudgeModel, JudgePanel
 from pytest_taskbench.reports.files import ReportRequest, write_report_files
 from pytest_taskbench.reports.samples import suite_prompts
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.scoring.score import safe_score
+from pytest_taskbench.scoring.judge import DEFAULT_JUDGE, Judged, JudgeScorer
+from pytest_taskbench.scoring.registry import ScorerError
+from pytest_taskbench.scoring.score import Scorer, safe_score
+from pytest_taskbench.scoring.semantic import DEFAULT_MODEL
 from pytest_taskbench.settings import Settings
 from pytest_taskbench.suite import Suite
 from pytest_taskbench.verdict.compare import ComparedSuite
@@ -52,11 +60,19 @@ class TaskbenchRun:
     def __init__(self, settings: Settings, rootdir: Path, cache_dir: Path | None = None) -> None:
         self.settings = settings
         self.rootdir = rootdir
-        self.catalog = Catalog(rootdir, self._lm_eval_suite)
+        self.catalog = Catalog(rootdir, self._lm_eval_suite, self._scoring_models)
         self.baselines = BaselinePlan()
         self.cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
         self._engine = GenerationEngine(lambda: backend_for_settings(self.settings, self.rootdir), cache_factory=self._open_cache)
         self.model_identity: str | None = None
+        self._planned: list[tuple[Suite, Case, str]] = []
+        self._position: dict[str, int] = {}
+        self._upcoming: Callable[[], Iterable[str]] | None = None
+        self._lookahead: int | None = None
+        self._judges: dict[Path, JudgePanel] = {}
+        self._embeddings: dict[Path, EmbeddingModels] = {}
+        self._judged: dict[str, Judged] = {}
+        self._embedded_ahead: set[str] = set()
 
     def _lm_eval_suite(self, task_file: Path) -> Suite:
         """An lm-evaluation-harness task YAML as a suite (any suite file not named taskbench.yaml)."""
@@ -109,6 +125,9 @@ class TaskbenchRun:
         """
         self.model_identity = backend_identity(self._engine.backend)  # None: a custom backend without identity(), never cached
         lookahead = (self.settings.batch_size or 32) if distributed else None  # batch_size 0 is auto
+        self._planned = list(planned)
+        self._position = {key: index for index, (_, _, key) in enumerate(self._planned)}
+        self._upcoming, self._lookahead = upcoming, lookahead
         self._engine.plan([self._job(suite, case, key) for suite, case, key in planned], lookahead=lookahead, upcoming=upcoming)
         if distributed:
             self._engine.load()
@@ -152,13 +171,118 @@ class TaskbenchRun:
         )
         if generation.text is None:
             return replace(base, status="error", reason=f"model error: {generation.error}", details={"model_error": generation.error})
-        score = safe_score(self.catalog.scorer_for(suite, case), generation.text, case)
+        scorer = self.catalog.scorer_for(suite, case)
+        if isinstance(scorer, JudgeScorer):
+            if nodeid not in self._judged:
+                self._judge_ahead(nodeid, suite, case)
+            judged = self._judged.pop(nodeid)
+            if judged.score is None:
+                details = {"judge": dict(judged.details), "judge_error": judged.error}
+                return replace(base, status="judge_error", reason=judged.error, output=generation.text, details=details)
+            score = judged.score
+        else:
+            if callable(getattr(scorer, "embedding_texts", None)) and nodeid not in self._embedded_ahead:
+                self._embed_ahead(nodeid, suite, case)
+            score = safe_score(scorer, generation.text, case)
         return replace(base, score=score.value, passed=score.value >= threshold, reason=score.reason, output=generation.text, details=dict(score.details))
 
+    # judges and embedding models ----------------------------------------------------
+    def _scoring_models(self, suite: Suite) -> dict[str, Any]:
+        """What the run offers a suite's scorer factories: its judges' names and its embedding models."""
+        return {"judges": self._panel(suite).names(), "embeddings": self._embedding_models(suite)}
+
+    def _panel(self, suite: Suite) -> JudgePanel:
+        if suite.path not in self._judges:
+            models = dict(suite.judges)
+            if self.settings.judge_model:
+                models[DEFAULT_JUDGE] = replace(models.get(DEFAULT_JUDGE, JudgeModel(self.settings.judge_model)), spec=self.settings.judge_model)
+            options = backend_options(self.settings, self.rootdir)
+            self._judges[suite.path] = JudgePanel(models, options, cache_factory=self._open_cache, roots=[suite.root, self.rootdir])
+        return self._judges[suite.path]
+
+    def _embedding_models(self, suite: Suite) -> EmbeddingModels:
+        if suite.path not in self._embeddings:
+            specs = dict(suite.embeddings)
+            if self.settings.embedding_model:
+                specs[DEFAULT_MODEL] = self.settings.embedding_model
+            s = self.settings
+            self._embeddings[suite.path] = EmbeddingModels(specs, [suite.root, self.rootdir], self._open_embedding_cache, s.device, s.threads)
+        return self._embeddings[suite.path]
+
+    def _open_embedding_cache(self, identity: str) -> GenerationCache | None:
+        if self.settings.no_cache or self.cache_dir is None:
+            return None
+        return GenerationCache(Path(self.cache_dir), identity, read=not self.settings.refresh_cache)
+
+    def _ahead(self, nodeid: str, suite: Suite, case: Case) -> list[tuple[Suite, Case, str, str, Scorer]]:
+        """This case and the planned cases after it whose outputs are there (under xdist: those sent to this worker), with their scorers."""
+        start = self._position.get(nodeid)
+        if start is None:
+            chosen = [(suite, case, nodeid)]
+        elif self._upcoming is not None:
+            wanted = {*self._upcoming(), nodeid}
+            chosen = [item for item in self._planned if item[2] in wanted]
+        else:
+            chosen = self._planned[start : None if self._lookahead is None else start + self._lookahead]
+        found = []
+        for each_suite, each_case, key in chosen:
+            generation = self._engine.generated(key)
+            if generation is None or generation.text is None:
+                continue
+            try:
+                found.append((each_suite, each_case, key, generation.text, self.catalog.scorer_for(each_suite, each_case)))
+            except ScorerError:
+                continue
+        return found
+
+    def _judge_ahead(self, nodeid: str, suite: Suite, case: Case) -> None:
+        """Send the judge prompts of this case and the cases after it to their judges, a batch per judge."""
+        work: dict[tuple[Path, str], list[tuple[str, Case, str, JudgeScorer, int]]] = {}
+        jobs: dict[tuple[Path, str], list[Job]] = {}
+        for each_suite, each_case, key, output, scorer in self._ahead(nodeid, suite, case):
+            if not isinstance(scorer, JudgeScorer) or key in self._judged:
+                continue
+            group = (each_suite.path, scorer.judge)
+            params = self._panel(each_suite).params(scorer.judge)
+            prompts = scorer.prompts(output, each_case)
+            work.setdefault(group, []).append((key, each_case, output, scorer, len(prompts)))
+            jobs.setdefault(group, []).extend(Job((key, index), prompt, params, each_case.id) for index, prompt in enumerate(prompts))
+        for (path, judge), items in work.items():
+            answers = iter(self._judges[path].answer(judge, jobs[(path, judge)]))
+            for key, each_case, output, scorer, count in items:
+                mine = [next(answers) for _ in range(count)]
+                self._judged[key] = scorer.verdict(output, each_case, [g.text for g in mine], [g.error or "" for g in mine])
+        if nodeid not in self._judged:  # its output was not there to look ahead from (it is: evaluate asked the engine)
+            self._judged[nodeid] = Judged(None, "the judge was not asked: no output")
+
+    def _embed_ahead(self, nodeid: str, suite: Suite, case: Case) -> None:
+        """Embed, in batches, the texts this case and the cases after it compare by meaning."""
+        texts: dict[tuple[Path, str], list[str]] = {}
+        for each_suite, each_case, key, output, scorer in self._ahead(nodeid, suite, case):
+            wanted = getattr(scorer, "embedding_texts", None)
+            if not callable(wanted) or key in self._embedded_ahead:
+                continue
+            self._embedded_ahead.add(key)
+            try:
+                for model, found in wanted(output, each_case).items():
+                    texts.setdefault((each_suite.path, model), []).extend(found)
+            except Exception:  # noqa: BLE001, S112 - scoring the case reports its own failure
+                continue
+        self._embedded_ahead.add(nodeid)
+        for (path, model), found in texts.items():
+            self._embeddings[path].prefetch(model, found)
+
     def counters(self) -> dict[str, float | int]:
-        """This process's generation counters (a worker sends them to the controller)."""
+        """This process's generation counters (a worker sends them to the controller); judge and embedding ones when used."""
         engine = self._engine
-        return {**engine.counters.as_dict(), "model_loads": engine.weight_loads, "out_of_memory_backoffs": engine.out_of_memory_backoffs}
+        counters: dict[str, float | int] = {
+            **engine.counters.as_dict(),
+            "model_loads": engine.weight_loads,
+            "out_of_memory_backoffs": engine.out_of_memory_backoffs,
+        }
+        helpers = merge_counters([*(panel.counters() for panel in self._judges.values()), *(m.counters.as_dict() for m in self._embeddings.values())])
+        counters.update({key: value for key, value in helpers.items() if any(helpers.values())})
+        return counters
 
     # at the end (the controller) ------------------------------------------------
     def finish(
@@ -240,6 +364,8 @@ class TaskbenchRun:
 
     def close(self) -> None:
         self._engine.close()
+        for panel in self._judges.values():
+            panel.close()
 
 
 def merge_counters(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from pytest_taskbench import defaults
 from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file, scorer_spec
 from pytest_taskbench.generation.base import GenerationParams, Prompt
+from pytest_taskbench.generation.judges import JudgeModel, parse_judge
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, parse_json, parse_yaml, read_text, value_problem
 from pytest_taskbench.scoring.registry import PACKS
@@ -52,9 +54,12 @@ SUITE_KEYS = frozenset(
         "default_scorer",
         "scorer_packs",
         "analysis",
+        "judges",
+        "embeddings",
     }
 )
 ANALYSIS_KEYS = ("strength", "weakness", "confusion_field")
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 class SuiteError(Exception):
@@ -97,6 +102,8 @@ class Suite:
     description: str = ""
     analysis: AnalysisConfig = AnalysisConfig()
     scorer_packs: tuple[str, ...] = ()  # the packs of scorers this suite names (scoring/registry.py)
+    judges: Mapping[str, JudgeModel] = field(default_factory=dict)  # name -> the judge model (generation/judges.py)
+    embeddings: Mapping[str, str] = field(default_factory=dict)  # name -> an embedding model spec (generation/embeddings.py)
 
     @property
     def root(self) -> Path:
@@ -257,7 +264,20 @@ def _parse(data: Any, suite_path: Path) -> Suite:
         weights_note=weights_note,
         analysis=_analysis(data.get("analysis")),
         scorer_packs=_packs(data.get("scorer_packs", [])),
+        judges=_named("judges", data.get("judges"), parse_judge),
+        embeddings=_named("embeddings", data.get("embeddings"), lambda where, value: validation.text(where, value).strip()),
     )
+
+
+def _named(key: str, value: Any, parse: Callable[[str, Any], Any]) -> dict[str, Any]:
+    """``judges:`` or ``embeddings:``: a mapping of names to models."""
+    value = validation.mapping(f"'{key}'", value or {}, what="a mapping of names to model specs")
+    named = {}
+    for name, spec in value.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise validation.Invalid(f"{key}: name {name!r} must be letters, digits, '_' and '-', starting with a letter")
+        named[name] = parse(f"{key}.{name}", spec)
+    return named
 
 
 def _categories(value: Any, default_scorer: ScorerSpec) -> tuple[dict[str, Category], str]:

@@ -154,6 +154,10 @@ class GenerationEngine:
             self.counters.served += 1
         return self._results[job.key]
 
+    def generated(self, key: Hashable) -> Generation | None:
+        """The generation already produced for ``key`` (None: not yet), without generating or counting it as served."""
+        return self._results.get(key)
+
     def _pending_from(self, job: Job) -> list[Job]:
         start = self._position.get(job.key)
         if start is None:

@@ -38,7 +38,12 @@ if TYPE_CHECKING:
     from pytest_taskbench.cases import ScorerSpec
 
 ENTRY_POINT_GROUP = "pytest_taskbench.scorers"
-CORE_MODULES = ("pytest_taskbench.scoring.general", "pytest_taskbench.scoring.json_scorers")
+CORE_MODULES = (
+    "pytest_taskbench.scoring.general",
+    "pytest_taskbench.scoring.json_scorers",
+    "pytest_taskbench.scoring.semantic",
+    "pytest_taskbench.scoring.judge",
+)
 PACKS: Mapping[str, str] = {"task_api": "pytest_taskbench.scoring.packs.taskapi", "lm_eval": "pytest_taskbench.scoring.packs.lm_eval"}
 
 ScorerFactory = Callable[..., Scorer]
