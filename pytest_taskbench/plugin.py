@@ -65,8 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.from_lookup(lambda option: _lookup(config, option))
     except SettingsError as exc:
         raise pytest.UsageError(f"taskbench: {exc}") from None
-    if settings.model and not config.option.help:
-        _check_model(settings.model, (config.rootpath, config.invocation_params.dir))
+    for spec in (settings.model, settings.judge_model):  # a judge is a model too
+        if spec and not config.option.help:
+            _check_model(spec, (config.rootpath, config.invocation_params.dir))
     run = TaskbenchRun(_share_cpus_among_workers(config, settings), config.rootpath, cache_dir=_cache_dir(config, settings))
     controller = not hasattr(config, "workerinput")
     if settings.clear_cache and run.cache_dir is not None and controller:
@@ -95,8 +96,10 @@ def _share_cpus_among_workers(config: pytest.Config, settings: Settings) -> Sett
 
 
 def _cache_dir(config: pytest.Config, settings: Settings) -> Path | None:
-    """The generation cache in pytest's cache directory (none with -p no:cacheprovider) unless --taskbench-cache-dir names one."""
-    if settings.cache_dir or not settings.model or getattr(config, "cache", None) is None or config.option.help:
+    """The generation cache in pytest's cache directory (none with -p no:cacheprovider) unless --taskbench-cache-dir names one.
+
+    Saved outputs are not cached, but a judge's answers and embeddings of them are."""
+    if settings.cache_dir or not (settings.model or settings.outputs) or getattr(config, "cache", None) is None or config.option.help:
         return None
     return config.cache.mkdir("taskbench")
 

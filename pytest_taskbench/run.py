@@ -17,6 +17,7 @@ Domain code: it takes plain values (Settings, paths, Cases) and never imports py
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from pytest_taskbench import defaults
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
 from pytest_taskbench.cases import Case
 from pytest_taskbench.catalog import Catalog
-from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity, backend_options
+from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity, backend_options, model_kind
 from pytest_taskbench.generation.cache import GenerationCache, open_cache
 from pytest_taskbench.generation.embeddings import EmbeddingModels
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
@@ -197,6 +198,7 @@ class TaskbenchRun:
             if self.settings.judge_model:
                 models[DEFAULT_JUDGE] = replace(models.get(DEFAULT_JUDGE, JudgeModel(self.settings.judge_model)), spec=self.settings.judge_model)
             options = backend_options(self.settings, self.rootdir)
+            self._importable_from_root([model.spec for model in models.values()])
             self._judges[suite.path] = JudgePanel(models, options, cache_factory=self._open_cache, roots=[suite.root, self.rootdir])
         return self._judges[suite.path]
 
@@ -206,8 +208,14 @@ class TaskbenchRun:
             if self.settings.embedding_model:
                 specs[DEFAULT_MODEL] = self.settings.embedding_model
             s = self.settings
+            self._importable_from_root(list(specs.values()))
             self._embeddings[suite.path] = EmbeddingModels(specs, [suite.root, self.rootdir], self._open_embedding_cache, s.device, s.threads)
         return self._embeddings[suite.path]
+
+    def _importable_from_root(self, specs: Sequence[str]) -> None:
+        """A ``package.module:function`` judge or embedding model imports from the project root, as the model does (plugin.py)."""
+        if any(model_kind(spec) == "callable" for spec in specs if ":" in spec) and str(self.rootdir) not in sys.path:
+            sys.path.append(str(self.rootdir))
 
     def _open_embedding_cache(self, identity: str) -> GenerationCache | None:
         if self.settings.no_cache or self.cache_dir is None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.cases import DIFFICULTIES
+from pytest_taskbench.cli.calibrate import configure_calibrate, run_calibrate
 from pytest_taskbench.guards.files import split_lines
 from pytest_taskbench.lmeval.export import configure_export, run_export
 
@@ -142,6 +143,7 @@ COMMANDS: list[Command] = [
     Command("add-case", "validate one case and append it to a case file", _configure_add_case, _run_add_case),
     Command("generate", "generate stratified cases from a template spec", _configure_generate, _run_generate),
     Command("export-lm-eval", "export a suite (or one category) as an lm-evaluation-harness task directory", configure_export, run_export),
+    Command("calibrate-judge", "measure how far a suite's model judge agrees with the human labels", configure_calibrate, run_calibrate),
 ]
 
 

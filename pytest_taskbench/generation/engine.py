@@ -122,6 +122,8 @@ class GenerationEngine:
 
     def load(self) -> None:
         """Load the model's weights now (backends with a ``load`` method); raises ModelLoadError."""
+        if isinstance(self.backend, OutputSource):
+            return  # saved outputs: read when the backend was made (its ``load`` is the classmethod that made it)
         load = getattr(self.backend, "load", None)
         if callable(load):
             load()

@@ -101,7 +101,7 @@ class JudgePanel:
                 judge.engine.plan(jobs)
                 judge.engine.prefetch()
             except ModelLoadError as exc:
-                judge.failure = f"judge {name!r} ({judge.model.spec}) cannot load: {exc}"
+                judge.failure = f"cannot load {judge.model.spec}: {exc}"
         if judge.failure is not None:
             return [Generation(None, judge.failure) for _ in jobs]
         return [judge.engine.get(job) for job in jobs]
