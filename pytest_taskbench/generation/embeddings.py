@@ -205,6 +205,18 @@ class EmbeddingModels:
     def spec(self, name: str) -> str:
         return self._models[name].spec
 
+    def check(self, name: str) -> None:
+        """Cheap check before any item (no weights are read): raises ValueError naming the model and the problem."""
+        model = self._models[name]
+        if isinstance(model.embedder, EmbeddingError):
+            raise ValueError(str(model.embedder))
+        if model.embedder is None:
+            try:
+                check_spec(model.spec, self._roots)
+            except EmbeddingError as exc:
+                model.embedder = EmbeddingError(f"embedding model {name!r} ({model.spec}) cannot load: {exc}")
+                raise ValueError(str(model.embedder)) from None
+
     def _embedder(self, name: str) -> tuple[_Model, Embedder]:
         model = self._models.get(name)
         if model is None:

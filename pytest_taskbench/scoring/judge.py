@@ -63,7 +63,7 @@ PASS_WORDS = {
 PAIR_WORDS = {"a": "A", "response a": "A", "b": "B", "response b": "B", "tie": "tie", "equal": "tie", "both": "tie", "same": "tie"}
 VERDICT_KEYS = ("verdict", "score", "rating", "grade", "label", "winner", "answer")
 REASON_KEYS = ("reasoning", "reason", "explanation", "rationale", "justification")
-VERDICT_LINE = re.compile(r"^\W*verdict\W*[:=]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+VERDICT_LINE = re.compile(r"verdict\W{0,4}[:=][^\w\n]{0,4}(\w+(?:\s*/\s*\d+)?)", re.IGNORECASE)
 NO_VERDICT = "no verdict"
 REASONING_LIMIT = 600
 

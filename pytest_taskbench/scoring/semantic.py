@@ -46,6 +46,10 @@ class Embeddings(Protocol):
 
     def names(self) -> Sequence[str]: ...
 
+    def check(self, model: str) -> None:
+        """Raise ValueError when the model cannot work (a missing checkpoint): cheap, before any case runs."""
+        ...
+
     def similarity(self, model: str, first: str, second: str) -> float:
         """Cosine similarity of two texts' embeddings, in [-1, 1]; raises EmbeddingError when the model fails."""
         ...
@@ -89,6 +93,7 @@ def _model(name: str, value: Any, embeddings: Embeddings | None) -> tuple[str, E
             f"{name}: no embedding model named {model!r}: {declared}; add it under embeddings: in taskbench.yaml, "
             "or pass --taskbench-embedding-model=PATH (the model named default)"
         )
+    embeddings.check(model)
     return model, embeddings
 
 
