@@ -330,7 +330,10 @@ def max_errors(threshold: int, evidence: Evidence) -> list[GateResult]:
 def max_judge_errors(threshold: int, evidence: Evidence) -> list[GateResult]:
     if not evidence.calibration:
         return []  # no case was judged
-    return [_maximum("max_judge_errors", _summary(evidence).judge_errors, threshold, "cases the judge gave no readable verdict on")]
+    what = "cases the judge gave no readable verdict on" + (
+        " (an untrusted judge's categories left out)" if not all(a.trusted for a in evidence.calibration) else ""
+    )
+    return [_maximum("max_judge_errors", _summary(evidence).judge_errors, threshold, what)]
 
 
 @gate(
