@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,18 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_taskbench.reports.html import comparison_section, render_html
+from tests.helpers.browser import chromium_driver
 from tests.helpers.known_run import FAILING, PASSING, known_report, known_results, write_known_run
 
 MODEL = "--taskbench-model=model:respond"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 
 
 @dataclass
@@ -131,18 +122,6 @@ def test_regressions_and_fixes_are_shown_side_by_side_with_both_outputs() -> Non
         "<oops>",
         '{"action": "create", "title": "buy milk"}',
     ]
-
-
-def chromium_driver(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1800"):
-        options.add_argument(flag)
-    # an explicit driver path: Selenium Manager would otherwise try to download one
-    return webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver"))
 
 
 @pytest.mark.slow
