@@ -66,18 +66,17 @@ class TransformersEmbedder:
         return self._identity
 
     def _load(self) -> None:
-        from pytest_taskbench.generation.hf import check_dependencies, resolve_device
+        from pytest_taskbench.generation.hf import _quiet_progress_bars, check_dependencies, resolve_device
 
         check_dependencies(str(self.path))
         import torch
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        hf_logging.disable_progress_bar()
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-        self._model = AutoModel.from_pretrained(str(self.path), local_files_only=True).to(resolve_device(self.device)).eval()
+        with _quiet_progress_bars():
+            self._model = AutoModel.from_pretrained(str(self.path), local_files_only=True).to(resolve_device(self.device)).eval()
         self.loads += 1
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
