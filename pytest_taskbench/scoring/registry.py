@@ -20,7 +20,9 @@ A name registered twice from two places is an error naming both.
 
 Parameters a factory declares but the spec does not give are filled from the
 suite's *scoring context* when it has them: ``schema`` (the suite's output JSON
-Schema), ``reference_date``, ``defaults``, ``extract_json``, ``suite_dir``.
+Schema), ``reference_date``, ``defaults``, ``extract_json``, ``suite_dir``, and
+from the run: ``judges`` (the names of the suite's judges) and ``embeddings``
+(its embedding models, ``scoring/semantic.py``).
 """
 
 from __future__ import annotations
