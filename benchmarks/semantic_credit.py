@@ -64,10 +64,14 @@ def main() -> int:
     mean_before = sum(r.score for r in before) / len(before)
     mean_after = sum(r.score for r in after) / len(after)
     passed_before, passed_after = sum(r.passed for r in before), sum(r.passed for r in after)
-    print(f"{CATEGORY}: {len(cases)} cases of the shipped suite, model {Path(args.model).name}, all-MiniLM-L6-v2, threshold {args.threshold}, credit {args.credit}")
+    print(
+        f"{CATEGORY}: {len(cases)} cases of the shipped suite, model {Path(args.model).name}, all-MiniLM-L6-v2, threshold {args.threshold}, credit {args.credit}"
+    )
     print(f"  mean   {mean_before:.3f} -> {mean_after:.3f} ({mean_after - mean_before:+.3f})")
     print(f"  passed {passed_before} -> {passed_after} of {len(cases)}")
-    print(f"  aggregate change: {category.weight:.2f} (the category's weight) x {mean_after - mean_before:+.3f} = {category.weight * (mean_after - mean_before):+.4f}")
+    print(
+        f"  aggregate change: {category.weight:.2f} (the category's weight) x {mean_after - mean_before:+.3f} = {category.weight * (mean_after - mean_before):+.4f}"
+    )
     print(f"  embedded {counters.get('embedded', 0)} texts in {counters.get('embedding_calls', 0)} batches")
     credited, missed = [], []
     for old, new in zip(before, after):

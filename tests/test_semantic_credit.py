@@ -85,12 +85,15 @@ def test_a_rerun_embeds_nothing(pytester: pytest.Pytester) -> None:
     ]
     (pytester.path / "cases" / "titles.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     (pytester.path / "model.py").write_text("def respond(prompts):\n    return list(prompts)\n")
-    first = pytester.runpytest_subprocess("cases", "--taskbench-model=model:respond")
+    first = pytester.runpytest_subprocess("cases", "--taskbench-model=model:respond", "--taskbench-markdown=one.md")
     first.stdout.fnmatch_lines(["embeddings: 4 texts (4 embedded in 1 batch, 0 from cache)", "*t2  0.00  similarity 0.249 to the expected text*"])
     first.assert_outcomes(passed=1, failed=1)
     again = pytester.runpytest_subprocess("cases", "--taskbench-model=model:respond")
     again.stdout.fnmatch_lines(["embeddings: 4 texts (0 embedded in 0 batches, 4 from cache)"])
     again.assert_outcomes(passed=1, failed=1)
+    two = pytester.runpytest_subprocess("cases", "--taskbench-model=model:respond", "-n", "2", "--taskbench-markdown=two.md")
+    two.assert_outcomes(passed=1, failed=1)
+    assert (pytester.path / "one.md").read_text() == (pytester.path / "two.md").read_text()
     entries = [json.loads(path.read_text()) for path in pytester.path.glob(".pytest_cache/d/taskbench/v1/*/*/*.json")]
     vectors = [entry for entry in entries if entry["model"].startswith("embedding:mean-pooled:")]
     assert len(vectors) == 4 and all(len(json.loads(entry["output"])) == 384 for entry in vectors)
