@@ -45,7 +45,15 @@ ScorerSpec = str | Mapping[str, Any]
 
 
 class CaseError(FileProblem):
-    """A problem with one case (or a whole case file), located by file and line."""
+    """A problem with one case (or a whole case file), located by file and line.
+
+    ``case_id`` is the broken case's own id when it has a usable one, so its pytest item
+    can carry that name (``-k typo``, ``--lf``) instead of its line.
+    """
+
+    def __init__(self, path: str | Path, line: int, message: str, case_id: str | None = None) -> None:
+        super().__init__(path, line, message)
+        self.case_id = case_id
 
 
 @dataclass(frozen=True)
@@ -281,7 +289,12 @@ def _build_case(
     try:
         return _case(raw, base, shown, categories, difficulties)
     except validation.Invalid as exc:
-        raise CaseError(shown, raw.line, str(exc)) from None
+        raise CaseError(shown, raw.line, str(exc), case_id=_usable_id(raw.data)) from None
+
+
+def _usable_id(data: Any) -> str | None:
+    case_id = data.get("id") if isinstance(data, dict) else None
+    return case_id if isinstance(case_id, str) and CASE_ID_PATTERN.fullmatch(case_id) else None
 
 
 def _case(raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequence[str] | None, difficulties: Sequence[str]) -> Case:

@@ -67,7 +67,7 @@ class CaseFile(pytest.File):
                 yield CaseItem.from_parent(self, name=case.id, case=case, suite=suite)
         taken = {case.id for case in cases}
         for error in errors:
-            name = f"line{error.line}"
+            name = error.case_id if error.case_id and error.case_id not in taken else f"line{error.line}"
             while name in taken:
                 name += "_"
             taken.add(name)

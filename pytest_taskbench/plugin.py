@@ -25,7 +25,7 @@ from pytest_taskbench.items import RUN_KEY, BrokenSuiteFile, CaseFile, LmEvalTas
 from pytest_taskbench.lmeval.task import looks_like_task_file
 from pytest_taskbench.run import ModelHandle, TaskbenchRun
 from pytest_taskbench.session import MODEL_OPTION, GitHubCommands, TaskbenchSession, XdistHooks
-from pytest_taskbench.settings import OPTIONS, Option, Settings, SettingsError
+from pytest_taskbench.settings import OPTIONS, Option, Settings, SettingsError, argparse_options
 from pytest_taskbench.suite import SuiteError
 
 SESSION_KEY = pytest.StashKey[TaskbenchSession]()
@@ -35,16 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Register every taskbench option as a --taskbench-* flag and an ini key."""
     group = parser.getgroup("taskbench", "taskbench: benchmark a language model on your own cases")
     for option in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": option.ini_name, "default": None, "help": option.help}
-        if option.kind == "bool":
-            kwargs["action"] = "store_true"
-        elif option.kind == "list":
-            kwargs.update(action="append", metavar=option.metavar)
-        elif option.kind == "name":
-            kwargs.update(nargs="?", const=option.optional_value, metavar=option.metavar)
-        else:
-            kwargs["metavar"] = option.metavar
-        group.addoption(option.flag, **kwargs)
+        group.addoption(option.flag, **argparse_options(option))
         parser.addini(option.ini_name, help=option.help, type=option.ini_type, default=None)  # type: ignore[arg-type]
 
 

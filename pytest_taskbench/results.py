@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+from pytest_taskbench.guards import validation
 
 PREFIX = "taskbench."
 Status = Literal["scored", "error", "judge_error", "broken"]
@@ -94,6 +96,102 @@ class CaseResult:
             line=int(line or 0),
             threshold=float(values.get("threshold", 0.8)),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as a JSON value (the results file's case line): ``from_dict`` reads it back equal.
+
+        Built from the dataclass's own fields, so a field added to ``CaseResult`` is written
+        without touching the results file's format; a field whose value is not plain JSON
+        (a tuple becomes a list) needs a line in ``_FROM_JSON``.
+        """
+        return {item.name: _json_value(getattr(self, item.name)) for item in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseResult:
+        """The result ``to_dict`` wrote; unknown keys are ignored (a newer writer), missing optional ones take their defaults.
+
+        Raises:
+            validation.Invalid: a required field is missing or a field has the wrong type.
+        """
+        missing = [name for name in _REQUIRED if name not in data]
+        if missing:
+            raise validation.Invalid(f"a case result lacks {', '.join(missing)}")
+        values: dict[str, Any] = {}
+        for name in _FIELD_NAMES:
+            if name in data:
+                value = data[name]
+                plain = _PLAIN.get(name)
+                if plain is None or not plain(value):  # the checks below only run for what the quick test does not pass
+                    check = _FROM_JSON.get(name)
+                    value = check(name, value) if check is not None else value
+                values[name] = tuple(value) if name == "tags" else value
+        return cls(**values)
+
+
+_FIELD_NAMES = tuple(item.name for item in fields(CaseResult))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    return value
+
+
+def _status(name: str, value: Any) -> Status:
+    return validation.choice(name, value, ("scored", "error", "judge_error", "broken"))  # type: ignore[return-value]
+
+
+def _optional_text(name: str, value: Any) -> str | None:
+    return None if value is None else validation.text(name, value, empty=True)
+
+
+def _unit_number(value: Any) -> bool:
+    return type(value) in (float, int) and 0 <= value <= 1
+
+
+_REQUIRED = ("case_id", "nodeid", "suite", "category", "difficulty", "score", "passed")
+# what most values are: a quick test per field, so reading 50,000 results spends no time on messages it does not need
+_PLAIN: Mapping[str, Any] = {
+    "case_id": lambda value: type(value) is str and value != "",
+    "nodeid": lambda value: type(value) is str and value != "",
+    "suite": lambda value: type(value) is str and value != "",
+    "category": lambda value: type(value) is str,
+    "difficulty": lambda value: type(value) is str,
+    "score": _unit_number,
+    "passed": lambda value: type(value) is bool,
+    "status": lambda value: value in ("scored", "error", "judge_error", "broken"),
+    "reason": lambda value: type(value) is str,
+    "output": lambda value: value is None or type(value) is str,
+    "input": lambda value: type(value) is str,
+    "expected": lambda value: True,
+    "details": lambda value: type(value) is dict,
+    "tags": lambda value: type(value) is list and all(type(tag) is str for tag in value),
+    "critical": lambda value: type(value) is bool,
+    "path": lambda value: type(value) is str,
+    "line": lambda value: type(value) is int and value >= 0,
+    "threshold": _unit_number,
+}
+_FROM_JSON: Mapping[str, Any] = {
+    "case_id": lambda name, value: validation.text(name, value),
+    "nodeid": lambda name, value: validation.text(name, value),
+    "suite": lambda name, value: validation.text(name, value),
+    "category": lambda name, value: validation.text(name, value, empty=True),
+    "difficulty": lambda name, value: validation.text(name, value, empty=True),
+    "score": validation.unit,
+    "passed": validation.flag,
+    "status": _status,
+    "reason": lambda name, value: validation.text(name, value, empty=True),
+    "output": _optional_text,
+    "input": lambda name, value: validation.text(name, value, empty=True),
+    "details": lambda name, value: validation.mapping(name, value),
+    "tags": lambda name, value: validation.texts(name, value, single=False),
+    "critical": validation.flag,
+    "path": lambda name, value: validation.text(name, value, empty=True),
+    "line": lambda name, value: validation.whole(name, value, minimum=0),
+    "threshold": validation.unit,
+}
 
 
 def _loads(value: Any) -> Any:

@@ -32,9 +32,12 @@ from pytest_taskbench.generation.cache import GenerationCache, open_cache
 from pytest_taskbench.generation.embeddings import EmbeddingModels
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
 from pytest_taskbench.generation.judges import JudgeModel, JudgePanel
+from pytest_taskbench.history import HistoryRecord, append_records, git_state, history_file, read_history, select
 from pytest_taskbench.reports.files import ReportRequest, write_report_files
 from pytest_taskbench.reports.samples import suite_prompts
+from pytest_taskbench.reports.trend import TREND_RUNS, record_from_report
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.resultsfile import Header, Outcome, SuiteFacts, write_results_file
 from pytest_taskbench.scoring.judge import DEFAULT_JUDGE, Judged, JudgeScorer
 from pytest_taskbench.scoring.registry import ScorerError
 from pytest_taskbench.scoring.score import Scorer, safe_score
@@ -74,6 +77,7 @@ class TaskbenchRun:
         self._embeddings: dict[Path, EmbeddingModels] = {}
         self._judged: dict[str, Judged] = {}
         self._embedded_ahead: set[str] = set()
+        self.known_totals: dict[str, int] = {}  # each suite's case count, when a results file recorded it for a suite of the same content
 
     def _lm_eval_suite(self, task_file: Path) -> Suite:
         """An lm-evaluation-harness task YAML as a suite (any suite file not named taskbench.yaml)."""
@@ -294,11 +298,20 @@ class TaskbenchRun:
 
     # at the end (the controller) ------------------------------------------------
     def finish(
-        self, results: Sequence[CaseResult], *, invocation_dir: Path, worker_counters: Sequence[Mapping[str, Any]] = (), model_identity: str | None = None
+        self,
+        results: Sequence[CaseResult],
+        *,
+        invocation_dir: Path,
+        worker_counters: Sequence[Mapping[str, Any]] = (),
+        model_identity: str | None = None,
+        shards: int | None = None,
     ) -> Finished:
-        """A report per suite that had results; then baselines saved and report files written.
+        """A report per suite that had results; then baselines saved, the history appended and report files written.
 
-        ``model_identity`` is the model that produced the results, when another process ran them (an xdist worker).
+        ``model_identity`` is the model that produced the results, when another process ran them (an xdist
+        worker, or the shards ``taskbench merge`` reads); ``shards``, how many shards a merged run had.
+        The plugin at the end of a run and ``taskbench merge`` both call this, so a merge prints and
+        writes what one unsharded run does.
         """
         self.model_identity = model_identity or self.model_identity
         counters = merge_counters([self.counters(), *worker_counters])
@@ -315,11 +328,81 @@ class TaskbenchRun:
         if plan.save_path is not None or plan.update_path is not None:
             complete = [r.summary.suite_path for r in reports if not r.summary.is_subset]
             messages += write_baselines(plan, self._as_baseline(reports, results), complete, self.rootdir)
-        request = ReportRequest(
-            self.settings.report, self.settings.markdown, self.settings.log_samples, self.settings.comparison_file, self.settings.model or ""
-        )
-        messages += write_report_files(reports, request, invocation_dir, prompts=lambda: self._prompts(reports))
+        trends = self._record_history(reports, shards, messages) if self.settings.history else None
+        s = self.settings
+        passed = all(report.verdict.passed for report in reports)
+        request = ReportRequest(s.report, s.markdown, s.log_samples, s.comparison_file, s.model or "", s.summary_json, passed)
+        messages += write_report_files(reports, request, invocation_dir, prompts=lambda: self._prompts(reports), trends=trends)
         return Finished(reports, messages)
+
+    def _record_history(self, reports: Sequence[SuiteReport], shards: int | None, messages: list[str]) -> dict[str, list[HistoryRecord]]:
+        """Append a record per suite to the history; returns each suite's last runs for the trend (this one included)."""
+        directory = Path(self.rootdir, self.settings.history or "")
+        shown = self.catalog.display_path(history_file(directory))
+        commit, branch = git_state(self.rootdir)
+        model = self.model_identity or self.settings.model or ""
+        records = [
+            record_from_report(
+                report,
+                model=model,
+                model_spec=self.settings.model or "",
+                suite_hash=self.catalog.content_hash(self.catalog.suite_of_result(report.summary.suite_path)),
+                commit=commit,
+                branch=branch,
+                shards=shards,
+            )
+            for report in reports
+        ]
+        try:
+            append_records(directory, records)
+        except OSError as exc:
+            messages.append(f"taskbench: cannot append to the history ({shown}): {exc}")
+            return {}
+        history = read_history(directory, shown)
+        messages += [f"taskbench: {warning}" for warning in history.warnings]
+        messages.append(f"taskbench: history: {len(records)} record{'s' if len(records) != 1 else ''} appended to {shown}")
+        return {report.summary.suite_path: select(history.records, suite=report.summary.suite_path, last=TREND_RUNS) for report in reports}
+
+    def results_header(
+        self, suites: Mapping[str, SuiteFacts], *, selection: Mapping[str, Any], outcome: Outcome, worker_counters: Sequence[Mapping[str, Any]] = ()
+    ) -> Header:
+        """What a results file records besides the cases: the suites, the model, the settings, the shard, how the run ended."""
+        s = self.settings
+        return Header(
+            model_identity=self.model_identity or "",
+            model_spec=s.model or "",
+            suites=dict(suites),
+            score_settings=s.recorded("score"),
+            finish_settings=s.recorded("finish"),
+            selection=dict(selection),
+            shard=s.shard_spec,
+            outcome=outcome,
+            counters=merge_counters([self.counters(), *worker_counters]),
+        )
+
+    def describe_suites(self, selected: Sequence[Suite], kept: Sequence[Suite]) -> dict[str, SuiteFacts]:
+        """Each suite of the selected items (one entry per item): its name, content hash, selected cases and those this shard keeps."""
+        facts: dict[str, SuiteFacts] = {}
+        counts: dict[Path, list[int]] = {}
+        suites: dict[Path, Suite] = {}
+        for index, group in enumerate((selected, kept)):
+            for suite in group:
+                suites.setdefault(suite.path, suite)
+                counts.setdefault(suite.path, [0, 0])[index] += 1
+        for path, (chosen, in_shard) in counts.items():
+            suite = suites[path]
+            total = suite.count_cases(self.catalog.reader(suite))  # the case files are read already: collection read them
+            facts[self.catalog.display_path(path)] = SuiteFacts(suite.name, self.catalog.content_hash(suite), chosen, in_shard, total)
+        return facts
+
+    def write_results(self, path_text: str, header: Header, results: Sequence[CaseResult], invocation_dir: Path) -> str:
+        """Write the results file (--taskbench-results); returns the line for the terminal."""
+        try:
+            write_results_file(invocation_dir / path_text, header, results)
+        except OSError as exc:
+            return f"taskbench: cannot write the results file (--taskbench-results={path_text}): {exc}"
+        shard = f" (shard {header.shard})" if header.shard is not None else ""
+        return f"taskbench: results of {len(results)} cases{shard} written to {path_text}"
 
     def _setup(self, suite_path: str) -> SuiteSetup:
         suite = self.catalog.suite_of_result(suite_path)
@@ -331,7 +414,7 @@ class TaskbenchRun:
             band_for=suite.band_for,
             gates=suite.gates.overridden(self.settings.gates, list(suite.categories), self.settings.alpha),
             analysis=suite.analysis,
-            total_in_suite=suite.count_cases(self.catalog.reader(suite)),
+            total_in_suite=self.known_totals[suite_path] if suite_path in self.known_totals else suite.count_cases(self.catalog.reader(suite)),
             min_cases=suite.min_cases,
             notes=[suite.weights_note] if suite.weights_note else [],
         )

@@ -12,6 +12,7 @@ import gc
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,12 +21,14 @@ from pytest_taskbench.generation import ModelLoadError
 from pytest_taskbench.generation.progress import ProgressPrinter
 from pytest_taskbench.generation.runtime import freeze_heap
 from pytest_taskbench.guards.display import safe_text
-from pytest_taskbench.items import CaseItem
+from pytest_taskbench.items import BrokenCaseItem, CaseItem
 from pytest_taskbench.reports.github import github_annotations, resume_commands, stop_commands
-from pytest_taskbench.reports.summary import flat_properties, summary_dict
+from pytest_taskbench.reports.summary import flat_properties, summary_dict, summary_document
 from pytest_taskbench.reports.terminal import terminal_lines
 from pytest_taskbench.results import CaseResult
+from pytest_taskbench.resultsfile import Outcome, SuiteFacts
 from pytest_taskbench.run import Finished, TaskbenchRun
+from pytest_taskbench.shards import ShardKey, assign
 from pytest_taskbench.verdict.gates import decide_exit_status
 
 MODEL_OPTION = "--taskbench-model"
@@ -46,6 +49,27 @@ class TaskbenchSession:
         self.summaries: list[dict[str, Any]] = []
         self.generation_notes: list[str] = []
         self.froze_heap = False
+        self.collection: dict[str, SuiteFacts] = {}  # the suites collected, for the results file (under xdist: from a worker)
+        self.shard_lines: list[str] = []  # a shard's summary, instead of a verdict
+
+    @pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs: the shards split what was selected
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Keep only this shard's items (--taskbench-shard); note the suites collected (--taskbench-results)."""
+        settings = self.run.settings
+        shard = settings.shard_spec
+        if shard is None and not settings.results:
+            return
+        selected = list(items)
+        if shard is not None:
+            places = assign([_shard_key(self.run, item) for item in selected], shard.count)
+            items[:] = [item for item, place in zip(selected, places) if place == shard.index]
+            deselected = [item for item, place in zip(selected, places) if place != shard.index]
+            if deselected:
+                config.hook.pytest_deselected(items=deselected)
+        suite_items = (CaseItem, BrokenCaseItem)
+        self.collection = self.run.describe_suites(
+            [item.suite for item in selected if isinstance(item, suite_items)], [item.suite for item in items if isinstance(item, suite_items)]
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -83,23 +107,66 @@ class TaskbenchSession:
         if hasattr(self.config, "workerinput"):
             self.config.workeroutput["taskbench"] = self.run.counters()  # type: ignore[attr-defined]
             self.config.workeroutput["taskbench_model"] = self.run.model_identity  # type: ignore[attr-defined]
+            self.config.workeroutput["taskbench_collection"] = {path: vars(facts) for path, facts in self.collection.items()}  # type: ignore[attr-defined]
             return
-        if not self.results:
+        settings = self.run.settings
+        if self.config.option.collectonly:  # nothing ran: no results file, no shard summary
             return
-        if self.worker_counters and self.run.settings.check_batching:
-            self.generation_notes.append(f"{CHECK_BATCHING_OPTION} is skipped under pytest-xdist: run it without -n")
-        self.finished = self.run.finish(
-            self.results, invocation_dir=self.config.invocation_params.dir, worker_counters=self.worker_counters, model_identity=self.worker_model
-        )
-        self.summaries = [summary_dict(report) for report in self.finished.reports]
-        for summary in self.summaries:
-            self.config.hook.pytest_taskbench_summary(config=self.config, summary=summary)
-        _add_junit_properties(self.config, self.finished)
         stopped = bool(session.shouldstop or session.shouldfail)
-        session.exitstatus = decide_exit_status(int(session.exitstatus), self.finished.passed, self.other_failures, stopped_early=stopped)
+        status = int(session.exitstatus)
+        if settings.shard is not None:
+            if status == pytest.ExitCode.NO_TESTS_COLLECTED and any(facts.selected for facts in self.collection.values()):
+                status = 0  # the other shards hold every selected case: an empty shard is not an empty run
+            self._finish_shard(status, stopped)
+            session.exitstatus = decide_exit_status(status, True, self.other_failures, stopped_early=stopped)  # the merge decides the verdict
+            return
+        if self.results:
+            if self.worker_counters and settings.check_batching:
+                self.generation_notes.append(f"{CHECK_BATCHING_OPTION} is skipped under pytest-xdist: run it without -n")
+            self.finished = self.run.finish(
+                self.results, invocation_dir=self.config.invocation_params.dir, worker_counters=self.worker_counters, model_identity=self.worker_model
+            )
+            self.summaries = [summary_dict(report) for report in self.finished.reports]
+            for summary in self.summaries:
+                self.config.hook.pytest_taskbench_summary(config=self.config, summary=summary)
+            _add_junit_properties(self.config, self.finished)
+            session.exitstatus = decide_exit_status(status, self.finished.passed, self.other_failures, stopped_early=stopped)
+        if settings.results:
+            message = self._write_results(status, stopped)
+            self.finished = Finished(self.finished.reports, [*self.finished.messages, message])
+
+    def _write_results(self, status: int, stopped: bool) -> str:
+        header = self.run.results_header(
+            self.collection,
+            selection=_selection(self.config),
+            outcome=Outcome(status, stopped, self.other_failures),
+            worker_counters=self.worker_counters,
+        )
+        if self.worker_model and not header.model_identity:
+            header = replace(header, model_identity=self.worker_model)
+        return self.run.write_results(self.run.settings.results or "", header, sorted(self.results, key=_collection_order), self.config.invocation_params.dir)
+
+    def _finish_shard(self, status: int, stopped: bool) -> None:
+        """A shard prints what it ran and writes its results file; the verdict and the reports come from the merge."""
+        shard = self.run.settings.shard
+        lines = []
+        for path, facts in sorted(self.collection.items()):
+            ran = [r for r in self.results if r.suite == path]
+            passed = sum(1 for r in ran if r.passed)
+            lines.append(f"{safe_text(facts.name)} ({safe_text(path)}): {len(ran)} of {facts.selected} selected cases ran in shard {shard}, {passed} passed")
+        if self.run.settings.results:
+            lines.append(self._write_results(status, stopped))
+            lines.append("the figures, gates, verdict and reports of the whole run come from `taskbench merge` over every shard's results file")
+        else:
+            lines.append("warning: no --taskbench-results=PATH: this shard's results are not kept for `taskbench merge`, and a shard computes no verdict")
+        self.shard_lines = lines
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Print each suite's summary, gates and verdict (the workflow annotations come later: GitHubCommands)."""
+        if self.shard_lines:
+            terminalreporter.write_sep("=", f"taskbench: shard {self.run.settings.shard}")
+            for line in self.shard_lines:
+                terminalreporter.write_line(line, yellow=line.startswith("warning:"))
         for report in self.finished.reports:
             terminalreporter.write_sep("=", f"taskbench: {safe_text(report.summary.suite_name)}")
             for line in terminal_lines(report, self.config.option.verbose):
@@ -113,10 +180,7 @@ class TaskbenchSession:
     def pytest_json_modifyreport(self, json_report: dict[str, Any]) -> None:
         """Put the per-suite summaries in pytest-json-report's top-level data."""
         if self.summaries:
-            json_report["taskbench"] = {
-                "verdict": "pass" if self.finished.passed else "fail",
-                "suites": {summary["suite"]: summary for summary in self.summaries},
-            }
+            json_report["taskbench"] = summary_document(self.summaries, self.finished.passed)  # as the pytest_taskbench_summary hooks left them
 
     def release_heap(self) -> None:
         """Hand the objects frozen for this session back to the collector (an in-process run must not keep them).
@@ -156,6 +220,29 @@ def _sent_to_this_worker(session: pytest.Session) -> Callable[[], list[str]] | N
         return [items[index].nodeid for index in indices if isinstance(index, int) and 0 <= index < len(items)]
 
     return upcoming
+
+
+def _shard_key(run: TaskbenchRun, item: pytest.Item) -> ShardKey:
+    """A case's stratum is its suite, category and difficulty; its identity, its case file below the suite root and its id."""
+    if isinstance(item, (CaseItem, BrokenCaseItem)):
+        suite = run.catalog.display_path(item.suite.path)
+        try:
+            file = item.path.resolve().relative_to(item.suite.root.resolve()).as_posix()
+        except ValueError:
+            file = item.path.name
+        if isinstance(item, CaseItem):
+            return ShardKey((suite, item.case.category, item.case.difficulty), f"{file}::{item.case.id}")
+        return ShardKey((suite, "", "broken"), f"{file}::{item.name}")
+    return ShardKey(("",), item.nodeid)  # an ordinary test runs in one shard too
+
+
+def _selection(config: pytest.Config) -> dict[str, Any]:
+    """What selected the items: the test paths, -k and -m (the shards of one run share them)."""
+    return {"args": list(config.args), "keyword": config.option.keyword or "", "markexpr": config.option.markexpr or ""}
+
+
+def _collection_order(result: CaseResult) -> tuple[str, str, int, str]:
+    return (result.suite, result.path, result.line, result.nodeid)
 
 
 def _add_junit_properties(config: pytest.Config, finished: Finished) -> None:
@@ -229,3 +316,5 @@ class XdistHooks:
         if output.get("taskbench"):
             self.session.worker_counters.append(output["taskbench"])
         self.session.worker_model = self.session.worker_model or output.get("taskbench_model")
+        if not self.session.collection and output.get("taskbench_collection"):  # every worker collects the same items
+            self.session.collection = {path: SuiteFacts(**facts) for path, facts in output["taskbench_collection"].items()}

@@ -19,14 +19,17 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Literal, Union
 
 from pytest_taskbench import defaults
 from pytest_taskbench.guards import validation
+from pytest_taskbench.shards import Shard
 from pytest_taskbench.verdict.gates import GATES
 
 Kind = Literal["str", "int", "float", "bool", "name", "list"]
+Role = Literal["score", "finish", None]
+DEFAULT_HISTORY_DIR = ".taskbench/history"  # what a bare --taskbench-history records to (below the root directory)
 DEFAULT_BASELINE_NAME = "default"  # what --taskbench-save-baseline stores as when no NAME follows it
 
 
@@ -45,6 +48,7 @@ class Option:
     parse: Callable[[str, Any], Any] | None = None  # (name, raw) -> value; raises validation.Invalid
     default: Any = None
     optional_value: Any = None  # for kind "name": the value when the flag is given bare
+    role: Role = None  # see ``option(role=...)``
 
     @property
     def flag(self) -> str:
@@ -75,6 +79,7 @@ def option(
     words: Mapping[str, Any] | None = None,
     bare: Any = None,
     check: Callable[[str, str], Any] | None = None,
+    role: Role = None,
 ) -> Any:
     """A ``Settings`` field that is an option.
 
@@ -87,6 +92,9 @@ def option(
         words: texts that stand for a value (``{"auto": 0}`` for a batch size).
         bare: for an optional-value flag, the value when it is given with none.
         check: for a text, a check of its own: ``(name, text) -> value``, raising ``validation.Invalid``.
+        role: what a results file does with the value: ``"score"`` (it changes a case's score: every
+            shard of a run must have the same), ``"finish"`` (the verdict or a report reads it: the
+            merge applies it), or None (it only concerns this process).
     """
     spec = {
         "help": help,
@@ -98,8 +106,13 @@ def option(
         "words": dict(words or {}),
         "bare": bare,
         "check": check,
+        "role": role,
     }
     return field(default=default, metadata={"option": spec})
+
+
+def _shard(name: str, text: str) -> str:
+    return str(Shard.parse(name, text))
 
 
 def _device(name: str, text: str) -> str:
@@ -118,29 +131,42 @@ class Settings:
         metavar="PATH|URL|MODULE:FUNC|NAME:ARGS",
     )
     pass_threshold: float | None = option(
-        f"score at which a case passes (overrides the suite's pass_threshold; default {defaults.PASS_THRESHOLD})", metavar="SCORE", minimum=0, maximum=1
+        f"score at which a case passes (overrides the suite's pass_threshold; default {defaults.PASS_THRESHOLD})",
+        metavar="SCORE",
+        minimum=0,
+        maximum=1,
+        role="score",
     )
     # statistics and baselines (verdict/stats.py, baseline.py, verdict/compare.py)
     seed: int | None = option(
-        f"seed for the bootstrap and permutation resampling (default {defaults.SEED}): the same results give the same intervals", metavar="N", minimum=0
+        f"seed for the bootstrap and permutation resampling (default {defaults.SEED}): the same results give the same intervals",
+        metavar="N",
+        minimum=0,
+        role="finish",
     )
     alpha: float | None = option(
         f"significance level of the regression tests; intervals are at 1 - alpha (overrides gates.alpha; default {defaults.ALPHA})",
         metavar="ALPHA",
         above=0,
         maximum=0.5,
+        role="finish",
     )
     save_baseline: str | None = option(
         f"store this run as baseline NAME (ROOTDIR/.taskbench/baselines/NAME.json; NAME defaults to '{DEFAULT_BASELINE_NAME}') or at PATH.json",
         metavar="NAME|PATH",
         bare=DEFAULT_BASELINE_NAME,
+        role="finish",
     )
-    compare: str | None = option("compare this run case by case with baseline NAME or PATH.json and apply the regression gates", metavar="NAME|PATH")
-    update_baseline: bool = option(f"rewrite the baseline named by --taskbench-compare (or '{DEFAULT_BASELINE_NAME}') with this run; review its diff", False)
-    compare_shared_only: bool = option("compare with a baseline from a changed suite on the cases both share", False)
-    comparison_file: str | None = option("also write the comparison with the baseline as JSON to PATH", metavar="PATH")
+    compare: str | None = option(
+        "compare this run case by case with baseline NAME or PATH.json and apply the regression gates", metavar="NAME|PATH", role="finish"
+    )
+    update_baseline: bool = option(
+        f"rewrite the baseline named by --taskbench-compare (or '{DEFAULT_BASELINE_NAME}') with this run; review its diff", False, role="finish"
+    )
+    compare_shared_only: bool = option("compare with a baseline from a changed suite on the cases both share", False, role="finish")
+    comparison_file: str | None = option("also write the comparison with the baseline as JSON to PATH", metavar="PATH", role="finish")
     # generation (generation/)
-    no_chat_template: bool = option("do not apply the tokenizer's chat template, even when it has one", False)
+    no_chat_template: bool = option("do not apply the tokenizer's chat template, even when it has one", False, role="score")
     batch_size: int = option(
         "prompts per generation batch, or auto: sized from the prompts' token lengths and free memory (default {default})",
         defaults.BATCH_SIZE,
@@ -156,11 +182,14 @@ class Settings:
         defaults.DTYPE,
         metavar="DTYPE",
         choices=("auto", "float32", "float16", "bfloat16"),
+        role="score",
     )
     threads: int | None = option(
         "CPU threads for a transformers model (default: torch's choice; under pytest-xdist, the CPUs divided among the workers)", metavar="N", minimum=1
     )
-    max_new_tokens: int | None = option("most tokens generated per case (overrides the suite's generation.max_new_tokens)", metavar="N", minimum=1)
+    max_new_tokens: int | None = option(
+        "most tokens generated per case (overrides the suite's generation.max_new_tokens)", metavar="N", minimum=1, role="score"
+    )
     cache_dir: str | None = option("generation cache directory (default: taskbench/ in pytest's cache directory)", metavar="DIR")
     no_cache: bool = option("neither read nor write the generation cache", False)
     refresh_cache: bool = option("regenerate every output and overwrite its cache entry", False)
@@ -172,6 +201,7 @@ class Settings:
         defaults.HTTP_ENDPOINT,
         metavar="chat|completions",
         choices=("chat", "completions"),
+        role="score",
     )
     http_model: str | None = option("for an http(s):// model: the model name sent to the server (default: the only one /models lists)", metavar="NAME")
     http_api_key_env: str = option(
@@ -195,24 +225,47 @@ class Settings:
         "the model of the judge named default (what a judge scorer naming no judge asks): any spec --taskbench-model takes;"
         " replaces the suite's judges.default",
         metavar="PATH|URL|MODULE:FUNC|NAME:ARGS",
+        role="score",
     )
     embedding_model: str | None = option(
         "the embedding model named default (semantic credit): a local sentence-embedding checkpoint directory, or package.module:function"
         " returning one; replaces the suite's embeddings.default",
         metavar="PATH|MODULE:FUNC",
+        role="score",
     )
     # reports (reports/)
-    report: str | None = option("write a self-contained HTML report (charts, failure analysis, every case) to this file", metavar="PATH.html")
+    report: str | None = option("write a self-contained HTML report (charts, failure analysis, every case) to this file", metavar="PATH.html", role="finish")
     markdown: str | None = option(
-        "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)", metavar="PATH.md"
+        "write a short Markdown summary for a pull request comment to this file ($GITHUB_STEP_SUMMARY gets it automatically)",
+        metavar="PATH.md",
+        role="finish",
     )
-    log_samples: str | None = option("write every case (prompt, output, expected, score, details) to this JSON Lines file", metavar="PATH.jsonl")
+    log_samples: str | None = option("write every case (prompt, output, expected, score, details) to this JSON Lines file", metavar="PATH.jsonl", role="finish")
     # lm-evaluation-harness task YAML (lmeval/)
     no_lm_eval: bool = option("do not collect lm-evaluation-harness task YAML files as benchmark cases", False)
     lm_eval_chat_template: bool = option(
-        "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval", False
+        "apply the tokenizer's chat template to lm-eval task prompts (lm_eval --apply_chat_template); off by default, as in lm-eval",
+        False,
+        role="score",
     )
     lm_eval_allow_functions: bool = option("let lm-eval task YAML `!function` tags import and run Python code next to the task file", False)
+    # sharded runs and history (shards.py, resultsfile.py, history.py)
+    shard: str | None = option(
+        "run only shard I of N: a stable, stratified part of the selected cases; the verdict and the reports come from `taskbench merge` over every shard's --taskbench-results",
+        metavar="I/N",
+        check=_shard,
+    )
+    results: str | None = option(
+        "write every case's result and what the verdict needs (suite hash, model, settings, shard) to this JSON Lines file, for `taskbench merge`",
+        metavar="PATH.jsonl",
+    )
+    summary_json: str | None = option("write the JSON summary (every figure, gate and verdict, per suite) to this file", metavar="PATH.json", role="finish")
+    history: str | None = option(
+        f"append this run's figures to DIR/history.jsonl, for `taskbench history` and the trend in the reports (bare: {DEFAULT_HISTORY_DIR} below the root directory)",
+        metavar="DIR",
+        bare=DEFAULT_HISTORY_DIR,
+        role="finish",
+    )
     # gate thresholds set by options, by gate name (the gates are declared in verdict/gates.py)
     gates: Mapping[str, Any] = field(default_factory=dict)
 
@@ -235,6 +288,25 @@ class Settings:
                 raise SettingsError(str(exc)) from None
             (gates if spec.dest in GATES else values)[spec.dest] = value
         return cls(**values, gates=gates)
+
+    @property
+    def shard_spec(self) -> Shard | None:
+        return None if self.shard is None else Shard.parse(OPTIONS_BY_DEST["shard"].where, self.shard)
+
+    def recorded(self, role: Role) -> dict[str, Any]:
+        """The values of the options with ``role`` (gate thresholds under ``gates``), as JSON values for a results file."""
+        values: dict[str, Any] = {spec.dest: getattr(self, spec.dest) for spec in OPTIONS if spec.role == role and spec.dest not in GATES}
+        if role == "finish":
+            values["gates"] = {name: self.gates[name] for name in sorted(self.gates)}
+        return values
+
+    def with_recorded(self, values: Mapping[str, Any]) -> Settings:
+        """These settings with recorded values (``recorded``) put back; unknown names are ignored (a newer writer)."""
+        known = {spec.dest for spec in OPTIONS if spec.dest not in GATES}
+        changes: dict[str, Any] = {name: value for name, value in values.items() if name in known}
+        if "gates" in values:
+            changes["gates"] = {name: value for name, value in dict(values["gates"]).items() if name in GATES}
+        return replace(self, **changes)
 
 
 def _field_kind(annotation: Any) -> Kind:
@@ -293,15 +365,29 @@ def _options() -> tuple[Option, ...]:
         help_text = spec["help"].replace("{default}", str(default))
         if spec["bare"] is not None:
             kind = "name"
-        options.append(Option(item.name, kind, help_text, spec["metavar"], _parser(kind, spec), default, spec["bare"]))
+        options.append(Option(item.name, kind, help_text, spec["metavar"], _parser(kind, spec), default, spec["bare"], spec["role"]))
     for name, declared in GATES.items():
         kind = "bool" if declared.kind.metavar is None else ("list" if declared.kind.repeatable else "str")
-        options.append(Option(name, kind, declared.option_help, declared.kind.metavar, declared.kind.from_option, declared.default))
+        options.append(Option(name, kind, declared.option_help, declared.kind.metavar, declared.kind.from_option, declared.default, role="finish"))
     return tuple(options)
 
 
 OPTIONS: tuple[Option, ...] = _options()
 OPTIONS_BY_DEST: Mapping[str, Option] = {spec.dest: spec for spec in OPTIONS}
+
+
+def argparse_options(option: Option) -> dict[str, Any]:
+    """The ``add_argument`` keywords of an option's flag (the plugin's ``--taskbench-*`` and ``taskbench merge``'s): no default, so an unset flag is None."""
+    kwargs: dict[str, Any] = {"dest": option.ini_name, "default": None, "help": option.help}
+    if option.kind == "bool":
+        kwargs["action"] = "store_true"
+    elif option.kind == "list":
+        kwargs.update(action="append", metavar=option.metavar)
+    elif option.kind == "name":
+        kwargs.update(nargs="?", const=option.optional_value, metavar=option.metavar)
+    else:
+        kwargs["metavar"] = option.metavar
+    return kwargs
 
 
 def options_markdown() -> str:

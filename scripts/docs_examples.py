@@ -28,6 +28,7 @@ masked when comparing::
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import shutil
@@ -179,8 +180,9 @@ def run(example: Example) -> str:
         # The development venv's test plugins (hypothesis, anyio) are not what a user running these has: keep them out.
         env["PYTEST_ADDOPTS"] = "-p no:hypothesispytest -p no:anyio"
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        env.pop("GITHUB_ACTIONS", None)
-        env.pop("GITHUB_STEP_SUMMARY", None)
+        # pytest stops truncating its summary lines when CI or BUILD_NUMBER is set; the pages show a user's terminal.
+        for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "CI", "BUILD_NUMBER"):
+            env.pop(name, None)
         for step in example.setup:
             subprocess.run(["bash", "-c", step], cwd=scratch, env=env, check=True, capture_output=True)
         done = subprocess.run(["bash", "-c", example.command], cwd=scratch, env=env, capture_output=True, text=True)
@@ -212,8 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = run(example)
         path = OUT / f"{example.name}.txt"
         if args.check:
-            if not path.exists() or masked(path.read_text(encoding="utf-8")) != masked(text):
+            shown = masked(path.read_text(encoding="utf-8")) if path.exists() else ""
+            if shown != masked(text):
                 stale.append(example.name)
+                diff = difflib.unified_diff(shown.splitlines(), masked(text).splitlines(), "shown", "produced", lineterm="", n=1)
+                print("\n".join(diff), file=sys.stderr)
         else:
             OUT.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")

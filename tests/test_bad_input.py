@@ -20,26 +20,26 @@ GOOD = jsonl([{"id": "ok1", "input": "a", "expected": "a"}, {"id": "ok2", "input
         (
             "greet.jsonl",
             '{"id": "x", "input": "a", "expected": "a", "difficulty": "simple", "colour": 1}\n',
-            "line1",
+            "x",
             "cases/greet.jsonl:1: unknown case field(s) colour; allowed: *",
         ),
-        ("greet.jsonl", '{"id": "x", "input": "a", "difficulty": "simple"}\n', "line1", "cases/greet.jsonl:1: case 'x': missing 'expected'*"),
+        ("greet.jsonl", '{"id": "x", "input": "a", "difficulty": "simple"}\n', "x", "cases/greet.jsonl:1: case 'x': missing 'expected'*"),
         (
             "greet.jsonl",
             '{"id": "x", "input": "a", "expected": 1, "difficulty": "hard"}\n',
-            "line1",
+            "x",
             "cases/greet.jsonl:1: case 'x': difficulty must be one of simple, moderate, complex, adversarial, got 'hard'",
         ),
         (
             "misc.jsonl",
             '{"id": "x", "input": "a", "expected": 1, "difficulty": "simple", "category": "poetry"}\n',
-            "line1",
+            "x",
             "cases/misc.jsonl:1: case 'x': unknown category 'poetry'; the suite defines greet, shout",
         ),
         (
             "greet.jsonl",
             '{"id": "x", "input": "a", "messages": [], "expected": 1, "difficulty": "simple"}\n',
-            "line1",
+            "x",
             "cases/greet.jsonl:1: case 'x' needs exactly one of 'input' (a string) or 'messages' (a chat list)",
         ),
         (

@@ -257,6 +257,38 @@ def test_a_new_case_is_checked_with_the_suites_own_difficulties(suite_dir: Path)
     assert len(problems) == 2
 
 
+def test_add_case_takes_the_suites_own_difficulties_and_refuses_others(suite_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (suite_dir / "taskbench.yaml").write_text(SUITE_YAML + "difficulties: [easy, hard]\n", encoding="utf-8")
+    (suite_dir / "alpha.jsonl").write_text(
+        '{"id": "a1", "input": "add thing 1", "expected": {"action": "create", "title": "Thing 1"}, "difficulty": "easy"}\n', encoding="utf-8"
+    )
+    path = suite_dir / "alpha.jsonl"
+    assert (
+        main(
+            ["add-case", str(path), "--id", "a2", "--input", "delete thing 2", "--expected", '{"action": "delete", "title": "Thing 2"}', "--difficulty", "hard"]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "add-case",
+                str(path),
+                "--id",
+                "a3",
+                "--input",
+                "delete thing 3",
+                "--expected",
+                '{"action": "delete", "title": "Thing 3"}',
+                "--difficulty",
+                "moderate",
+            ]
+        )
+        == 1
+    )
+    assert "difficulty must be one of easy, hard, got 'moderate'" in capsys.readouterr().err
+
+
 def test_add_case_rejects_an_expected_output_that_breaks_the_schema(suite_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = suite_dir / "alpha.jsonl"
     before = path.read_text(encoding="utf-8")

@@ -78,3 +78,23 @@ def test_the_run_steps_options_work_against_a_baseline(pytester: pytest.Pytester
     for flag in WRITES:
         assert (pytester.path / option_value(arguments, flag)).is_file(), flag
     assert list((pytester.path / ".pytest_cache" / "d" / "taskbench").rglob("*.json")), "the cached directory is where outputs go"
+
+
+TUTORIAL = Path(__file__).resolve().parents[1] / "docs" / "tutorial" / "files"
+
+
+@pytest.mark.slow  # two in-process pytest runs of the tutorial's suite
+def test_the_tutorials_workflow_passes_on_the_tutorials_own_files(pytester: pytest.Pytester) -> None:
+    """A reader who commits what the tutorial says gets a green first pull request."""
+    workflow = yaml.safe_load((TUTORIAL / ".github" / "workflows" / "taskbench.yml").read_text(encoding="utf-8"))
+    (command,) = [s["run"] for s in workflow["jobs"]["route"]["steps"] if str(s.get("run", "")).startswith("pytest ")]
+    for path in TUTORIAL.rglob("*"):
+        if path.is_file():
+            target = pytester.path / path.relative_to(TUTORIAL)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    saved = pytester.runpytest("cases", "--taskbench-model=router_fixed:route", "--taskbench-save-baseline", "-p", "no:cacheprovider")
+    assert saved.ret == 0
+    ci = pytester.runpytest(*shlex.split(command)[1:], "-p", "no:cacheprovider")
+    assert ci.ret == 0, ci.stdout.str()[-2000:]
+    assert (pytester.path / "report.html").is_file()

@@ -131,11 +131,11 @@ BOMB = "- id: bomb\n  input: x\n  category: a\n  difficulty: simple\n  expected:
             "line3",
             "cases/two.yaml:3: invalid YAML: duplicate key 'cases': already given at line 1*",
         ),
-        ("bomb.yaml", BOMB, "line1", "cases/bomb.yaml:1: case 'bomb' expands to more than 100000 values (YAML aliases*"),
+        ("bomb.yaml", BOMB, "bomb", "cases/bomb.yaml:1: case 'bomb' expands to more than 100000 values (YAML aliases*"),
         (
             "loop.yaml",
             "- &r {id: r, input: x, expected: [*r], category: a, difficulty: simple}\n",
-            "line1",
+            "r",
             "cases/loop.yaml:1: case 'r' contains itself (a recursive YAML alias)",
         ),
         ("nl.jsonl", line(id="a1\n") + "\n", "line1", "cases/nl.jsonl:1: case id 'a1\\n' may hold only letters*"),

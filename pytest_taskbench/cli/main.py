@@ -2,7 +2,8 @@
 
 Each subcommand is one ``Command`` in ``COMMANDS``: a name, a help line, a
 function that declares its arguments and a function that runs it and returns
-the exit status (0 success, 1 refused or failed, 2 usage error from argparse).
+the exit status (0 success, 1 refused or failed, 2 usage error from argparse;
+``merge`` returns the merged run's status, as pytest would, and 4 when it refuses its input).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from pytest_taskbench.cases import DIFFICULTIES
 from pytest_taskbench.cli.calibrate import configure_calibrate, run_calibrate
+from pytest_taskbench.cli.merge import configure_history, configure_merge, run_history, run_merge
 from pytest_taskbench.guards.files import split_lines
 from pytest_taskbench.lmeval.export import configure_export, run_export
 
@@ -51,7 +53,7 @@ def _configure_add_case(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="the request, exactly as production saw it")
     parser.add_argument("--expected", required=True, type=json_value, help='the right answer as JSON, e.g. \'{"action": "list"}\'')
     parser.add_argument("--category", help="the case's category (default: the file's stem when it names a suite category)")
-    parser.add_argument("--difficulty", required=True, choices=DIFFICULTIES)
+    parser.add_argument("--difficulty", required=True, help=f"the case's difficulty: {', '.join(DIFFICULTIES)}, or one of the suite's own difficulties")
     parser.add_argument("--rationale", default="", help="why this case exists and what a right answer must get right")
     parser.add_argument("--tags", type=tag_list, default=[], help="comma-separated tags, e.g. regression,prod-2026-03")
     parser.add_argument("--critical", action="store_true", help="a case that must never regress")
@@ -143,6 +145,8 @@ COMMANDS: list[Command] = [
     Command("add-case", "validate one case and append it to a case file", _configure_add_case, _run_add_case),
     Command("generate", "generate stratified cases from a template spec", _configure_generate, _run_generate),
     Command("export-lm-eval", "export a suite (or one category) as an lm-evaluation-harness task directory", configure_export, run_export),
+    Command("merge", "one verdict and every report from the results files of a run's shards (--taskbench-results)", configure_merge, run_merge),
+    Command("history", "the trend of the runs recorded with --taskbench-history", configure_history, run_history),
     Command("calibrate-judge", "measure how far a suite's model judge agrees with the human labels", configure_calibrate, run_calibrate),
 ]
 

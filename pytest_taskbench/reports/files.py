@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_taskbench.generation.base import Prompt
+from pytest_taskbench.history import HistoryRecord
 from pytest_taskbench.reports.github import append_step_summary
 from pytest_taskbench.reports.html import render_html
 from pytest_taskbench.reports.markdown import markdown_summary
 from pytest_taskbench.reports.samples import PromptKey, write_samples
-from pytest_taskbench.reports.summary import comparison_dict
+from pytest_taskbench.reports.summary import comparison_dict, summary_dict, summary_document
 from pytest_taskbench.verdict.finish import SuiteReport
 
 
@@ -34,6 +35,8 @@ class ReportRequest:
     samples: str | None = None
     comparison: str | None = None
     model: str = ""
+    summary_json: str | None = None
+    passed: bool = True  # the run's verdict, for the JSON summary
 
 
 def write_report_files(
@@ -43,16 +46,18 @@ def write_report_files(
     *,
     prompts: Callable[[], Mapping[PromptKey, Prompt]],
     environ: Mapping[str, str] = os.environ,
+    trends: Mapping[str, Sequence[HistoryRecord]] | None = None,
 ) -> list[str]:
     """Write every requested file; returns one line per file for the terminal.
 
-    ``prompts`` builds the prompt of every case, only when the samples log is asked for.
+    ``prompts`` builds the prompt of every case, only when the samples log is asked for;
+    ``trends`` (the history's records by suite file) adds the trend to the HTML and Markdown.
     """
     messages: list[str] = []
     step_summary = environ.get("GITHUB_STEP_SUMMARY")
-    markdown = markdown_summary(reports) if request.markdown or step_summary else ""
+    markdown = markdown_summary(reports, trends) if request.markdown or step_summary else ""
     if request.html:
-        html = render_html(reports, model=request.model)
+        html = render_html(reports, model=request.model, trends=trends)
         messages.append(_write(invocation_dir, "--taskbench-report", request.html, "HTML report", lambda path: _text(path, html)))
     if request.markdown:
         messages.append(_write(invocation_dir, "--taskbench-markdown", request.markdown, "Markdown summary", lambda path: _text(path, markdown)))
@@ -66,6 +71,9 @@ def write_report_files(
         messages.append(
             _write(invocation_dir, "--taskbench-log-samples", request.samples, "samples log", lambda path: f" ({write_samples(path, cases, prompts())} cases)")
         )
+    if request.summary_json:
+        text = json.dumps(summary_document([summary_dict(report) for report in reports], request.passed), indent=2, sort_keys=True, default=str) + "\n"
+        messages.append(_write(invocation_dir, "--taskbench-summary-json", request.summary_json, "JSON summary", lambda path: _text(path, text)))
     if request.comparison:
         data = {r.summary.suite_name: comparison_dict(r.comparison) for r in reports if r.comparison is not None}
         text = json.dumps({"suites": data}, indent=2, sort_keys=True) + "\n"

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_taskbench.formatting import percent
+from pytest_taskbench.history import HistoryRecord
 from pytest_taskbench.reports.charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, zone_colour
 from pytest_taskbench.reports.judging import agreement_line, bias_line, case_meaning, confusion_rows
+from pytest_taskbench.reports.trend import trend_html
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis
 from pytest_taskbench.verdict.calibration import Agreement
@@ -275,7 +277,7 @@ def case_table(report: SuiteReport, anchor: str) -> str:
     )
 
 
-def suite_section(report: SuiteReport, anchor: str) -> str:
+def suite_section(report: SuiteReport, anchor: str, trend: Sequence[HistoryRecord] = ()) -> str:
     s, verdict = report.summary, report.verdict
     analysis = report.analysis
     config = analysis.config if analysis is not None else AnalysisConfig()
@@ -291,6 +293,7 @@ def suite_section(report: SuiteReport, anchor: str) -> str:
         + (f'<div><div class="muted">{interval.level:.0%} interval</div><b>[{interval.low:.3f}, {interval.high:.3f}]</b></div>' if interval is not None else "")
         + f'<div><div class="muted">band</div><b>{esc(s.band)}</b></div><div><div class="muted">pass rate (score ≥ {s.pass_threshold:g})</div><b>{s.passed}/{s.cases} ({percent(s.pass_rate, 1)})</b></div>'
         + f"</div>{aggregate_gauge(report, config)}</div>",
+        trend_html(trend),
     ]
     for note in s.notes:
         parts.append(f'<p class="muted">note: {esc(note)}</p>')
@@ -324,13 +327,20 @@ def suite_section(report: SuiteReport, anchor: str) -> str:
     return "".join(parts)
 
 
-def render_html(reports: Sequence[SuiteReport], *, title: str = "taskbench report", generated: dt.datetime | None = None, model: str = "") -> str:
-    """The whole report as one HTML document."""
+def render_html(
+    reports: Sequence[SuiteReport],
+    *,
+    title: str = "taskbench report",
+    generated: dt.datetime | None = None,
+    model: str = "",
+    trends: Mapping[str, Sequence[HistoryRecord]] | None = None,
+) -> str:
+    """The whole report as one HTML document; ``trends`` (the history's records by suite file) adds each suite's trend chart."""
     when = (generated or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     passed = all(r.verdict.passed for r in reports)
     anchors = [f"suite-{i}-{_slug(r.summary.suite_name)}" for i, r in enumerate(reports)]
     nav = " · ".join(f'<a href="#{a}">{esc(r.summary.suite_name)}</a>' for a, r in zip(anchors, reports)) if len(reports) > 1 else ""
-    sections = "".join(suite_section(r, a) for r, a in zip(reports, anchors))
+    sections = "".join(suite_section(r, a, (trends or {}).get(r.summary.suite_path, ())) for r, a in zip(reports, anchors))
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_taskbench.formatting import percent
 from pytest_taskbench.guards.display import safe_text
+from pytest_taskbench.history import HistoryRecord
 from pytest_taskbench.reports.judging import agreement_line, bias_line, confusion_rows
+from pytest_taskbench.reports.trend import trend_markdown
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.analysis import FailureAnalysis
 from pytest_taskbench.verdict.calibration import Agreement
@@ -104,12 +106,12 @@ def untrusted(value: Any, limit: int = REASON_LIMIT, *, table: bool = False) -> 
     return _html(text) if _inert(text) else _code_span(text, table)
 
 
-def markdown_summary(reports: Sequence[SuiteReport]) -> str:
-    """The whole Markdown document: one section per suite."""
-    return "\n".join(line for report in reports for line in suite_markdown(report)).rstrip() + "\n"
+def markdown_summary(reports: Sequence[SuiteReport], trends: Mapping[str, Sequence[HistoryRecord]] | None = None) -> str:
+    """The whole Markdown document: one section per suite (with a trend line from ``trends``, the history's records by suite file)."""
+    return "\n".join(line for report in reports for line in suite_markdown(report, (trends or {}).get(report.summary.suite_path, ()))).rstrip() + "\n"
 
 
-def suite_markdown(report: SuiteReport) -> list[str]:
+def suite_markdown(report: SuiteReport, trend: Sequence[HistoryRecord] = ()) -> list[str]:
     s, verdict = report.summary, report.verdict
     failed = verdict.failed_gates
     status = "✅ PASS" if verdict.passed else f"❌ FAIL ({len(failed)} gate{'s' if len(failed) != 1 else ''} failed: {', '.join(g.name for g in failed)})"
@@ -123,6 +125,9 @@ def suite_markdown(report: SuiteReport) -> list[str]:
         lines.append(f"{s.cases} cases ran")
     if s.is_subset:
         lines.append(f"_A subset: {s.cases} of {s.total_in_suite} cases ran; the figures cover only those._")
+    trend_line = trend_markdown(trend)
+    if trend_line:
+        lines += ["", trend_line]
     lines.append("")
     if s.categories:
         level = next((_level(g.mean_ci) for g in s.categories if g.mean_ci is not None), "CI")

@@ -57,6 +57,11 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
     )
 
 
+def summary_document(summaries: Sequence[dict[str, Any]], passed: bool) -> dict[str, Any]:
+    """The run's JSON summary: its verdict and each suite's ``summary_dict`` by name (pytest-json-report's ``taskbench`` key holds the same)."""
+    return {"verdict": "pass" if passed else "fail", "suites": {summary["suite"]: summary for summary in summaries}}
+
+
 def _ci_dict(interval: Interval | None) -> dict[str, Any] | None:
     return None if interval is None else {"low": interval.low, "high": interval.high, "level": interval.level, "method": interval.method}
 

@@ -1,9 +1,10 @@
-"""Headless Chromium for the HTML report's browser tests (Debian's chromium and chromedriver; nothing is downloaded)."""
+"""Headless Chromium for the HTML report tests (chromium and chromedriver are installed; nothing is downloaded)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -16,7 +17,7 @@ CHROMIUM_FLAGS = (
 )
 
 
-def chromium_driver(tmp_path: Path):  # type: ignore[no-untyped-def]
+def chromium_driver(tmp_path: Path) -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
