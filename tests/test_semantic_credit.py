@@ -98,3 +98,19 @@ def test_a_rerun_embeds_nothing(pytester: pytest.Pytester) -> None:
     vectors = [entry for entry in entries if entry["model"].startswith("embedding:mean-pooled:")]
     assert len(vectors) == 4 and all(len(json.loads(entry["output"])) == 384 for entry in vectors)
     assert isinstance(GenerationCache(pytester.path / ".pytest_cache/d/taskbench", vectors[0]["model"]).get(vectors[0]["key"]), str)
+
+
+def test_an_embedding_model_that_cannot_load_breaks_only_the_cases_that_need_it(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("cases")
+    suite = SUITE.replace(SPEC, "models/no-such-embedder").replace("embeddings:", "  plain: {weight: 1, scorer: exact_match}\nembeddings:")
+    (pytester.path / "cases" / "taskbench.yaml").write_text(suite)
+    (pytester.path / "cases" / "titles.jsonl").write_text('{"id": "t1", "input": "call with mom", "expected": "call mom", "difficulty": "simple"}\n')
+    (pytester.path / "cases" / "plain.jsonl").write_text('{"id": "p1", "input": "ok", "expected": "ok", "difficulty": "simple"}\n')
+    (pytester.path / "model.py").write_text("def respond(prompts):\n    return list(prompts)\n")
+    result = pytester.runpytest("cases", "--taskbench-model=model:respond", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(
+        [
+            "*broken case definition: cases/titles.jsonl:1: case 't1': bad parameters for scorer 'semantic_similarity': embedding model 'default' (models/no-such-embedder) cannot load*"
+        ]
+    )
+    result.assert_outcomes(passed=1, failed=1)  # the exact-match case still ran and passed
