@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import warnings
 from typing import Any
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_taskbench.results import CaseResult
@@ -85,3 +87,19 @@ def test_agreement_lies_in_range_contains_its_estimate_and_ignores_case_order(pa
 def test_a_judge_that_matches_every_label_has_kappa_1(human: list[str]) -> None:
     [agreement] = agreements([result(label, label) for label in human])
     assert agreement.kappa == pytest.approx(1.0) and agreement.accuracy == 1.0
+
+
+@settings(max_examples=25)  # each example bootstraps 2,000 tables; 25 cover both weightings
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=2, max_size=60), st.booleans())
+def test_kappa_is_what_scikit_learn_computes(pairs: list[tuple[int, int]], ordinal: bool) -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    human, judge = zip(*pairs)
+    ours, _ = cohen_kappa(pairs, 5, 5, ordinal=ordinal)
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns where kappa is undefined (every label and verdict the same)
+        theirs = cohen_kappa_score(human, judge, labels=list(range(5)), weights="quadratic" if ordinal else None)
+    if ours is None:
+        assert np.isnan(theirs) or len(set(human) | set(judge)) == 1
+    else:
+        assert ours == pytest.approx(float(theirs), abs=1e-9)
