@@ -61,12 +61,12 @@ class Finished:
 
 
 class TaskbenchRun:
-    def __init__(self, settings: Settings, rootdir: Path, cache_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, rootdir: Path, cache_dir: Path | Callable[[], Path] | None = None) -> None:
         self.settings = settings
         self.rootdir = rootdir
         self.catalog = Catalog(rootdir, self._lm_eval_suite, self._scoring_models)
         self.baselines = BaselinePlan()
-        self.cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
+        self._cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
         self._engine = GenerationEngine(lambda: backend_for_settings(self.settings, self.rootdir), cache_factory=self._open_cache)
         self.model_identity: str | None = None
         self._planned: list[tuple[Suite, Case, str]] = []
@@ -78,6 +78,13 @@ class TaskbenchRun:
         self._judged: dict[str, Judged] = {}
         self._embedded_ahead: set[str] = set()
         self.known_totals: dict[str, int] = {}  # each suite's case count, when a results file recorded it for a suite of the same content
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """The cache's directory; given as a function, it is made on first use (saved outputs alone cache nothing: only a judge's answers are)."""
+        if callable(self._cache_dir):
+            self._cache_dir = self._cache_dir()
+        return self._cache_dir
 
     def _lm_eval_suite(self, task_file: Path) -> Suite:
         """An lm-evaluation-harness task YAML as a suite (any suite file not named taskbench.yaml)."""
