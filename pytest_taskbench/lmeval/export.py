@@ -166,6 +166,14 @@ def run_export(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     task = result.yaml_path.stem
-    print(f"wrote {result.yaml_path} and {result.data_path} ({result.documents} documents)")
-    print(f"run it: lm_eval --model hf --model_args pretrained=MODEL --include_path {result.yaml_path.parent} --tasks {task}")
+    print(f"wrote {_shown(result.yaml_path)} and {_shown(result.data_path)} ({result.documents} documents)")
+    print(f"run it: lm_eval --model hf --model_args pretrained=MODEL --include_path {_shown(result.yaml_path.parent)} --tasks {task}")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (what the user typed), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
