@@ -68,6 +68,9 @@ class BaselineCase:
     input_sha256: str = ""
     expected_sha256: str = ""
     output: str | None = None
+    samples: int = 1  # with repeats: how many samples the case drew ("score" is its policy's value over them)
+    sample_pass_rate: float | None = None  # with repeats: the share of its samples that passed
+    policy: str | None = None  # with repeats: the policy that made "score" and "passed"
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,21 @@ def case_from_result(result: CaseResult) -> BaselineCase:
         input_sha256=sha256(result.input),
         expected_sha256=sha256(result.expected),
         output=result.output,
+        samples=result.repeats,
+        sample_pass_rate=round(result.sample_pass_rate, 6) if result.samples else None,
+        policy=result.policy if result.samples else None,
     )
+
+
+SAMPLE_FIELDS = ("samples", "sample_pass_rate", "policy")  # written only for a case drawn more than once, so other baselines read as before
+
+
+def _case_row(case: BaselineCase) -> dict[str, Any]:
+    row = asdict(case)
+    if case.samples == 1:
+        for name in SAMPLE_FIELDS:
+            row.pop(name)
+    return row
 
 
 def build_baseline(
@@ -155,7 +172,7 @@ def dumps(baseline: Baseline) -> str:
         "suites": {name: asdict(record) for name, record in sorted(baseline.suites.items())},
     }
     head = json_text(header, indent=2, sort_keys=True)
-    rows = ",\n".join("    " + json_text(asdict(case), sort_keys=True) for case in baseline.cases)
+    rows = ",\n".join("    " + json_text(_case_row(case), sort_keys=True) for case in baseline.cases)
     return head[: -len("\n}")] + ',\n  "cases": [' + (f"\n{rows}\n  ]" if rows else "]") + "\n}\n"
 
 
@@ -218,6 +235,9 @@ _CASE_SCHEMA: tuple[tuple[str, Check, bool], ...] = (
     ("input_sha256", TEXT, False),
     ("expected_sha256", TEXT, False),
     ("output", TEXT, True),
+    ("samples", partial(validation.whole, minimum=1), False),
+    ("sample_pass_rate", validation.unit, True),
+    ("policy", TEXT, True),
 )
 _SUITE_SCHEMA: tuple[tuple[str, Check, bool], ...] = (
     ("name", TEXT, False),

@@ -18,6 +18,7 @@ import yaml
 
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
+from pytest_taskbench.results import Policy, parse_policy
 
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
@@ -36,8 +37,11 @@ CASE_KEYS = frozenset(
         "metadata",
         "human_label",
         "human_score",
+        "repeats",
+        "policy",
     }
 )
+MAX_REPEATS = 1000
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # used with fullmatch: "$" would let a trailing newline in
 CASE_FILE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
 
@@ -75,6 +79,8 @@ class Case:
     line: int = 0
     human_label: str | None = None  # a person's verdict on the output, on the judge's scale ("pass", "4", "better")
     human_score: float | None = None  # or a person's score in [0, 1], mapped onto the judge's scale
+    repeats: int | None = None  # samples to draw for this case (None: its category's or the suite's)
+    policy: Policy | None = None
 
     @property
     def request_text(self) -> str:
@@ -343,6 +349,8 @@ def _case(raw: RawCase, base: Mapping[str, Any], shown: str, categories: Sequenc
         line=raw.line,
         human_label=_human_label(name, data.get("human_label")),
         human_score=None if data.get("human_score") is None else validation.unit(f"{name}: human_score", data["human_score"]),
+        repeats=None if data.get("repeats") is None else validation.whole(f"{name}: repeats", data["repeats"], minimum=1, maximum=MAX_REPEATS),
+        policy=None if data.get("policy") is None else parse_policy(f"{name}: policy", data["policy"]),
     )
 
 

@@ -9,13 +9,15 @@ MIN_CASES = 100  # below this many cases a gated run warns that its interval is 
 MAX_ERRORS = 0  # cases the model may fail to answer before the max_errors gate fails the run
 
 MAX_NEW_TOKENS = 128  # tokens generated per case unless the suite says
-BATCH_SIZE = 8  # prompts per generation batch
-DEVICE = "cpu"
+BATCH_SIZE = 0  # prompts per generation batch; 0 is auto: sized from the prompts' token lengths and free memory
+DEVICE = "auto"  # cuda, then mps, then cpu
 DTYPE = "auto"
+GENERATION_SEED = 0  # a sampled suite's seed unless generation.seed says: the same command draws the same samples
+POLICY = "mean"  # how a case's samples become its score and pass/fail
 
 HTTP_ENDPOINT = "chat"
 HTTP_API_KEY_ENV = "TASKBENCH_API_KEY"
-HTTP_CONCURRENCY = 8
+HTTP_CONCURRENCY = 256  # the most requests in flight at once; the HTTP backend adapts below it (generation/concurrency.py)
 HTTP_TIMEOUT_SECONDS = 120
 HTTP_RETRIES = 3
 

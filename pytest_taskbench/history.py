@@ -11,7 +11,10 @@ repository), the model's identity and spec, the suite's file, name and content
 hash, the aggregate with its interval, each category's mean with its interval, the
 pass rate, the verdict, the comparison with a baseline when there was one (the
 paired test's verdict for the aggregate and each category: what the trend chart
-marks) and, for a merged run, the shards it came from.
+marks), for a merged run the shards it came from and, for a run that drew several
+samples per case (``repeats``), how many and the overall pass@k, pass^k and number
+of flaky cases: a mean over 4 samples and a single output differ in noise, so the
+trend says which runs drew samples.
 
 Domain code: no pytest import.
 """
@@ -65,6 +68,8 @@ class HistoryRecord:
     branch: str = ""
     comparison: Mapping[str, Any] | None = None  # {"baseline", "aggregate": verdict, "change", "p_value", "categories": {name: verdict}}
     shards: int | None = None  # a merged run: how many shards
+    repeats: int = 1  # the most samples a case drew (1: one output per case)
+    sampling: Mapping[str, float] | None = None  # with repeats: {"pass@1": .., "pass@K": .., "pass^K": .., "flaky": n} overall
     subset: bool = False
     taskbench_version: str = ""
 
@@ -91,6 +96,10 @@ class HistoryRecord:
         values["categories"] = {str(name): _figure(f"categories.{name}", figure) for name, figure in categories.items()}
         if values.get("comparison") is not None:
             validation.mapping("comparison", values["comparison"])
+        validation.whole("repeats", values.get("repeats", 1), minimum=1)
+        if values.get("sampling") is not None:
+            sampling = validation.mapping("sampling", values["sampling"])
+            values["sampling"] = {str(name): validation.number(f"sampling.{name}", figure, minimum=0) for name, figure in sampling.items()}
         return cls(**values)
 
 

@@ -158,6 +158,9 @@ class BrokenCaseItem(pytest.Item):
         return self.path, self.error.line - 1, f"broken case: {self.name}"
 
 
+MAX_SAMPLES_SHOWN = 10
+
+
 def _show(value: Any, limit: int = 500) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
     return safe_text(text) if len(text) <= limit else safe_text(text[:limit]) + f"... ({len(text)} chars)"
@@ -184,6 +187,11 @@ def format_failure(result: CaseResult, case: Case) -> str:
     judged = result.details.get("judge")
     if isinstance(judged, dict) and judged.get("reasoning"):
         lines.append(f"judge:    {safe_text(str(judged.get('name')))} said {safe_text(str(judged.get('verdict')))}: {_show(judged['reasoning'])}")
+    for number, sample in enumerate(result.samples[:MAX_SAMPLES_SHOWN], start=1):
+        shown = _show(sample.output, 200) if sample.output is not None else f"model error: {safe_text(str(sample.error))}"
+        lines.append(f"sample {number}: {sample.score:.3f} {'pass' if sample.passed else 'fail'}  {shown}")
+    if len(result.samples) > MAX_SAMPLES_SHOWN:
+        lines.append(f"... and {len(result.samples) - MAX_SAMPLES_SHOWN} more samples (--taskbench-log-samples writes them all)")
     if case.rationale:
         lines.append(f"rationale: {safe_text(case.rationale)}")
     return "\n".join(lines)

@@ -10,7 +10,9 @@ JSON-serialisable values) both carry them; structured values are JSON strings.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -18,6 +20,31 @@ from pytest_taskbench.guards import validation
 
 PREFIX = "taskbench."
 Status = Literal["scored", "error", "judge_error", "broken"]
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One sample of a case drawn more than once (``repeats``): its output (None on a model error), score and pass state."""
+
+    output: str | None
+    score: float
+    passed: bool
+    reason: str = ""
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"output": self.output, "score": round(self.score, 6), "passed": self.passed, "reason": self.reason, "error": self.error}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> SampleResult:
+        output, error = value.get("output"), value.get("error")
+        return cls(
+            None if output is None else str(output),
+            float(value.get("score", 0.0)),
+            bool(value.get("passed", False)),
+            str(value.get("reason", "")),
+            None if error is None else str(error),
+        )
 
 
 @dataclass(frozen=True)
@@ -48,8 +75,37 @@ class CaseResult:
     path: str = ""
     line: int = 0
     threshold: float = 0.8
+    # with repeats > 1: every sample, in order, and the policy that turned them into ``score`` and ``passed``
+    samples: tuple[SampleResult, ...] = ()
+    policy: str = "mean"
+
+    @property
+    def repeats(self) -> int:
+        """How many samples were drawn for the case (1 without repeats)."""
+        return len(self.samples) or 1
+
+    @property
+    def sample_passes(self) -> int:
+        """How many samples passed (the case's own pass state without repeats)."""
+        return sum(sample.passed for sample in self.samples) if self.samples else int(self.passed)
+
+    @property
+    def sample_pass_rate(self) -> float:
+        return self.sample_passes / self.repeats
+
+    @property
+    def flaky(self) -> bool:
+        """Some samples passed and some failed."""
+        return 0 < self.sample_passes < len(self.samples)
 
     def to_properties(self) -> list[tuple[str, object]]:
+        return self._properties() + (
+            [(PREFIX + "policy", self.policy), (PREFIX + "samples", json.dumps([s.as_dict() for s in self.samples], ensure_ascii=False))]
+            if self.samples
+            else []
+        )
+
+    def _properties(self) -> list[tuple[str, object]]:
         return [
             (PREFIX + "case_id", self.case_id),
             (PREFIX + "suite", self.suite),
@@ -95,6 +151,8 @@ class CaseResult:
             path=path,
             line=int(line or 0),
             threshold=float(values.get("threshold", 0.8)),
+            samples=tuple(SampleResult.from_dict(item) for item in _loads(values.get("samples")) or () if isinstance(item, dict)),
+            policy=str(values.get("policy", "mean")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +190,8 @@ _FIELD_NAMES = tuple(item.name for item in fields(CaseResult))
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, SampleResult):  # unrounded, unlike the user property: a results file keeps the exact scores
+        return {"output": value.output, "score": value.score, "passed": value.passed, "reason": value.reason, "error": value.error}
     if isinstance(value, tuple):
         return [_json_value(item) for item in value]
     if isinstance(value, Mapping):
@@ -145,6 +205,31 @@ def _status(name: str, value: Any) -> Status:
 
 def _optional_text(name: str, value: Any) -> str | None:
     return None if value is None else validation.text(name, value, empty=True)
+
+
+def _samples(name: str, value: Any) -> tuple[SampleResult, ...]:
+    if not isinstance(value, list):
+        raise validation.Invalid(f"{name} must be a list of samples, got {type(value).__name__}")
+    items = value
+    samples = []
+    for index, item in enumerate(items):
+        where = f"{name}[{index}]"
+        data = validation.mapping(where, item)
+        output, error = data.get("output"), data.get("error")
+        samples.append(
+            SampleResult(
+                _optional_text(f"{where}.output", output),
+                validation.unit(f"{where}.score", data.get("score")),
+                validation.flag(f"{where}.passed", data.get("passed")),
+                validation.text(f"{where}.reason", data.get("reason", ""), empty=True),
+                _optional_text(f"{where}.error", error),
+            )
+        )
+    return tuple(samples)
+
+
+def _policy(name: str, value: Any) -> str:
+    return str(parse_policy(name, value))
 
 
 def _unit_number(value: Any) -> bool:
@@ -191,6 +276,8 @@ _FROM_JSON: Mapping[str, Any] = {
     "path": lambda name, value: validation.text(name, value, empty=True),
     "line": lambda name, value: validation.whole(name, value, minimum=0),
     "threshold": validation.unit,
+    "samples": _samples,
+    "policy": _policy,
 }
 
 
@@ -201,3 +288,58 @@ def _loads(value: Any) -> Any:
         return json.loads(value)
     except ValueError:
         return value
+
+
+POLICY_NAMES = ("mean", "all", "any", "majority", "rate:X")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a case's samples become its score and pass/fail (``policy:`` in the suite, a category or a case).
+
+    ``mean`` (the default): the mean of the sample scores, passing at the threshold. The others
+    are order statistics: the case's score is the k-th best sample score and it passes when at
+    least k samples pass, with k = n for ``all`` (pass^k), 1 for ``any`` (pass@k over the
+    samples), ``n // 2 + 1`` for ``majority`` and ``ceil(X * n)`` for ``rate:X``.
+    """
+
+    name: str = "mean"
+    rate: float | None = None
+
+    def __str__(self) -> str:
+        return f"rate:{self.rate:g}" if self.name == "rate" else self.name
+
+    def needed(self, samples: int) -> int:
+        """How many of ``samples`` samples must pass (not used by ``mean``)."""
+        if self.name == "all":
+            return samples
+        if self.name == "any":
+            return 1
+        if self.name == "majority":
+            return samples // 2 + 1
+        return max(1, min(samples, math.ceil((self.rate or 1.0) * samples - 1e-9)))
+
+    def combine(self, scores: Sequence[float], threshold: float) -> tuple[float, bool]:
+        """The case's (score, passed) from its sample scores."""
+        if not scores:
+            return 0.0, False
+        if self.name == "mean":
+            score = sum(scores) / len(scores)
+        else:
+            score = sorted(scores, reverse=True)[self.needed(len(scores)) - 1]
+        return score, score >= threshold
+
+
+_RATE = re.compile(r"rate:([0-9]*\.?[0-9]+)")
+
+
+def parse_policy(name: str, value: Any) -> Policy:
+    """``mean``, ``all``, ``any``, ``majority`` or ``rate:X`` (0 < X <= 1); raises ``validation.Invalid`` naming ``name``."""
+    if value in ("mean", "all", "any", "majority"):
+        return Policy(str(value))
+    match = _RATE.fullmatch(value) if isinstance(value, str) else None
+    if match is not None and 0 < float(match.group(1)) <= 1:
+        return Policy("rate", float(match.group(1)))
+    if isinstance(value, str) and value.startswith("rate:"):
+        raise validation.Invalid(f"{name}: rate:X needs the share of samples that must pass, above 0 and at most 1 (rate:0.8), got {value!r}")
+    raise validation.Invalid(f"{name} must be one of {', '.join(POLICY_NAMES)}, got {value!r}")

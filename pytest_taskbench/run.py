@@ -7,7 +7,7 @@ The plugin calls four methods, in this order:
 - ``evaluate(suite, case, nodeid)`` per case item: the output and its score
   (a judge-scored case in two steps: the outputs of the cases about to run, then
   their judge prompts in one batch; texts compared by meaning are embedded in
-  batches the same way);
+  batches the same way; ``meaning.py`` holds the judges and embedding models);
 - ``finish(results, ...)`` on the controller at the end: a ``SuiteReport`` per
   suite, baselines saved and report files written;
 - ``close()``.
@@ -17,7 +17,6 @@ Domain code: it takes plain values (Settings, paths, Cases) and never imports py
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,21 +26,19 @@ from pytest_taskbench import defaults
 from pytest_taskbench.baseline import Baseline, BaselinePlan, SuiteRecord, build_baseline, write_baselines
 from pytest_taskbench.cases import Case
 from pytest_taskbench.catalog import Catalog
-from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity, backend_options, model_kind
+from pytest_taskbench.generation import Backend, Generation, GenerationParams, Prompt, backend_for_settings, backend_identity
 from pytest_taskbench.generation.cache import GenerationCache, open_cache
-from pytest_taskbench.generation.embeddings import EmbeddingModels
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
-from pytest_taskbench.generation.judges import JudgeModel, JudgePanel
 from pytest_taskbench.history import HistoryRecord, append_records, git_state, history_file, read_history, select
+from pytest_taskbench.meaning import Ahead, ScoringModels
 from pytest_taskbench.reports.files import ReportRequest, write_report_files
 from pytest_taskbench.reports.samples import suite_prompts
 from pytest_taskbench.reports.trend import TREND_RUNS, record_from_report
-from pytest_taskbench.results import CaseResult
+from pytest_taskbench.results import CaseResult, Policy, SampleResult
 from pytest_taskbench.resultsfile import Header, Outcome, SuiteFacts, write_results_file
-from pytest_taskbench.scoring.judge import DEFAULT_JUDGE, Judged, JudgeScorer
+from pytest_taskbench.scoring.judge import Judged, JudgeScorer
 from pytest_taskbench.scoring.registry import ScorerError
-from pytest_taskbench.scoring.score import Scorer, safe_score
-from pytest_taskbench.scoring.semantic import DEFAULT_MODEL
+from pytest_taskbench.scoring.score import Score, safe_score
 from pytest_taskbench.settings import Settings
 from pytest_taskbench.suite import Suite
 from pytest_taskbench.verdict.compare import ComparedSuite
@@ -64,7 +61,8 @@ class TaskbenchRun:
     def __init__(self, settings: Settings, rootdir: Path, cache_dir: Path | Callable[[], Path] | None = None) -> None:
         self.settings = settings
         self.rootdir = rootdir
-        self.catalog = Catalog(rootdir, self._lm_eval_suite, self._scoring_models)
+        self.meaning = ScoringModels(settings, rootdir, self._open_cache, lambda: self.cache_dir)
+        self.catalog = Catalog(rootdir, self._lm_eval_suite, self.meaning.for_scorers)
         self.baselines = BaselinePlan()
         self._cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
         self._engine = GenerationEngine(lambda: backend_for_settings(self.settings, self.rootdir), cache_factory=self._open_cache)
@@ -73,10 +71,6 @@ class TaskbenchRun:
         self._position: dict[str, int] = {}
         self._upcoming: Callable[[], Iterable[str]] | None = None
         self._lookahead: int | None = None
-        self._judges: dict[Path, JudgePanel] = {}
-        self._embeddings: dict[Path, EmbeddingModels] = {}
-        self._judged: dict[str, Judged] = {}
-        self._embedded_ahead: set[str] = set()
         self.known_totals: dict[str, int] = {}  # each suite's case count, when a results file recorded it for a suite of the same content
 
     @property
@@ -130,7 +124,7 @@ class TaskbenchRun:
 
         Under xdist a worker runs only its share of the items it collected: ``upcoming`` names
         the items already sent to it (generated together on a miss), and the model is loaded
-        now so that a broken one fails before any case. Returns notes for the summary.
+        now (unless every output it may need is cached) so that a broken one fails before any case. Returns notes for the summary.
 
         Raises:
             ModelLoadError: the model cannot be found or loaded.
@@ -142,7 +136,8 @@ class TaskbenchRun:
         self._upcoming, self._lookahead = upcoming, lookahead
         self._engine.plan([self._job(suite, case, key) for suite, case, key in planned], lookahead=lookahead, upcoming=upcoming)
         if distributed:
-            self._engine.load()
+            if self._engine.needs_model():  # a worker whose every output is cached never loads the model (nor imports torch)
+                self._engine.load()
             return []
         self._engine.progress = progress
         self._engine.prefetch()
@@ -155,15 +150,23 @@ class TaskbenchRun:
             params = replace(params, use_chat_template=False)
         if self.settings.max_new_tokens is not None:
             params = replace(params, max_new_tokens=self.settings.max_new_tokens)
-        return params
+        if self.settings.temperature is not None:
+            params = replace(params, temperature=self.settings.temperature)
+        if not params.sampled:  # greedy: the sampling settings change nothing, so they stay out of the cache key
+            return replace(params, top_p=None, top_k=None, seed=None)
+        return params if params.seed is not None else replace(params, seed=defaults.GENERATION_SEED)
+
+    def repeats(self, suite: Suite, case: Case) -> int:
+        return self.settings.repeats or suite.repeats_for(case)
 
     def _job(self, suite: Suite, case: Case, key: str) -> Job:
-        return Job(key, suite.prompt_for(case), self._generation_params(suite), case.id)
+        return Job(key, suite.prompt_for(case), self._generation_params(suite), case.id, self.repeats(suite, case))
 
     # each case ------------------------------------------------------------------
     def evaluate(self, suite: Suite, case: Case, nodeid: str) -> CaseResult:
-        """Generate (or fetch) the output for a case and score it."""
-        generation = self._engine.get(self._job(suite, case, nodeid))
+        """Generate (or fetch) the output for a case, or its samples, and score it."""
+        generations = self._engine.samples(self._job(suite, case, nodeid))
+        generation = generations[0]
         threshold = self.pass_threshold(suite)
         base = CaseResult(
             case_id=case.id,
@@ -181,59 +184,29 @@ class TaskbenchRun:
             line=case.line,
             threshold=threshold,
         )
+        if len(generations) > 1:
+            scorer = self.catalog.scorer_for(suite, case)
+            if isinstance(scorer, JudgeScorer):
+                texts = list(dict.fromkeys(g.text for g in generations if g.text is not None))
+                return judged_samples(base, generations, self.meaning.judge_texts(suite, case, nodeid, scorer, texts), suite.policy_for(case))
+            return sampled_result(base, generations, lambda text: safe_score(scorer, text, case), suite.policy_for(case))
         if generation.text is None:
             return replace(base, status="error", reason=f"model error: {generation.error}", details={"model_error": generation.error})
         scorer = self.catalog.scorer_for(suite, case)
         if isinstance(scorer, JudgeScorer):
-            if nodeid not in self._judged:
-                self._judge_ahead(nodeid, suite, case)
-            judged = self._judged.pop(nodeid)
+            judged = self.meaning.verdict(nodeid, lambda: self._ahead(nodeid, suite, case))
             if judged.score is None:
                 details = {"judge": dict(judged.details), "judge_error": judged.error}
                 return replace(base, status="judge_error", reason=judged.error, output=generation.text, details=details)
             score = judged.score
         else:
-            if callable(getattr(scorer, "embedding_texts", None)) and nodeid not in self._embedded_ahead:
-                self._embed_ahead(nodeid, suite, case)
+            if callable(getattr(scorer, "embedding_texts", None)):
+                self.meaning.embed_ahead(nodeid, lambda: self._ahead(nodeid, suite, case))
             score = safe_score(scorer, generation.text, case)
         return replace(base, score=score.value, passed=score.value >= threshold, reason=score.reason, output=generation.text, details=dict(score.details))
 
     # judges and embedding models ----------------------------------------------------
-    def _scoring_models(self, suite: Suite) -> dict[str, Any]:
-        """What the run offers a suite's scorer factories: its judges' names and its embedding models."""
-        return {"judges": self._panel(suite).names(), "embeddings": self._embedding_models(suite)}
-
-    def _panel(self, suite: Suite) -> JudgePanel:
-        if suite.path not in self._judges:
-            models = dict(suite.judges)
-            if self.settings.judge_model:
-                models[DEFAULT_JUDGE] = replace(models.get(DEFAULT_JUDGE, JudgeModel(self.settings.judge_model)), spec=self.settings.judge_model)
-            options = backend_options(self.settings, self.rootdir)
-            self._importable_from_root([model.spec for model in models.values()])
-            self._judges[suite.path] = JudgePanel(models, options, cache_factory=self._open_cache, roots=[suite.root, self.rootdir])
-        return self._judges[suite.path]
-
-    def _embedding_models(self, suite: Suite) -> EmbeddingModels:
-        if suite.path not in self._embeddings:
-            specs = dict(suite.embeddings)
-            if self.settings.embedding_model:
-                specs[DEFAULT_MODEL] = self.settings.embedding_model
-            s = self.settings
-            self._importable_from_root(list(specs.values()))
-            self._embeddings[suite.path] = EmbeddingModels(specs, [suite.root, self.rootdir], self._open_embedding_cache, s.device, s.threads)
-        return self._embeddings[suite.path]
-
-    def _importable_from_root(self, specs: Sequence[str]) -> None:
-        """A ``package.module:function`` judge or embedding model imports from the project root, as the model does (plugin.py)."""
-        if any(model_kind(spec) == "callable" for spec in specs if ":" in spec) and str(self.rootdir) not in sys.path:
-            sys.path.append(str(self.rootdir))
-
-    def _open_embedding_cache(self, identity: str) -> GenerationCache | None:
-        if self.settings.no_cache or self.cache_dir is None:
-            return None
-        return GenerationCache(Path(self.cache_dir), identity, read=not self.settings.refresh_cache)
-
-    def _ahead(self, nodeid: str, suite: Suite, case: Case) -> list[tuple[Suite, Case, str, str, Scorer]]:
+    def _ahead(self, nodeid: str, suite: Suite, case: Case) -> Ahead:
         """This case and the planned cases after it whose outputs are there (under xdist: those sent to this worker), with their scorers."""
         start = self._position.get(nodeid)
         if start is None:
@@ -246,7 +219,7 @@ class TaskbenchRun:
         found = []
         for each_suite, each_case, key in chosen:
             generation = self._engine.generated(key)
-            if generation is None or generation.text is None:
+            if generation is None or generation.text is None or self.repeats(each_suite, each_case) > 1:  # a sampled case judges its samples itself
                 continue
             try:
                 found.append((each_suite, each_case, key, generation.text, self.catalog.scorer_for(each_suite, each_case)))
@@ -254,52 +227,16 @@ class TaskbenchRun:
                 continue
         return found
 
-    def _judge_ahead(self, nodeid: str, suite: Suite, case: Case) -> None:
-        """Send the judge prompts of this case and the cases after it to their judges, a batch per judge."""
-        work: dict[tuple[Path, str], list[tuple[str, Case, str, JudgeScorer, int]]] = {}
-        jobs: dict[tuple[Path, str], list[Job]] = {}
-        for each_suite, each_case, key, output, scorer in self._ahead(nodeid, suite, case):
-            if not isinstance(scorer, JudgeScorer) or key in self._judged:
-                continue
-            group = (each_suite.path, scorer.judge)
-            params = self._panel(each_suite).params(scorer.judge)
-            prompts = scorer.prompts(output, each_case)
-            work.setdefault(group, []).append((key, each_case, output, scorer, len(prompts)))
-            jobs.setdefault(group, []).extend(Job((key, index), prompt, params, each_case.id) for index, prompt in enumerate(prompts))
-        for (path, judge), items in work.items():
-            answers = iter(self._judges[path].answer(judge, jobs[(path, judge)]))
-            for key, each_case, output, scorer, count in items:
-                mine = [next(answers) for _ in range(count)]
-                self._judged[key] = scorer.verdict(output, each_case, [g.text for g in mine], [g.error or "" for g in mine])
-        if nodeid not in self._judged:  # its output was not there to look ahead from (it is: evaluate asked the engine)
-            self._judged[nodeid] = Judged(None, "the judge was not asked: no output")
-
-    def _embed_ahead(self, nodeid: str, suite: Suite, case: Case) -> None:
-        """Embed, in batches, the texts this case and the cases after it compare by meaning."""
-        texts: dict[tuple[Path, str], list[str]] = {}
-        for each_suite, each_case, key, output, scorer in self._ahead(nodeid, suite, case):
-            wanted = getattr(scorer, "embedding_texts", None)
-            if not callable(wanted) or key in self._embedded_ahead:
-                continue
-            self._embedded_ahead.add(key)
-            try:
-                for model, found in wanted(output, each_case).items():
-                    texts.setdefault((each_suite.path, model), []).extend(found)
-            except Exception:  # noqa: BLE001, S112 - scoring the case reports its own failure
-                continue
-        self._embedded_ahead.add(nodeid)
-        for (path, model), found in texts.items():
-            self._embeddings[path].prefetch(model, found)
-
-    def counters(self) -> dict[str, float | int]:
+    def counters(self) -> dict[str, str | float | int]:
         """This process's generation counters (a worker sends them to the controller); judge and embedding ones when used."""
         engine = self._engine
-        counters: dict[str, float | int] = {
+        counters: dict[str, str | float | int] = {
             **engine.counters.as_dict(),
             "model_loads": engine.weight_loads,
             "out_of_memory_backoffs": engine.out_of_memory_backoffs,
+            **engine.facts(),
         }
-        helpers = merge_counters([*(panel.counters() for panel in self._judges.values()), *(m.counters.as_dict() for m in self._embeddings.values())])
+        helpers = merge_counters(self.meaning.counters())
         counters.update({key: value for key, value in helpers.items() if any(helpers.values())})
         return counters
 
@@ -329,7 +266,8 @@ class TaskbenchRun:
         use = BaselineUse(plan.baseline, plan.shared_only, plan.update_path is not None)
         shown_counters = counters if any(counters.values()) else {}
         reports = [
-            finish_suite(suite_results, self._setup(path), baseline=use, seed=self.seed, counters=shown_counters) for path, suite_results in by_suite.items()
+            finish_suite(suite_results, self._setup(path, suite_results), baseline=use, seed=self.seed, counters=shown_counters)
+            for path, suite_results in by_suite.items()
         ]
         messages: list[str] = []
         if plan.save_path is not None or plan.update_path is not None:
@@ -411,8 +349,16 @@ class TaskbenchRun:
         shard = f" (shard {header.shard})" if header.shard is not None else ""
         return f"taskbench: results of {len(results)} cases{shard} written to {path_text}"
 
-    def _setup(self, suite_path: str) -> SuiteSetup:
+    def _setup(self, suite_path: str, results: Sequence[CaseResult]) -> SuiteSetup:
         suite = self.catalog.suite_of_result(suite_path)
+        params = self._generation_params(suite)
+        repeated = max((r.repeats for r in results), default=1)
+        warnings = []
+        if repeated > 1 and not params.sampled:
+            warnings.append(
+                f"repeats {repeated} with greedy decoding (temperature 0): every sample of a case is the same output, generated once; "
+                "set generation.temperature (or --taskbench-temperature) to sample"
+            )
         content_hash = self.catalog.content_hash(suite) if self.baselines.baseline is not None else ""
         return SuiteSetup(
             compared=ComparedSuite(suite_path, suite.name, content_hash, suite.weights, self.model_identity or self.settings.model or ""),
@@ -424,6 +370,8 @@ class TaskbenchRun:
             total_in_suite=self.known_totals[suite_path] if suite_path in self.known_totals else suite.count_cases(self.catalog.reader(suite)),
             min_cases=suite.min_cases,
             notes=[suite.weights_note] if suite.weights_note else [],
+            warnings=warnings,
+            pass_at_k=suite.pass_at_k,
         )
 
     def _as_baseline(self, reports: Sequence[SuiteReport], results: Sequence[CaseResult]) -> Baseline:
@@ -462,15 +410,72 @@ class TaskbenchRun:
 
     def close(self) -> None:
         self._engine.close()
-        for panel in self._judges.values():
-            panel.close()
+        self.meaning.close()
+
+
+def sampled_result(base: CaseResult, generations: Sequence[Generation], score_text: Callable[[str], Score], policy: Policy) -> CaseResult:
+    """A case's result from its samples: each scored (equal outputs once), combined by ``policy``.
+
+    The case shows one *representative* sample (its output, reason and details, which the failure analysis
+    reads): the first whose pass state is the case's. A sample the model failed on scores 0; the case is an
+    error only when every sample is.
+    """
+    threshold = base.threshold
+    scored: dict[str, Score] = {}
+    samples: list[SampleResult] = []
+    for generation in generations:
+        if generation.text is None:
+            samples.append(SampleResult(None, 0.0, False, f"model error: {generation.error}", generation.error))
+            continue
+        if generation.text not in scored:
+            scored[generation.text] = score_text(generation.text)
+        score = scored[generation.text]
+        samples.append(SampleResult(generation.text, score.value, score.value >= threshold, score.reason))
+    value, passed = policy.combine([sample.score for sample in samples], threshold)
+    shown = next((i for i, sample in enumerate(samples) if sample.passed == passed and sample.error is None), 0)
+    sample = samples[shown]
+    result = replace(base, score=value, passed=passed, samples=tuple(samples), policy=str(policy), output=sample.output)
+    passes = sum(s.passed for s in samples)
+    summary = f"{passes}/{len(samples)} samples passed ({policy}); sample {shown + 1}: "
+    if all(s.error is not None for s in samples):
+        return replace(result, status="error", reason=summary + sample.reason, details={"model_error": sample.error})
+    representative = scored[sample.output] if sample.output is not None else None
+    return replace(result, reason=summary + sample.reason, details=dict(representative.details) if representative is not None else {})
+
+
+def judged_samples(base: CaseResult, generations: Sequence[Generation], judged: Mapping[str, Judged], policy: Policy) -> CaseResult:
+    """A sampled case a judge scored (``judged``: each distinct output's verdict): a sample with no verdict scores 0, with the reason.
+
+    The case is a judge error when the judge gave a verdict on none of the outputs the model gave.
+    """
+
+    def score_text(text: str) -> Score:
+        verdict = judged[text]
+        if verdict.score is not None:
+            return verdict.score
+        return Score(0.0, f"judge error: {verdict.error}", {"judge": dict(verdict.details), "judge_error": verdict.error})
+
+    result = sampled_result(base, generations, score_text, policy)
+    if judged and all(verdict.score is None for verdict in judged.values()):
+        return replace(result, status="judge_error", details={**result.details, "judge_error": next(iter(judged.values())).error})
+    return result
+
+
+PEAK_COUNTERS = frozenset({"http_peak_in_flight", "http_concurrency_cap", "http_seconds"})  # workers run side by side: the largest, not the sum
 
 
 def merge_counters(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several processes' counters as one: counts add up, peaks and spans take the largest, texts (device, dtype) the distinct values."""
     merged: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            merged[key] = merged.get(key, 0) + value
+            if isinstance(value, str):
+                seen = merged.get(key, "")
+                merged[key] = value if not seen or value in seen.split("/") else f"{seen}/{value}"
+            elif key in PEAK_COUNTERS:
+                merged[key] = max(merged.get(key, 0), value)
+            else:
+                merged[key] = merged.get(key, 0) + value
     return merged
 
 

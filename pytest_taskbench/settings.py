@@ -190,6 +190,16 @@ class Settings:
     max_new_tokens: int | None = option(
         "most tokens generated per case (overrides the suite's generation.max_new_tokens)", metavar="N", minimum=1, role="score"
     )
+    repeats: int | None = option(
+        "samples drawn per case, each scored; pass@k, pass^k and flaky cases are reported (overrides repeats: at every level of the suite)",
+        metavar="N",
+        minimum=1,
+        maximum=1000,
+        role="score",
+    )
+    temperature: float | None = option(
+        "sampling temperature, 0 for greedy decoding (overrides the suite's generation.temperature)", metavar="T", minimum=0, maximum=10, role="score"
+    )
     cache_dir: str | None = option("generation cache directory (default: taskbench/ in pytest's cache directory)", metavar="DIR")
     no_cache: bool = option("neither read nor write the generation cache", False)
     refresh_cache: bool = option("regenerate every output and overwrite its cache entry", False)
@@ -207,7 +217,13 @@ class Settings:
     http_api_key_env: str = option(
         "for an http(s):// model: environment variable holding the API key (default {default})", defaults.HTTP_API_KEY_ENV, metavar="VAR"
     )
-    http_concurrency: int = option("for an http(s):// model: requests in flight at once (default {default})", defaults.HTTP_CONCURRENCY, metavar="N", minimum=1)
+    http_concurrency: int = option(
+        "for an http(s):// model: the most requests in flight at once; fewer while the server slows down or says it is overloaded (default {default})",
+        defaults.HTTP_CONCURRENCY,
+        metavar="N",
+        minimum=1,
+    )
+    http_fixed_concurrency: bool = option("for an http(s):// model: keep exactly --taskbench-http-concurrency requests in flight, without adapting", False)
     http_timeout: int = option(
         "for an http(s):// model: seconds one request may take in all (connect, send, headers and answer), whatever the server does (default {default})",
         defaults.HTTP_TIMEOUT_SECONDS,
@@ -362,7 +378,8 @@ def _options() -> tuple[Option, ...]:
             continue
         kind = _field_kind(hints[item.name])
         default = None if item.default is MISSING else item.default
-        help_text = spec["help"].replace("{default}", str(default))
+        shown = next((word for word, value in spec["words"].items() if value == default), default)  # batch size 0 reads "auto"
+        help_text = spec["help"].replace("{default}", str(shown))
         if spec["bare"] is not None:
             kind = "name"
         options.append(Option(item.name, kind, help_text, spec["metavar"], _parser(kind, spec), default, spec["bare"], spec["role"]))

@@ -11,7 +11,7 @@ import hashlib
 import re
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.generation.judges import JudgeModel, parse_judge
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, parse_json, parse_yaml, read_text, value_problem
+from pytest_taskbench.results import Policy, parse_policy
 from pytest_taskbench.scoring.registry import PACKS
 from pytest_taskbench.verdict.analysis import AnalysisConfig
 from pytest_taskbench.verdict.gates import GateConfig, parse_gates
@@ -56,8 +57,12 @@ SUITE_KEYS = frozenset(
         "analysis",
         "judges",
         "embeddings",
+        "repeats",
+        "policy",
+        "pass_at_k",
     }
 )
+MAX_REPEATS = 1000
 ANALYSIS_KEYS = ("strength", "weakness", "confusion_field")
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
@@ -76,6 +81,8 @@ class Category:
     weight: float
     scorer: ScorerSpec
     description: str = ""
+    repeats: int | None = None  # None: the suite's
+    policy: Policy | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,9 @@ class Suite:
     scorer_packs: tuple[str, ...] = ()  # the packs of scorers this suite names (scoring/registry.py)
     judges: Mapping[str, JudgeModel] = field(default_factory=dict)  # name -> the judge model (generation/judges.py)
     embeddings: Mapping[str, str] = field(default_factory=dict)  # name -> an embedding model spec (generation/embeddings.py)
+    repeats: int = 1  # samples per case (a category's or a case's own ``repeats`` wins)
+    policy: Policy = Policy()  # how a case's samples become its score and pass/fail
+    pass_at_k: tuple[int, ...] = ()  # the k of pass@k and pass^k to report; empty: 1 and the most samples a case had
 
     @property
     def root(self) -> Path:
@@ -112,6 +122,15 @@ class Suite:
     @property
     def weights(self) -> dict[str, float]:
         return {name: category.weight for name, category in self.categories.items()}
+
+    def repeats_for(self, case: Case) -> int:
+        """Samples to draw for ``case``: its own ``repeats``, else its category's, else the suite's."""
+        category = self.categories.get(case.category)
+        return case.repeats or (category.repeats if category is not None else None) or self.repeats
+
+    def policy_for(self, case: Case) -> Policy:
+        category = self.categories.get(case.category)
+        return case.policy or (category.policy if category is not None else None) or self.policy
 
     def scorer_spec_for(self, case: Case) -> ScorerSpec:
         return case.scorer if case.scorer is not None else self.categories[case.category].scorer
@@ -266,6 +285,9 @@ def _parse(data: Any, suite_path: Path) -> Suite:
         scorer_packs=_packs(data.get("scorer_packs", [])),
         judges=_named("judges", data.get("judges"), parse_judge),
         embeddings=_named("embeddings", data.get("embeddings"), lambda where, value: validation.text(where, value).strip()),
+        repeats=validation.whole("repeats", data.get("repeats", 1), minimum=1, maximum=MAX_REPEATS),
+        policy=parse_policy("policy", data.get("policy", "mean")),
+        pass_at_k=_pass_at_k(data.get("pass_at_k")),
     )
 
 
@@ -280,6 +302,15 @@ def _named(key: str, value: Any, parse: Callable[[str, Any], Any]) -> dict[str, 
     return named
 
 
+def _pass_at_k(value: Any) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(items, list) or not items:
+        raise validation.Invalid(f"pass_at_k must be a list of whole numbers >= 1 (the k of pass@k), got {value!r}")
+    return tuple(sorted({validation.whole("pass_at_k", item, minimum=1, maximum=MAX_REPEATS) for item in items}))
+
+
 def _categories(value: Any, default_scorer: ScorerSpec) -> tuple[dict[str, Category], str]:
     if not isinstance(value, dict) or not value:
         raise validation.Invalid(f"'categories' must map each category name to {{weight, scorer}}, got {value!r}")
@@ -287,11 +318,13 @@ def _categories(value: Any, default_scorer: ScorerSpec) -> tuple[dict[str, Categ
     for name, spec in value.items():
         spec = spec if isinstance(spec, dict) else {"weight": spec}
         where = f"category {name!r}"
-        validation.only_keys(where, spec, ("weight", "scorer", "description"))
+        validation.only_keys(where, spec, ("weight", "scorer", "description", "repeats", "policy"))
         weight = validation.number(f"{where}: weight", spec.get("weight", 1.0), minimum=0)
         scorer = scorer_spec(f"{where}: scorer", spec.get("scorer", default_scorer))
         description = validation.text(f"{where}: description", spec.get("description", ""), empty=True)
-        categories[str(name)] = Category(str(name), weight, scorer, description)
+        repeats = None if spec.get("repeats") is None else validation.whole(f"{where}: repeats", spec["repeats"], minimum=1, maximum=MAX_REPEATS)
+        policy = None if spec.get("policy") is None else parse_policy(f"{where}: policy", spec["policy"])
+        categories[str(name)] = Category(str(name), weight, scorer, description, repeats, policy)
     total = sum(c.weight for c in categories.values())
     if total <= 0:
         raise validation.Invalid("category weights must not all be 0")
@@ -299,17 +332,21 @@ def _categories(value: Any, default_scorer: ScorerSpec) -> tuple[dict[str, Categ
     if abs(total - 1.0) > 1e-6:
         note = f"category weights sum to {total:g}, not 1; normalised to {', '.join(f'{n}={c.weight / total:.3f}' for n, c in categories.items())}"
         warnings.warn(WeightsNormalisedWarning(note), stacklevel=4)
-        categories = {n: Category(c.name, c.weight / total, c.scorer, c.description) for n, c in categories.items()}
+        categories = {n: replace(c, weight=c.weight / total) for n, c in categories.items()}
     return categories, note
 
 
 def _generation(value: dict[Any, Any], chat_template: bool) -> GenerationParams:
-    validation.only_keys("generation", value, ("max_new_tokens", "stop", "temperature"))
+    validation.only_keys("generation", value, ("max_new_tokens", "stop", "temperature", "top_p", "top_k", "seed"))
+    top_p, top_k, seed = (value.get(key) for key in ("top_p", "top_k", "seed"))
     return GenerationParams(
         max_new_tokens=validation.whole("generation.max_new_tokens", value.get("max_new_tokens", defaults.MAX_NEW_TOKENS), minimum=1, maximum=MAX_NEW_TOKENS),
         stop=validation.texts("generation.stop", value.get("stop", [])),
         temperature=validation.number("generation.temperature", value.get("temperature", 0.0), minimum=0, maximum=MAX_TEMPERATURE),
         use_chat_template=chat_template,
+        top_p=None if top_p is None else validation.number("generation.top_p", top_p, above=0, maximum=1),
+        top_k=None if top_k is None else validation.whole("generation.top_k", top_k, minimum=1),
+        seed=None if seed is None else validation.whole("generation.seed", seed, minimum=0, maximum=2**63 - 1),
     )
 
 

@@ -75,7 +75,7 @@ def test_compare_names_regressions_fixes_and_the_verdict(pytester: pytest.Pytest
         [
             f"baseline: {BASELINE} (model callable:model_a:respond:*, saved *)",
             "  compared on 11 shared cases",
-            "aggregate 0.732 vs 0.929 baseline: -0.196 (95% CI * to *), not significant (sign-flip p = *); 3 cases regressed, 1 fixed (McNemar p = 0.625)",
+            "aggregate 0.732 vs 0.929 baseline: -0.196 (95% CI * to *), not significant (one-sided sign-flip p = *); 3 cases regressed, 1 fixed (McNemar p = 0.625)",
             "  greet: 0.714 vs 0.857: -0.143 (95% CI *), 2 cases regressed, 1 fixed (McNemar p = 1.000), not significant (*)",
             "  shout: 0.750 vs 1.000: -0.250 (95% CI *), 1 case regressed, 0 fixed (McNemar p = 1.000), not significant (*)",
             "cases: 3 regressed, 1 fixed, 0 other score changes, 4 outputs changed, 0 new, 0 only in the baseline",
@@ -109,7 +109,9 @@ def test_same_model_gives_no_change_and_passes_every_regression_gate(pytester: p
         "[pytest]\ntaskbench_fail_on_significant_regression = true\ntaskbench_fail_on_category_regression = true\ntaskbench_non_inferiority_margin = 0.02\n"
     )
     result = pytester.runpytest("cases", A, "--taskbench-compare=default")
-    result.stdout.fnmatch_lines(["aggregate 0.929 vs 0.929 baseline: +0.000 (95% CI +0.000 to +0.000), no change (sign-flip p = 1.000)*", "verdict: PASS*"])
+    result.stdout.fnmatch_lines(
+        ["aggregate 0.929 vs 0.929 baseline: +0.000 (95% CI +0.000 to +0.000), no change (one-sided sign-flip p = 1.000)*", "verdict: PASS*"]
+    )
     assert result.ret == 0
 
 
@@ -121,7 +123,7 @@ def test_a_significant_regression_fails_its_gate(pytester: pytest.Pytester, writ
     result = pytester.runpytest("cases", "--taskbench-model=model_c:respond", "--taskbench-compare=default", "--taskbench-fail-on-significant-regression")
     result.stdout.fnmatch_lines(
         [
-            "aggregate 0.625 vs 1.000 baseline: -0.375 (95% CI * to *), significant regression (sign-flip p < 0.001); 15 cases regressed, 0 fixed (McNemar p < 0.001)",
+            "aggregate 0.625 vs 1.000 baseline: -0.375 (95% CI * to *), significant regression (one-sided sign-flip p < 0.001); 15 cases regressed, 0 fixed (McNemar p < 0.001)",
             "  FAIL significant_regression: aggregate change -0.375 (p < 0.001): significant regression",
         ]
     )

@@ -354,3 +354,38 @@ def test_the_server_stopped_mid_run_fails_the_rest_clearly(pytester: pytest.Pyte
     result.stdout.fnmatch_lines(["*FAIL max_errors*", "verdict: FAIL*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the session ends normally, its verdict decided by the gates
     assert time.monotonic() - began < 60
+
+
+@pytest.fixture(scope="module")
+def sampling_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`transformers serve` with a model whose generation config samples: the server follows the model's do_sample."""
+    directory = tmp_path_factory.mktemp("serve-sampling")
+    model = build_tiny_model(directory / "model")
+    config = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({**config, "do_sample": True}))
+    running = Server(model, directory / "serve.log")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.mark.slow  # starts `transformers serve`
+def test_a_real_server_that_ignores_n_gets_one_seeded_request_per_sample(sampling_server: Server) -> None:
+    url = sampling_server.ensure()
+    params = GenerationParams(max_new_tokens=5, temperature=1.5, seed=7)
+    prompts = [Prompt(({"role": "user", "content": word},), word) for word in WORDS[:2]]
+
+    def draw() -> tuple[list[list[str | None]], HttpBackend]:
+        backend = HttpBackend(url, HttpOptions(concurrency=1))
+        groups = [[g.text for g in group] for _, batch in backend.generate_samples_iter(prompts, params, [[0, 1, 2], [0, 1, 2]]) for group in batch]
+        return groups, backend
+
+    first, backend = draw()
+    assert all(len(group) == 3 and all(text is not None for text in group) for group in first)
+    # `transformers serve` answers one choice whatever n asks: the first prompt's request with n=3, then one request per
+    # missing sample; the second prompt goes straight to one request per sample
+    assert backend.model_calls == 3 + 3
+    assert all(len(set(group)) > 1 for group in first)  # each sample has its own seed
+    again, _ = draw()
+    assert again == first  # and the server honours seeds: the same samples again

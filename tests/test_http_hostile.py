@@ -208,7 +208,7 @@ def test_nothing_one_request_does_raises_out_of_the_backend(monkeypatch: pytest.
     def broken(*args: Any) -> str:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(http_module, "_completion_text", broken)
+    monkeypatch.setattr(http_module, "completion_texts", broken)
     [generation] = HttpBackend(server.url, HttpOptions(model="m")).generate([Prompt(({"role": "user", "content": "x"},), "x")], GenerationParams())
     assert generation.text is None and generation.error is not None
     assert "unexpected KeyError: 'surprise'" in generation.error

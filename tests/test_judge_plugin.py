@@ -51,14 +51,14 @@ def test_a_judge_that_disagrees_with_people_is_not_trusted_and_cannot_fail_the_r
 
 def test_a_rerun_asks_the_judge_nothing(pytester: pytest.Pytester) -> None:
     write_labelled_suite(pytester.path, "judges:oracle")
-    run(pytester).stdout.fnmatch_lines(["judges: 10 answers (10 asked, 0 from cache; 2 model calls, judge loaded 1 time)"])
+    run(pytester).stdout.fnmatch_lines(["judges: 10 answers (10 asked, 0 from cache; 1 model call, judge loaded 1 time)"])
     again = run(pytester)
     again.stdout.fnmatch_lines(["judges: 10 answers (0 asked, 10 from cache; 0 model calls, judge loaded 1 time)"])  # a callable: imported
     assert len(list(pytester.path.glob(".pytest_cache/d/taskbench/v1/*/*/*.json"))) == 10
     # a changed rubric is another prompt: asked again
     suite = pytester.path / "cases" / "taskbench.yaml"
     suite.write_text(suite.read_text().replace("same action and title", "same action, title and nothing else"))
-    run(pytester).stdout.fnmatch_lines(["judges: 10 answers (10 asked, 0 from cache; 2 model calls*"])
+    run(pytester).stdout.fnmatch_lines(["judges: 10 answers (10 asked, 0 from cache; 1 model call*"])
 
 
 def test_an_answer_with_no_verdict_is_a_judge_error_on_its_case_and_gated(pytester: pytest.Pytester) -> None:
@@ -157,3 +157,58 @@ def test_calibrate_judge_prints_the_agreement_and_says_whether_the_judge_is_trus
     assert figures["confusion"] == {"human": ["fail", "pass"], "judge": ["fail", "pass"], "counts": [[5, 0], [0, 5]]}
     assert main(["calibrate-judge", "cases", f"--outputs={outputs}", "--judge-model=judges:contrarian"]) == 1
     assert "NOT trusted" in capsys.readouterr().out
+
+
+SAMPLED = """\
+name: sampled
+categories:
+  replies: {weight: 1, scorer: {name: judge, rubric: "Says it is right.", scale: pass_fail, reference: false}}
+generation: {temperature: 0.8}
+repeats: 4
+judges:
+  default: judges:says_right
+"""
+SAMPLED_JUDGE = """\
+import json
+
+
+def says_right(prompts):
+    answers = []
+    for prompt in prompts:
+        response = prompt.split("Response to grade:\\n", 1)[1].split("\\n\\n", 1)[0]
+        if "mumble" in response:
+            answers.append("no idea")
+        else:
+            answers.append(json.dumps({"reasoning": "checked", "verdict": "pass" if response == "RIGHT" else "fail"}))
+    return answers
+"""
+SAMPLED_MODEL = """\
+def respond(prompts, samples):
+    out = []
+    for prompt, index in zip(prompts, samples):
+        word = prompt.split()[-1]
+        out.append("mumble" if word == "lost" else ("RIGHT" if word == "steady" or index % 2 == 0 else "wrong"))
+    return out
+"""
+
+
+def test_a_sampled_case_has_each_sample_judged_and_a_judge_that_answers_none_is_a_judge_error(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("cases")
+    (pytester.path / "cases" / "taskbench.yaml").write_text(SAMPLED)
+    rows = [
+        {"id": "steady", "input": "say steady", "expected": "RIGHT", "difficulty": "simple", "human_label": "pass"},
+        {"id": "flaky", "input": "say flaky", "expected": "RIGHT", "difficulty": "simple", "human_label": "fail"},
+        {"id": "lost", "input": "say lost", "expected": "RIGHT", "difficulty": "simple"},
+    ]
+    (pytester.path / "cases" / "replies.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (pytester.path / "judges.py").write_text(SAMPLED_JUDGE)
+    (pytester.path / "model.py").write_text(SAMPLED_MODEL)
+    result = pytester.runpytest("cases", "--taskbench-model=model:respond", "--taskbench-log-samples=samples.jsonl", "-p", "no:cacheprovider")
+    logged = {row["case_id"]: row for row in map(json.loads, (pytester.path / "samples.jsonl").read_text().splitlines())}
+    assert logged["steady"]["score"] == 1.0 and logged["flaky"]["score"] == 0.5  # two of the flaky case's four samples are right
+    assert [sample["passed"] for sample in logged["flaky"]["samples"]] == [True, False, True, False]
+    assert logged["lost"]["status"] == "judge_error" and "no readable verdict" in logged["lost"]["reason"]
+    # every distinct output judged once: steady 1, flaky 2, lost 1
+    result.stdout.fnmatch_lines(["judges: 4 answers (4 asked, 0 from cache; * model call*"])
+    result.stdout.fnmatch_lines(["*judge default (pass_fail) on replies: 2 of 3 judged cases labelled; accuracy 100.0% (2/2)*"])
+    result.stdout.fnmatch_lines(["replies       3  0.500*(1 judge error)"])

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_taskbench.results import CaseResult
+from pytest_taskbench.results import CaseResult, SampleResult
 from pytest_taskbench.resultsfile import ResultsFileError, read_results_file
 from tests.helpers.merging import merge, run_shards
 from tests.helpers.suites import jsonl
@@ -42,6 +42,10 @@ results = st.builds(
     path=texts,
     line=st.integers(0, 10_000),
     threshold=st.floats(0, 1),
+    samples=st.lists(
+        st.builds(SampleResult, output=st.none() | texts, score=st.floats(0, 1), passed=st.booleans(), reason=texts, error=st.none() | texts), max_size=4
+    ).map(tuple),
+    policy=st.sampled_from(["mean", "all", "any", "majority", "rate:0.8", "rate:1"]),
 )
 
 
@@ -59,11 +63,17 @@ def test_a_case_result_comes_back_equal_through_json(result: CaseResult) -> None
 
 def test_a_case_line_from_a_newer_writer_keeps_loading_and_a_broken_one_is_refused() -> None:
     line = {"case_id": "a", "nodeid": "c/x.jsonl::a", "suite": "c/taskbench.yaml", "category": "k", "difficulty": "simple", "score": 1.0, "passed": True}
-    assert CaseResult.from_dict({**line, "samples": [1, 0, 1]}).score == 1.0
+    assert CaseResult.from_dict({**line, "judgements": [1, 0, 1]}).score == 1.0  # a field this version does not know
     with pytest.raises(ValueError, match="a case result lacks passed"):
         CaseResult.from_dict({k: v for k, v in line.items() if k != "passed"})
     with pytest.raises(ValueError, match="score must be a number from 0 to 1, got 'high'"):
         CaseResult.from_dict({**line, "score": "high"})
+    with pytest.raises(ValueError, match=r"samples\[1\] must be a mapping, got 0"):
+        CaseResult.from_dict({**line, "samples": [{"output": "x", "score": 1.0, "passed": True}, 0]})
+    with pytest.raises(ValueError, match=r"samples\[0\].score must be a number from 0 to 1, got 2"):
+        CaseResult.from_dict({**line, "samples": [{"output": "x", "score": 2, "passed": True}]})
+    with pytest.raises(ValueError, match="policy must be one of mean, all, any, majority, rate:X, got 'often'"):
+        CaseResult.from_dict({**line, "policy": "often"})
 
 
 @pytest.fixture

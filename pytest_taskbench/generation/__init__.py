@@ -90,6 +90,7 @@ def backend_options(settings: Settings, rootdir: Path) -> BackendOptions:
         http_model=settings.http_model,
         http_api_key_env=settings.http_api_key_env,
         http_concurrency=settings.http_concurrency,
+        http_fixed_concurrency=settings.http_fixed_concurrency,
         http_timeout=float(settings.http_timeout),
         http_retries=settings.http_retries,
     )

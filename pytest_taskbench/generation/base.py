@@ -20,6 +20,15 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     temperature: float = 0.0  # 0 means greedy decoding
     use_chat_template: bool = True
+    # sampling only (temperature > 0); None: the backend's own default. A run fills in ``seed`` for a sampled suite.
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+
+    @property
+    def sampled(self) -> bool:
+        """Whether outputs are drawn at random (temperature above 0), so that repeated samples differ."""
+        return self.temperature > 0
 
 
 @dataclass(frozen=True)
@@ -72,9 +81,16 @@ class BaseBackend:
     by one). A ``load`` method, if you add one, is called before the first
     batch. Do not override ``generate`` or ``generate_iter``: they batch,
     apply stop sequences and isolate a failing prompt.
+
+    Sampled suites (temperature above 0, ``repeats``) go through
+    ``generate_samples_iter``, which asks ``generate_batch_samples`` for several
+    samples of each prompt. Its default sends each prompt once per sample through
+    ``generate_batch``; override it to draw a prompt's samples together (the
+    transformers backend uses ``num_return_sequences``) or to seed each sample.
     """
 
     name = "backend"
+    batch_counts_sequences = False  # True: next_batch_size sizes sequences (a prompt's N samples count N times)
 
     def __init__(self, batch_size: int = 8) -> None:
         self.batch_size = max(1, batch_size)
@@ -130,6 +146,69 @@ class BaseBackend:
                 return self._generate_isolated(prompts[:half], params) + self._generate_isolated(prompts[half:], params)
             return [generation for prompt in prompts for generation in self._generate_isolated([prompt], params)]
         return [Generation(apply_stop(text, params.stop)) for text in texts]
+
+    # several samples per prompt -------------------------------------------------------------------
+    def generate_batch_samples(self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]) -> list[list[str]]:
+        """For each prompt, one output per sample index in ``samples[i]`` (default: each prompt sent once per sample)."""
+        flat = [prompt for prompt, indices in zip(prompts, samples) for _ in indices]
+        texts = self.generate_batch(flat, params)
+        if not isinstance(texts, list) or len(texts) != len(flat):
+            raise TypeError(f"{self.name} returned {type(texts).__name__} for {len(flat)} prompts; expected a list of {len(flat)} strings")
+        grouped, start = [], 0
+        for indices in samples:
+            grouped.append(texts[start : start + len(indices)])
+            start += len(indices)
+        return grouped
+
+    def generate_samples_iter(
+        self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]
+    ) -> Iterator[tuple[list[int], list[list[Generation]]]]:
+        """Yield ``(indices, samples per prompt)`` batch by batch: ``samples[i]`` names the sample indices wanted of prompt i.
+
+        Batches are formed as in ``generate_iter`` (a batch holds ``next_batch_size`` prompts, each with its samples, or,
+        when ``batch_counts_sequences``, that many sequences); a batch that runs out of memory is halved, and a single
+        prompt's samples are split in two.
+        """
+        remaining = self.order(prompts, params)
+        while remaining:
+            size = max(1, self.next_batch_size(remaining, prompts, params))
+            if self.batch_counts_sequences:
+                size = max(1, size // max(1, len(samples[remaining[0]])))
+            batch, remaining = remaining[:size], remaining[size:]
+            yield batch, self._samples_isolated([prompts[i] for i in batch], params, [samples[i] for i in batch])
+
+    def _samples_isolated(self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]) -> list[list[Generation]]:
+        try:
+            grouped = self._call_samples(prompts, params, samples)
+        except Exception as exc:
+            if self.is_out_of_memory(exc):
+                self.out_of_memory_backoffs += 1
+                if len(prompts) > 1:
+                    self.batch_size = max(1, min(self.batch_size, len(prompts) // 2))
+                    half = len(prompts) // 2
+                    return self._samples_isolated(prompts[:half], params, samples[:half]) + self._samples_isolated(prompts[half:], params, samples[half:])
+                if len(samples[0]) > 1:
+                    half = len(samples[0]) // 2
+                    first = self._samples_isolated(prompts, params, [samples[0][:half]])[0]
+                    return [first + self._samples_isolated(prompts, params, [samples[0][half:]])[0]]
+            if len(prompts) == 1:
+                return [[Generation(None, f"{type(exc).__name__}: {exc}")] * len(samples[0])]
+            return [group for prompt, indices in zip(prompts, samples) for group in self._samples_isolated([prompt], params, [indices])]
+        return [[Generation(apply_stop(text, params.stop)) for text in texts] for texts in grouped]
+
+    def _call_samples(self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]) -> list[list[str]]:
+        self.model_calls += 1
+        grouped = self.generate_batch_samples(prompts, params, samples)
+        wanted = [len(indices) for indices in samples]
+        if (
+            not isinstance(grouped, list)
+            or [len(texts) if isinstance(texts, list) else -1 for texts in grouped] != wanted
+            or not all(isinstance(text, str) for texts in grouped for text in texts)
+        ):
+            raise TypeError(
+                f"{self.name} returned {type(grouped).__name__} for {wanted} samples of {len(prompts)} prompts; expected a list of lists of strings"
+            )
+        return grouped
 
     def _call(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[str]:
         self.model_calls += 1

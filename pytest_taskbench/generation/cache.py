@@ -38,14 +38,21 @@ from pytest_taskbench.guards.files import json_text, value_problem
 FORMAT = "v1"
 
 
-def entry_key(identity: str, prompt: Prompt, params: GenerationParams) -> str:
-    """The cache key of one output: a sha256 over the model identity, the prompt and the settings."""
-    material = {
+SAMPLING_FIELDS = ("top_p", "top_k", "seed")  # in the key only when set, so a greedy run's keys are what they always were
+
+
+def entry_key(identity: str, prompt: Prompt, params: GenerationParams, sample: int | None = None) -> str:
+    """The cache key of one output: a sha256 over the model identity, the prompt, the settings and, for a sampled
+    output, its sample index (sample i of a case is the same entry whatever ``repeats`` is, so raising it adds entries)."""
+    settings = {name: value for name, value in asdict(params).items() if value is not None or name not in SAMPLING_FIELDS}
+    material: dict[str, object] = {
         "model": identity,
         "messages": [dict(message) for message in prompt.messages],
         "text": prompt.text,
-        "params": asdict(params),
+        "params": settings,
     }
+    if sample is not None:
+        material["sample"] = sample
     # surrogatepass: a prompt may hold a lone surrogate (a test's own prompt); it must still have a key
     return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")).hexdigest()
 

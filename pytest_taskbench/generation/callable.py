@@ -8,6 +8,11 @@ A function marked with ``@prompt_model`` takes the whole prompt instead:
 ``Prompt`` with its chat ``messages`` and its plain ``text``, and ``params`` the
 suite's generation settings (``max_new_tokens``, ``stop``, ``temperature``,
 ``use_chat_template``). Stop sequences are still cut from what it returns.
+
+For a sampled suite (``repeats``, temperature above 0) a prompt is passed once per
+sample. A function with a parameter named ``samples`` is also given, by keyword, the
+sample index of each prompt in the list (0, 1, ... for one case's samples), to seed
+its own randomness; functions without it work as they always did.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class CallableBackend(BaseBackend):
         self.spec = spec
         self.function = function
         self.wants_prompts = getattr(function, WANTS_PROMPTS, False) is True
+        self.wants_samples = _takes(function, "samples")
         self._identity: str | None = None
 
     @classmethod
@@ -77,6 +83,30 @@ class CallableBackend(BaseBackend):
         return self._identity
 
     def generate_batch(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[str]:
+        return self._ask(prompts, params, None)
+
+    def generate_batch_samples(self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]) -> list[list[str]]:
+        flat = [prompt for prompt, indices in zip(prompts, samples) for _ in indices]
+        texts = self._ask(flat, params, [index for indices in samples for index in indices])
+        if not isinstance(texts, list) or len(texts) != len(flat):
+            raise TypeError(f"{self.spec} returned {type(texts).__name__} for {len(flat)} prompts; expected a list of {len(flat)} strings")
+        grouped, start = [], 0
+        for indices in samples:
+            grouped.append(texts[start : start + len(indices)])
+            start += len(indices)
+        return grouped
+
+    def _ask(self, prompts: Sequence[Prompt], params: GenerationParams, samples: list[int] | None) -> list[str]:
+        extra = {"samples": samples if samples is not None else [0] * len(prompts)} if self.wants_samples else {}
         if self.wants_prompts:
-            return self.function(list(prompts), params)
-        return self.function([prompt.text for prompt in prompts])
+            return self.function(list(prompts), params, **extra)
+        return self.function([prompt.text for prompt in prompts], **extra)
+
+
+def _takes(function: Callable[..., Any], name: str) -> bool:
+    """Whether ``function`` has a parameter called ``name`` (that can be passed by keyword)."""
+    try:
+        parameter = inspect.signature(function).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)

@@ -8,6 +8,13 @@ session makes few large batched calls instead of one call per item.
 Before generating, each job is looked up in the cache; each batch is written to
 the cache as soon as it finishes, so a killed run resumes where it stopped.
 Identical prompts with identical settings are generated once.
+
+A job may ask for several samples (``repeats``). With sampling on (temperature
+above 0) each sample is its own cache entry, keyed by its index, and only the
+missing indices are generated, a prompt's samples together in one backend call
+(``generate_samples_iter``): raising ``repeats`` from 5 to 8 generates samples
+5, 6 and 7. With greedy decoding the samples would be identical, so one output
+is generated and repeated.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol, runtime_checkable
 
 from pytest_taskbench.generation.base import Backend, Generation, GenerationParams, Prompt
@@ -31,6 +38,12 @@ class Job:
     prompt: Prompt
     params: GenerationParams
     case_id: str = ""
+    samples: int = 1  # outputs wanted (repeats); distinct ones only when params.sampled
+
+    @property
+    def distinct(self) -> int:
+        """How many different outputs to produce: ``samples`` when sampling, else one (repeated)."""
+        return self.samples if self.params.sampled else 1
 
 
 @runtime_checkable
@@ -93,7 +106,7 @@ class GenerationEngine:
         self._cache: GenerationCache | None = None
         self._planned: list[Job] = []
         self._position: dict[Hashable, int] = {}
-        self._results: dict[Hashable, Generation] = {}
+        self._results: dict[Hashable, list[Generation]] = {}
         self._jobs: dict[Hashable, Job] = {}
         self._lookahead: int | None = None
         self._upcoming: Callable[[], Iterable[Hashable]] | None = None
@@ -119,6 +132,23 @@ class GenerationEngine:
     def out_of_memory_backoffs(self) -> int:
         """How often a batch ran out of memory and was split (the backend lowers its batch size each time)."""
         return getattr(self._backend, "out_of_memory_backoffs", 0) if self._backend is not None else 0
+
+    def facts(self) -> dict[str, str | float | int]:
+        """What the backend says about how it generated (device, dtype, requests in flight), for the generation line."""
+        facts = getattr(self._backend, "generation_facts", None) if self._backend is not None else None
+        return dict(facts()) if callable(facts) else {}
+
+    def needs_model(self) -> bool:
+        """Whether some planned output is missing from the cache, so that the model must be loaded to produce it."""
+        cache = self._cache if not isinstance(self.backend, OutputSource) else None
+        if cache is None:
+            return True
+        for job in self._planned:
+            base = entry_key(cache.identity, job.prompt, job.params)
+            for index in range(job.distinct):
+                if cache.get(entry_key(cache.identity, job.prompt, job.params, index) if job.params.sampled else base) is None:
+                    return True
+        return False
 
     def load(self) -> None:
         """Load the model's weights now (backends with a ``load`` method); raises ModelLoadError."""
@@ -148,17 +178,23 @@ class GenerationEngine:
             self._generate(pending)
 
     def get(self, job: Job) -> Generation:
-        """The generation for ``job``, generating it (and the planned jobs after it) if needed."""
+        """The (first) generation for ``job``, generating it (and the planned jobs after it) if needed."""
+        return self.samples(job)[0]
+
+    def samples(self, job: Job) -> list[Generation]:
+        """``job.samples`` generations for ``job``, generating what is missing (and the planned jobs after it)."""
         if job.key not in self._results:
             self._generate(self._pending_from(job))
+        generations = self._results[job.key]
         if job.key not in self._served:
             self._served.add(job.key)
-            self.counters.served += 1
-        return self._results[job.key]
+            self.counters.served += job.distinct if len(generations) == job.samples else 1
+        return generations
 
     def generated(self, key: Hashable) -> Generation | None:
-        """The generation already produced for ``key`` (None: not yet), without generating or counting it as served."""
-        return self._results.get(key)
+        """The (first) generation already produced for ``key`` (None: not yet), without generating or counting it as served."""
+        generations = self._results.get(key)
+        return generations[0] if generations else None
 
     def _pending_from(self, job: Job) -> list[Job]:
         start = self._position.get(job.key)
@@ -170,55 +206,86 @@ class GenerationEngine:
         end = None if self._lookahead is None else start + self._lookahead
         return [j for j in self._planned[start:end] if j.key not in self._results]
 
-    def _store(self, job: Job, generation: Generation) -> None:
-        self._results[job.key] = generation
+    def _store(self, job: Job, generations: list[Generation]) -> None:
+        self._results[job.key] = generations
         self._jobs[job.key] = job
 
     def _generate(self, jobs: Sequence[Job]) -> None:
         backend = self.backend
-        if isinstance(backend, OutputSource):
+        if isinstance(backend, OutputSource):  # saved outputs: one per case, whatever repeats asks
             for job, answer in zip(jobs, backend.outputs_for(jobs)):
                 generation = checked(answer)
-                self._store(job, generation)
+                self._store(job, [generation])
                 self.counters.loaded += generation.text is not None
                 self.counters.errors += generation.text is None
             return
         cache = self._cache
         identity = cache.identity if cache is not None else ""  # read once, when the cache was opened
-        # Identical prompt + settings (two cases asking the same thing) are generated once.
-        misses: dict[str, list[Job]] = {}
+        slots: dict[Hashable, list[Generation | None]] = {job.key: [None] * job.distinct for job in jobs}
+        # Identical prompt + settings (two cases asking the same thing) are generated once: each missing
+        # output is a (prompt key, sample index) with the jobs waiting for it.
+        misses: dict[str, Miss] = {}
         for job in jobs:
-            key = entry_key(identity, job.prompt, job.params)
-            text = cache.get(key) if cache is not None else None
-            if text is not None:
-                self._store(job, Generation(text, cached=True))
-                self.counters.cached += 1
-            else:
-                misses.setdefault(key, []).append(job)
-        if not misses:
-            return
+            base = entry_key(identity, job.prompt, job.params)
+            for index in range(job.distinct):
+                key = entry_key(identity, job.prompt, job.params, index) if job.params.sampled else base
+                text = cache.get(key) if cache is not None else None
+                if text is not None:
+                    slots[job.key][index] = Generation(text, cached=True)
+                    self.counters.cached += 1
+                else:
+                    miss = misses.setdefault(base, Miss(job.prompt, job.params))
+                    miss.waiting.setdefault(index, []).append(job.key)
+        try:
+            if misses:
+                self._generate_misses(backend, cache, identity, misses, slots, cached=sum(g is not None for s in slots.values() for g in s))
+        finally:
+            for job in jobs:
+                filled = slots[job.key]
+                if all(generation is not None for generation in filled):
+                    done = [generation for generation in filled if generation is not None]
+                    self._store(job, done if job.params.sampled else done * job.samples)
+
+    def _generate_misses(
+        self,
+        backend: Backend,
+        cache: GenerationCache | None,
+        identity: str,
+        misses: dict[str, Miss],
+        slots: dict[Hashable, list[Generation | None]],
+        cached: int,
+    ) -> None:
         self.load()
         began = time.perf_counter()
-        state = Progress(total=len(misses), done=0, cached=len(jobs) - sum(len(group) for group in misses.values()), seconds=0.0)
+        state = Progress(total=sum(len(miss.waiting) for miss in misses.values()), done=0, cached=cached, seconds=0.0)
         self._report(state)
-        by_params: dict[GenerationParams, list[str]] = {}
-        for key, group in misses.items():
-            by_params.setdefault(group[0].params, []).append(key)
+        # one backend round per (settings, samples wanted): a batch's prompts all want as many samples
+        rounds: dict[tuple[GenerationParams, int], list[Miss]] = {}
+        for miss in misses.values():
+            rounds.setdefault((miss.params, len(miss.waiting) if miss.params.sampled else 0), []).append(miss)
         try:
-            for params, keys in by_params.items():
-                prompts = [misses[key][0].prompt for key in keys]
-                for indices, generations in _batches(backend, prompts, params):
+            for (params, _), group in rounds.items():
+                prompts = [miss.prompt for miss in group]
+                if params.sampled:
+                    wanted = [sorted(miss.waiting) for miss in group]
+                    batches = _sample_batches(backend, prompts, params, wanted)
+                else:
+                    wanted = [[0] for _ in group]
+                    batches = ((indices, [[g] for g in generations]) for indices, generations in _batches(backend, prompts, params))
+                for positions, per_prompt in batches:
                     self.counters.batches += 1
-                    for index, answer in zip(indices, generations):
-                        generation = checked(answer)
-                        key = keys[index]
-                        if cache is not None and generation.text is not None:
-                            cache.put(key, generation.text)
-                        for job in misses[key]:
-                            self._store(job, generation)
-                            self.counters.generated += 1
-                            self.counters.errors += generation.text is None
-                    state.done += len(indices)
+                    for position, generations in zip(positions, per_prompt):
+                        miss = group[position]
+                        for index, answer in zip(wanted[position], generations):
+                            generation = checked(answer)
+                            if cache is not None and generation.text is not None:
+                                key = entry_key(identity, miss.prompt, params, index if params.sampled else None)
+                                cache.put(key, generation.text, {"sample": index} if params.sampled else None)
+                            for job_key in miss.waiting[index]:
+                                slots[job_key][index] = generation
+                                self.counters.generated += 1
+                                self.counters.errors += generation.text is None
+                            state.done += 1
                     state.seconds = time.perf_counter() - began
                     self._report(state)
         finally:
@@ -241,13 +308,13 @@ class GenerationEngine:
         backend = self.backend
         if isinstance(backend, OutputSource) or sample <= 0:
             return []
-        candidates = sorted((key for key, g in self._results.items() if g.text is not None), key=str)
+        candidates = sorted((key for key, g in self._results.items() if g[0].text is not None and not self._jobs[key].params.sampled), key=str)
         chosen = random.Random(seed).sample(candidates, min(sample, len(candidates)))
         found: list[Disagreement] = []
         for key in chosen:
             job = self._jobs[key]
             alone = backend.generate([job.prompt], job.params)[0]
-            batched = self._results[key].text or ""
+            batched = self._results[key][0].text or ""
             if alone.text is not None and alone.text != batched:
                 found.append(Disagreement(key, batched, alone.text))
         self.counters.batching_checked += len(chosen)
@@ -280,6 +347,28 @@ def checked(generation: Generation) -> Generation:
     if generation.error is not None and value_problem(generation.error) is not None:
         return replace(generation, error=escape_surrogates(generation.error))
     return generation
+
+
+@dataclass
+class Miss:
+    """A prompt (with its settings) whose outputs are not in the cache: by sample index, the jobs waiting for each."""
+
+    prompt: Prompt
+    params: GenerationParams
+    waiting: dict[int, list[Hashable]] = field(default_factory=dict)
+
+
+def _sample_batches(backend: Any, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]) -> Any:
+    """``backend.generate_samples_iter`` when it has one (BaseBackend, the HTTP backend), else each prompt repeated once per sample."""
+    if hasattr(backend, "generate_samples_iter"):
+        return backend.generate_samples_iter(prompts, params, samples)
+    flat = [prompt for prompt, indices in zip(prompts, samples) for _ in indices]
+    generations = backend.generate(flat, params)
+    grouped, start = [], 0
+    for indices in samples:
+        grouped.append(list(generations[start : start + len(indices)]))
+        start += len(indices)
+    return iter([(list(range(len(prompts))), grouped)])
 
 
 def _batches(backend: Any, prompts: Sequence[Prompt], params: GenerationParams) -> Any:

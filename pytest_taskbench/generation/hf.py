@@ -1,6 +1,6 @@
 """A local transformers checkpoint as a model: ``--taskbench-model=PATH``.
 
-Batched greedy generation done the way it is cheapest:
+Batched generation done the way it is cheapest:
 
 - prompts are rendered (chat template or plain text) and tokenized once, then
   generated longest first, so each batch holds prompts of similar length and
@@ -8,6 +8,12 @@ Batched greedy generation done the way it is cheapest:
 - ``batch_size=0`` ("auto") sizes each batch from the real token lengths of its
   prompts plus ``max_new_tokens`` (not the model's maximum context) against the
   memory that is free, and halves on out-of-memory;
+- a sampled suite's N samples of a prompt come from one ``generate`` call under a
+  seed derived from the batch, so the same batch draws the same samples; the
+  prompts go through the model once and their KV cache is repeated N times
+  (``generate(num_return_sequences=N)`` would compute each prompt N times);
+  ``batch_size`` counts prompts (each with its N samples), auto sizing counts
+  sequences;
 - the identity (the cache key's model part) is a fingerprint of the checkpoint
   that reads a few MiB however large the weights are (``fingerprint_checkpoint``).
 
@@ -24,9 +30,12 @@ import gc
 import hashlib
 import importlib.metadata
 import importlib.util
+import inspect
 import json
 import os
+import platform
 import struct
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,8 +48,9 @@ EDGE_BYTES = 1024 * 1024  # larger files: the first and last MiB ...
 SAMPLE_BYTES = 64 * 1024  # ... and this much at SAMPLES evenly spaced offsets
 SAMPLES = 16
 MAX_AUTO_BATCH = 64
-CPU_TOKEN_BUDGET = 16384  # on CPU, larger batches stop paying off before memory runs out
+CPU_TOKEN_BUDGET = 4096  # on CPU, batches gain nothing beyond about this many tokens (the sweep in benchmarks/bench_defaults.py)
 REQUIRED_MODULES = ("torch", "transformers")  # what this module imports; the hf extra installs them (and safetensors, tokenizers)
+ACCELERATOR_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # an NVIDIA driver; ROCm
 CPU_TORCH = "torch==2.13.0"  # a bare "torch" pulls a multi-GB CUDA build
 
 
@@ -108,9 +118,15 @@ def fingerprint_checkpoint(path: Path) -> str:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` is cuda when available, then mps, then cpu."""
+    """``auto`` is cuda when available, then mps, then cpu.
+
+    torch is imported only where an accelerator may exist (a GPU driver, Apple silicon): on a
+    machine without one, ``auto`` is cpu at once, and a run served from the cache imports no torch.
+    """
     if device != "auto":
         return device
+    if not _may_have_accelerator():
+        return "cpu"
     import torch
 
     if torch.cuda.is_available():
@@ -120,12 +136,33 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
+def _may_have_accelerator() -> bool:
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    return any(Path(marker).exists() for marker in ACCELERATOR_MARKERS)
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto`` is float32 on CPU, bfloat16 on a GPU that supports it, float16 on other GPUs and mps."""
+    if dtype != "auto":
+        return dtype
+    kind = device.split(":")[0]
+    if kind == "cpu":
+        return "float32"
+    if kind == "cuda":
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float16"
+
+
 class TransformersBackend(BaseBackend):
     name = "transformers"
 
-    def __init__(self, path: str | Path, *, batch_size: int = 8, device: str = "cpu", dtype: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, batch_size: int = 0, device: str = "auto", dtype: str = "auto", threads: int | None = None) -> None:
         self.auto_batch = batch_size <= 0
         super().__init__(MAX_AUTO_BATCH if self.auto_batch else batch_size)
+        self.batch_counts_sequences = self.auto_batch  # auto sizes batches by tokens held: a prompt's N samples hold N times as many
         self.path = Path(path)
         check_checkpoint(self.path)
         self.device = device
@@ -137,6 +174,8 @@ class TransformersBackend(BaseBackend):
         self._encoded: dict[tuple[str, str, bool], list[int]] = {}
         self.is_encoder_decoder = False
         self._stop_strings_work = True
+        self._facts: dict[str, str | int] = {}
+        self._share_prefill = True  # False once a model's cache turned out not to be a DynamicCache
 
     def load(self) -> None:
         """Load model and tokenizer (once); raises ModelLoadError with the cause."""
@@ -157,10 +196,11 @@ class TransformersBackend(BaseBackend):
         if self.threads:
             torch.set_num_threads(self.threads)
         self.device = resolve_device(self.device)
+        self.dtype = resolve_dtype(self.dtype, self.device)
         model_config = AutoConfig.from_pretrained(self.path, local_files_only=True)
         self.is_encoder_decoder = bool(getattr(model_config, "is_encoder_decoder", False))
         model_class = AutoModelForSeq2SeqLM if self.is_encoder_decoder else AutoModelForCausalLM
-        torch_dtype = self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)
+        torch_dtype = getattr(torch, self.dtype)
         with _quiet_progress_bars():
             model = model_class.from_pretrained(self.path, local_files_only=True, dtype=torch_dtype)
         tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
@@ -171,6 +211,7 @@ class TransformersBackend(BaseBackend):
         model.to(self.device)  # type: ignore[arg-type]
         model.eval()
         self._model, self._tokenizer = model, tokenizer
+        self._facts = {"device": str(self.device), "dtype": str(model.dtype).removeprefix("torch.")}
 
     @property
     def tokenizer(self) -> Any:
@@ -180,13 +221,15 @@ class TransformersBackend(BaseBackend):
     def identity(self) -> str:
         """Checkpoint fingerprint + dtype + device type + transformers version (see ``fingerprint_checkpoint``).
 
-        Computed without loading the model (``auto`` dtype is the checkpoint's, which the
-        fingerprint covers), so a run served wholly from the cache never loads the weights.
+        Computed without loading the model (``auto`` device and dtype resolved as loading would,
+        without importing torch on a machine with no accelerator), so a run served wholly from the
+        cache never loads the weights.
         """
         if self._identity is None:
-            device_type = str(resolve_device(self.device)).split(":")[0]
+            device = resolve_device(self.device)
+            dtype = resolve_dtype(self.dtype, device)
             version = importlib.metadata.version("transformers")
-            self._identity = f"transformers:{fingerprint_checkpoint(self.path)}:{self.dtype}:{device_type}:transformers-{version}"
+            self._identity = f"transformers:{fingerprint_checkpoint(self.path)}:{dtype}:{device.split(':')[0]}:transformers-{version}"
         return self._identity
 
     def render(self, prompt: Prompt, params: GenerationParams) -> str:
@@ -243,6 +286,24 @@ class TransformersBackend(BaseBackend):
         return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
     def generate_batch(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[str]:
+        return [texts[0] for texts in self._generate(prompts, params, 1, None)]
+
+    def generate_batch_samples(self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]) -> list[list[str]]:
+        """Every prompt's samples in one ``generate`` call (``num_return_sequences``), seeded by the batch.
+
+        The seed is derived from ``params.seed`` and the batch itself (each prompt's token ids and the
+        sample indices asked of it), so the same batch draws the same samples on the same machine
+        whatever ran before it in the process. Prompts that want fewer samples than the most any
+        prompt of the batch wants keep the first ones they asked for.
+        """
+        count = max(len(indices) for indices in samples)
+        material = json.dumps([params.seed, [[self.encode(prompt, params), list(indices)] for prompt, indices in zip(prompts, samples)]])
+        seed = int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "little") & (2**63 - 1)
+        generated = self._generate(prompts, params, count, seed)
+        return [texts[: len(indices)] for texts, indices in zip(generated, samples)]
+
+    def _generate(self, prompts: Sequence[Prompt], params: GenerationParams, count: int, seed: int | None) -> list[list[str]]:
+        """``count`` outputs per prompt; sampled under a fixed torch seed when ``seed`` is given (the global RNG is restored)."""
         import torch
 
         self.load()
@@ -250,29 +311,71 @@ class TransformersBackend(BaseBackend):
         features = [{"input_ids": self.encode(prompt, params)} for prompt in prompts]
         encoded = tokenizer.pad(features, padding=True, return_tensors="pt")
         encoded = {key: value.to(self.device) for key, value in encoded.items()}
+        sampled = params.temperature > 0
         sampling: dict[str, Any] = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        if params.temperature > 0:
-            sampling = {"do_sample": True, "temperature": params.temperature}
-        settings = dict(encoded, max_new_tokens=params.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
-        stopping = {"stop_strings": list(params.stop), "tokenizer": tokenizer} if params.stop and self._stop_strings_work else {}
+        if sampled:
+            sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k}
+        common = dict(max_new_tokens=params.max_new_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
+        cuda = str(self.device).startswith("cuda")
+
+        def run(stopping: dict[str, Any]) -> Any:
+            if seed is not None:
+                torch.manual_seed(seed)
+            shared = self._prefill(encoded, count) if sampled and count > 1 else None
+            if shared is not None:  # the prompts' tokens went through the model once; each sample continues from a copy of their cache
+                return model.generate(**shared, **common, **stopping)
+            return model.generate(**encoded, **common, **({"num_return_sequences": count} if sampled else {}), **stopping)
+
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.random.fork_rng(devices=[torch.device(self.device)] if cuda else [], enabled=seed is not None):
+                stopping = {"stop_strings": list(params.stop), "tokenizer": tokenizer} if params.stop and self._stop_strings_work else {}
                 try:
-                    output_ids = model.generate(**settings, **stopping)
+                    output_ids = run(stopping)
                 except ValueError:
                     if not stopping:
                         raise
                     # Some tokenizers (word-level ones, say) break transformers' stop-string matcher; stopping
                     # early is only a saving, since BaseBackend cuts at the stop sequence afterwards anyway.
                     self._stop_strings_work = False
-                    output_ids = model.generate(**settings)
+                    output_ids = run({})
         except Exception as exc:
-            if self.is_out_of_memory(exc) and str(self.device).startswith("cuda"):
+            if self.is_out_of_memory(exc) and cuda:
                 torch.cuda.empty_cache()
             raise
         if not self.is_encoder_decoder:
             output_ids = output_ids[:, encoded["input_ids"].shape[1] :]
-        return [str(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
+        texts = [str(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
+        per_prompt = count if sampled else 1
+        return [texts[i * per_prompt : (i + 1) * per_prompt] for i in range(len(prompts))]
+
+    def generation_facts(self) -> dict[str, str | int]:
+        """Where the model ran, once it has loaded: for the summary's generation line."""
+        return dict(self._facts)
+
+    def _prefill(self, encoded: dict[str, Any], count: int) -> dict[str, Any] | None:
+        """Each prompt's tokens but the last through the model once, the KV cache then repeated ``count`` times.
+
+        ``generate(num_return_sequences=N)`` copies every prompt N times before running it, so the
+        prompt is computed N times; here it is computed once and only the samples' own tokens N
+        times. The last prompt token is left to ``generate`` (it computes the first sample's logits).
+        Positions follow the attention mask, as ``generate`` numbers them under left padding. Returns
+        None (``generate`` does it the usual way) for an encoder-decoder model, a one-token prompt
+        or a model whose cache cannot be repeated.
+        """
+        from transformers import DynamicCache
+
+        ids, mask = encoded["input_ids"], encoded["attention_mask"]
+        if self.is_encoder_decoder or not self._share_prefill or ids.shape[1] < 2:
+            return None
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        output = self._model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True)
+        cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+        if not isinstance(cache, DynamicCache):  # another kind of cache (sliding window, state space): no sharing
+            self._share_prefill = False
+            return None
+        cache.batch_repeat_interleave(count)
+        name = "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
+        return {"input_ids": ids.repeat_interleave(count, dim=0), "attention_mask": mask.repeat_interleave(count, dim=0), name: cache}
 
     def close(self) -> None:
         self._model = None

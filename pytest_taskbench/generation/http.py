@@ -12,6 +12,13 @@ left out; vLLM and others sample at temperature 0.7 when it is). Errors come bac
 as OpenAI's ``{"error": {"message": ...}}`` or FastAPI's ``{"detail": ...}``;
 both are read.
 
+Samples (a sampled suite with ``repeats: N``): a prompt's N samples are asked for in one
+request with ``"n": N`` and a ``seed``; a server that answers with fewer choices (it
+ignores ``n``, as ``transformers serve`` does) gets the missing samples as one request
+each, sample i with its own seed, and is not asked for ``n`` again. ``top_p``,
+``top_k`` and ``seed`` are sent only when set (``top_k`` is not part of OpenAI's API:
+vLLM takes it, some servers refuse it).
+
 The server is not trusted. Whatever one request gets back (a slow or endless
 answer, a huge one, malformed JSON, a redirect elsewhere) fails that case alone:
 
@@ -34,21 +41,27 @@ names, ``Location`` headers) before it is kept or shown.
 
 from __future__ import annotations
 
+import functools
 import http.client
+import itertools
 import json
 import os
 import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_taskbench import defaults
+from pytest_taskbench.generation.answers import completion_texts, error_message, excerpt, redact
 from pytest_taskbench.generation.base import Generation, GenerationParams, ModelLoadError, Prompt, apply_stop
+from pytest_taskbench.generation.concurrency import AdaptiveLimit
 from pytest_taskbench.generation.transport import (
     Connection,
+    ConnectionPool,
     Deadline,
     RequestFailed,
     Unreachable,
@@ -58,12 +71,12 @@ from pytest_taskbench.generation.transport import (
 from pytest_taskbench.guards.display import safe_text
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+OVERLOAD_STATUSES = frozenset({429, 503})  # the server says it has too much to do: fewer requests in flight
 MAX_SERVER_STOP_SEQUENCES = 4  # OpenAI's limit; the rest are applied here
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # one answer's body; memory per request in flight stays within a few times this
 MAX_ERROR_BODY_BYTES = 64 * 1024  # of an error body only the start is read (and 300 characters shown)
 MAX_REDIRECTS = 3  # same-origin hops followed within one request
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-REDACTED = "***"
 # A key this short is a placeholder ("EMPTY", "ollama", "dummy"), not a secret: it is still redacted from
 # errors and server texts, but not from answers, where replacing a common word would silently change scores.
 MIN_KEY_LENGTH_REDACTED_IN_ANSWERS = 8
@@ -74,7 +87,8 @@ class HttpOptions:
     endpoint: str = "chat"  # "chat" or "completions"
     model: str | None = None  # None: the only model the server's /models lists
     api_key_env: str = "TASKBENCH_API_KEY"
-    concurrency: int = 8
+    concurrency: int = defaults.HTTP_CONCURRENCY  # the most requests in flight; fewer while the server slows down (concurrency.py)
+    fixed_concurrency: bool = False  # hold ``concurrency`` requests in flight instead of adapting
     timeout: float = 120.0  # seconds for a whole request: connect, send, headers and body
     retries: int = 3
     backoff: float = 0.5  # seconds before the first retry; doubles each time
@@ -90,79 +104,6 @@ def check_base_url(spec: str) -> None:
         raise ModelLoadError(f"{spec!r} has a bad port; expected http://HOST:PORT/v1") from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ModelLoadError(f"{spec!r} is not a server URL; expected http://HOST:PORT/v1")
-
-
-def error_message(body: bytes, secret: str | None = None) -> str:
-    """The server's own words from an error body: OpenAI's ``error`` or FastAPI's ``detail`` shape.
-
-    ``secret`` (the API key) is replaced by ``***`` before the text is cut to length, so no part of it
-    survives; control characters and lone surrogates are escaped. Never raises.
-    """
-    raw = body.decode("utf-8", errors="replace")
-    words = raw
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        pass
-    else:
-        try:
-            words = _error_words(data)
-        except Exception:  # noqa: BLE001 - e.g. RecursionError from str() of a deep structure: show the body itself
-            words = raw
-    return safe_text(redact(words, secret)).strip()[:300] or "(empty body)"
-
-
-def _error_words(data: Any) -> str:
-    if isinstance(data, dict):
-        error = data.get("error", data.get("detail"))
-        if isinstance(error, dict):
-            error = error.get("message", error)
-        if error is not None:
-            return str(error)
-    return json.dumps(data)
-
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` (as is, JSON-, repr- or URL-escaped) replaced by ``***``."""
-    if not secret:
-        return text
-    forms = {secret, json.dumps(secret)[1:-1], repr(secret)[1:-1], urllib.parse.quote(secret), urllib.parse.quote(secret, safe="")}
-    for form in sorted(forms, key=len, reverse=True):
-        if form:
-            text = text.replace(form, REDACTED)
-    return text
-
-
-def _excerpt(raw: bytes | bytearray, secret: str | None, length: int = 200) -> str:
-    """The start of a body for a message, quoted: redacted before it is cut, so no part of the key is left."""
-    # enough bytes for `length` characters plus a key (or an escaped form of it) that starts among them
-    text = redact(bytes(raw[: 4 * length + 8 * len(secret or "")]).decode("utf-8", errors="replace"), secret)
-    return repr(text[:length])
-
-
-def _json_excerpt(data: Any, secret: str | None, length: int = 200) -> str:
-    """A JSON value written back for a message, redacted before it is cut."""
-    try:
-        text = json.dumps(data)
-    except Exception:  # noqa: BLE001 - e.g. too deeply nested to write back: say so instead
-        return "(not shown: too deeply nested)"
-    return redact(text, secret)[:length]
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 @dataclass
@@ -188,7 +129,10 @@ class HttpBackend:
         self._lock = threading.Lock()
         self._discovery = threading.Lock()
         self._origin = origin_of(self.base_url)
+        self._takes_n: bool | None = None  # None: not known yet; False once a server answered fewer choices than asked
         self._tls = ssl.create_default_context() if self._origin[0] == "https" else None
+        self._pool = ConnectionPool(self._tls, max_idle=max(1, self.options.concurrency))
+        self.limit = AdaptiveLimit(cap=max(1, self.options.concurrency), fixed=self.options.fixed_concurrency)
 
     # protocol -----------------------------------------------------------------
     def identity(self) -> str:
@@ -202,25 +146,84 @@ class HttpBackend:
         return results
 
     def generate_iter(self, prompts: Sequence[Prompt], params: GenerationParams) -> Iterator[tuple[list[int], list[Generation]]]:
-        """Yield each answer as it arrives, ``concurrency`` requests in flight."""
-        if not prompts:
+        """Yield each answer as it arrives, as many requests in flight as ``self.limit`` allows."""
+        calls = [functools.partial(self.generate_one, prompt, params) for prompt in prompts]
+        for index, generations in self._in_flight(calls, lambda index: 1):
+            yield [index], generations
+
+    def _in_flight(self, calls: Sequence[Callable[[], Any]], count: Callable[[int], int]) -> Iterator[tuple[int, list[Generation]]]:
+        """Run ``calls`` on a pool of threads, keeping ``self.limit.limit`` of them running; yield (index, generations) as each ends.
+
+        A call returns one Generation or a list of them; one that raises (none should) fails its ``count(index)`` outputs alone.
+        """
+        if not calls:
             return
-        executor = ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="taskbench-http")
+        executor = ThreadPoolExecutor(max_workers=self.limit.cap, thread_name_prefix="taskbench-http")
+        waiting = iter(range(len(calls)))
+        pending: dict[Future[Any], int] = {}
         try:
-            pending: dict[Future[Generation], int] = {executor.submit(self.generate_one, prompt, params): index for index, prompt in enumerate(prompts)}
-            while pending:
+            while True:
+                for index in itertools.islice(waiting, max(0, self.limit.limit - len(pending))):
+                    pending[executor.submit(calls[index])] = index
+                if not pending:
+                    return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
+                    index = pending.pop(future)
                     try:
-                        generation = future.result()
-                    except Exception as exc:  # noqa: BLE001 - generate_one does not raise; if it ever does, that case fails alone
-                        generation = Generation(None, self._scrub(f"unexpected {type(exc).__name__}: {exc}"))
-                    yield [pending.pop(future)], [generation]
+                        answer = future.result()
+                        generations = answer if isinstance(answer, list) else [answer]
+                    except Exception as exc:  # noqa: BLE001 - the calls do not raise; if one ever does, that case fails alone
+                        generations = [Generation(None, self._scrub(f"unexpected {type(exc).__name__}: {exc}"))] * count(index)
+                    yield index, generations
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
+    def generate_samples_iter(
+        self, prompts: Sequence[Prompt], params: GenerationParams, samples: Sequence[Sequence[int]]
+    ) -> Iterator[tuple[list[int], list[list[Generation]]]]:
+        """Yield each prompt's samples as they arrive (see the module docstring), as many prompts in flight as ``self.limit`` allows."""
+        calls = [functools.partial(self.generate_samples, prompt, params, list(indices)) for prompt, indices in zip(prompts, samples)]
+        for index, generations in self._in_flight(calls, lambda index: len(samples[index])):
+            yield [index], [generations]
+
+    def generate_samples(self, prompt: Prompt, params: GenerationParams, indices: list[int]) -> list[Generation]:
+        """Samples ``indices`` of one prompt: one request with ``n`` while the server honours it, else one request per sample."""
+        url = self.base_url + ("/chat/completions" if self.options.endpoint == "chat" else "/completions")
+        got: list[Generation] = []
+        refused = False
+        if len(indices) > 1 and self._takes_n is not False:
+            try:
+                answer = self._ask(url, self.body(prompt, params, n=len(indices), sample=indices[0]), params)
+            except Exception as exc:  # noqa: BLE001 - one case's failure must not end the session
+                answer = Generation(None, self._scrub(f"POST {url} failed: unexpected {type(exc).__name__}: {exc}"))
+            if isinstance(answer, Generation):  # a failed request: the per-sample requests below say what is wrong
+                refused = True
+            else:
+                got = [Generation(text) for text in answer[: len(indices)]]
+                with self._lock:
+                    self._takes_n = len(answer) >= len(indices)
+        for index in indices[len(got) :]:
+            got.append(self.generate_one(prompt, params, sample=index))
+        if refused and got[0].text is not None:  # the request with n failed and the one without it worked: the server refuses n
+            with self._lock:
+                self._takes_n = False
+        return got
+
     def close(self) -> None:
-        return None
+        self._pool.close()
+
+    def generation_facts(self) -> dict[str, float | int]:
+        """For the summary's generation line: requests sent, the most in flight at once, and over how long."""
+        stats = self.limit.stats
+        return {
+            "http_requests": stats.requests,
+            "http_peak_in_flight": stats.peak_in_flight,
+            "http_concurrency_cap": self.limit.cap,
+            "http_seconds": round(stats.busy_seconds, 3),
+            "http_overloads": stats.overloads,
+            "http_connections": self._pool.opened,
+        }
 
     # requests -----------------------------------------------------------------
     @property
@@ -260,9 +263,19 @@ class HttpBackend:
             raise ModelLoadError(f"{url} lists {len(names)} models ({shown}); pick one with --taskbench-http-model=NAME")
         return names[0]
 
-    def body(self, prompt: Prompt, params: GenerationParams) -> dict[str, Any]:
-        """The request body. max_tokens and temperature are always explicit (server defaults differ)."""
+    def body(self, prompt: Prompt, params: GenerationParams, *, n: int = 1, sample: int = 0) -> dict[str, Any]:
+        """The request body. max_tokens and temperature are always explicit (server defaults differ).
+
+        A sampled request carries the settings that are set and a seed per sample (the suite's seed plus
+        the sample index), so a server that honours seeds answers sample i the same way every time.
+        """
         body: dict[str, Any] = {"model": self.model_name, "max_tokens": params.max_new_tokens, "temperature": params.temperature, "stream": False}
+        if params.sampled:
+            body.update({key: value for key, value in (("top_p", params.top_p), ("top_k", params.top_k)) if value is not None})
+            if params.seed is not None:
+                body["seed"] = (params.seed + sample) % 2**63
+            if n > 1:
+                body["n"] = n
         if self.options.endpoint == "chat":
             messages = [dict(m) for m in prompt.messages] if params.use_chat_template else [{"role": "user", "content": prompt.text}]
             body["messages"] = messages
@@ -272,24 +285,25 @@ class HttpBackend:
             body["stop"] = list(params.stop[:MAX_SERVER_STOP_SEQUENCES])
         return body
 
-    def generate_one(self, prompt: Prompt, params: GenerationParams) -> Generation:
+    def generate_one(self, prompt: Prompt, params: GenerationParams, sample: int = 0) -> Generation:
         """One request, retried with backoff; never raises (anything unexpected fails this case alone)."""
         path = "/chat/completions" if self.options.endpoint == "chat" else "/completions"
         url = self.base_url + path
         try:
-            return self._generate_one(url, prompt, params)
+            answer = self._ask(url, self.body(prompt, params, sample=sample), params)
         except Exception as exc:  # noqa: BLE001 - one case's failure must not end the session
             return Generation(None, self._scrub(f"POST {url} failed: unexpected {type(exc).__name__}: {exc}"))
+        return answer if isinstance(answer, Generation) else Generation(answer[0])
 
-    def _generate_one(self, url: str, prompt: Prompt, params: GenerationParams) -> Generation:
-        body = self.body(prompt, params)
+    def _ask(self, url: str, body: dict[str, Any], params: GenerationParams) -> list[str] | Generation:
+        """The answer's texts (one per choice, stop sequences applied, at least one), or a failed Generation saying why."""
         retries = 0 if self._server_down else self.options.retries  # a server seen gone gets one try per case
         attempt = 0
         while True:
             attempt += 1
             try:
                 data = self._request("POST", url, body)
-                text = _completion_text(data, self.options.endpoint, self._api_key())
+                texts = completion_texts(data, self.options.endpoint, self._api_key())
             except RequestFailed as exc:
                 if exc.retry and attempt <= retries:
                     delay = exc.wait if exc.wait is not None else self.options.backoff * 2 ** (attempt - 1)
@@ -304,8 +318,8 @@ class HttpBackend:
                 self._server_down = False
             key = self._api_key()
             if key and len(key) >= MIN_KEY_LENGTH_REDACTED_IN_ANSWERS:
-                text = redact(text, key)
-            return Generation(apply_stop(text, params.stop))
+                texts = [redact(text, key) for text in texts]
+            return [apply_stop(text, params.stop) for text in texts]
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         """One request (following allowed redirects) within one deadline; the JSON object it answers with."""
@@ -317,7 +331,7 @@ class HttpBackend:
         target = url
         redirects = 0
         while True:
-            answer = self._exchange(method, target, data, key, deadline)
+            answer = self._counted_exchange(method, target, data, key, deadline)
             if answer.status not in REDIRECT_STATUSES:
                 break
             target = self._redirect_target(method, target, answer, key)
@@ -334,9 +348,9 @@ class HttpBackend:
         except RecursionError:
             raise RequestFailed("the server answered with JSON nested too deeply to read") from None
         except ValueError:
-            raise RequestFailed(f"the server answered with something that is not JSON: {_excerpt(raw, key)}") from None
+            raise RequestFailed(f"the server answered with something that is not JSON: {excerpt(raw, key)}") from None
         if not isinstance(parsed, dict):
-            raise RequestFailed(f"the server answered with JSON that is not an object: {_excerpt(raw, key)}")
+            raise RequestFailed(f"the server answered with JSON that is not an object: {excerpt(raw, key)}")
         return parsed
 
     def _shown_url(self, url: str, key: str | None) -> str:
@@ -362,12 +376,47 @@ class HttpBackend:
             "point --taskbench-model at the final URL"
         )
 
-    def _connection(self, host: str, port: int, deadline: Deadline) -> Connection:
-        """A connection for one request. A keep-alive pool would hand one out here (and take it back in _exchange)."""
-        return Connection(host, port, deadline, self._tls)
+    def _counted_exchange(self, method: str, url: str, data: bytes | None, key: str | None, deadline: Deadline) -> _Answer:
+        """``_exchange``; a generation request (a POST) waits for any pause the server asked for and tells the concurrency limit how it went."""
+        if method != "POST":
+            return self._exchange(method, url, data, key, deadline)
+        self.limit.wait_turn()
+        self.limit.sent()
+        try:
+            answer = self._exchange(method, url, data, key, deadline)
+        except RequestFailed as exc:
+            if exc.overload:
+                self.limit.overloaded()
+            else:
+                self.limit.failed()
+            raise
+        except BaseException:
+            self.limit.failed()
+            raise
+        if answer.status in OVERLOAD_STATUSES:
+            self.limit.overloaded(_retry_after(answer.retry_after))
+        else:
+            self.limit.answered()
+        return answer
 
     def _exchange(self, method: str, url: str, data: bytes | None, key: str | None, deadline: Deadline) -> _Answer:
-        """Send one request and read its answer (the body capped); transport failures become RequestFailed."""
+        """Send one request on a kept-alive connection (or a new one) and read its answer; transport failures become RequestFailed.
+
+        A kept-alive connection the server has since closed fails before any answer; the request is then sent again, once,
+        on a new connection.
+        """
+        origin = origin_of(url)
+        connection, kept_alive = self._pool.take(origin[1], origin[2], deadline)
+        if kept_alive:
+            try:
+                return self._exchange_on(connection, method, url, data, key, deadline, kept_alive=True)
+            except _ClosedByServer:
+                connection, _ = self._pool.take_new(origin[1], origin[2], deadline)
+        return self._exchange_on(connection, method, url, data, key, deadline, kept_alive=False)
+
+    def _exchange_on(
+        self, connection: Connection, method: str, url: str, data: bytes | None, key: str | None, deadline: Deadline, *, kept_alive: bool
+    ) -> _Answer:
         parts = urllib.parse.urlsplit(url)
         origin = origin_of(url)
         headers = {"Accept": "application/json"}
@@ -376,12 +425,18 @@ class HttpBackend:
         if key and origin == self._origin:
             headers["Authorization"] = f"Bearer {key}"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection = self._connection(origin[1], origin[2], deadline)
         response: http.client.HTTPResponse | None = None
+        reusable = False
         try:
-            connection.connect()
-            connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
+            if not connection.is_open:
+                connection.connect()
+            try:
+                connection.request(method, path, body=data, headers=headers)
+                response = connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if kept_alive:  # the server closed it while it was idle: nothing was answered
+                    raise _ClosedByServer from None
+                raise
             status = response.status
             if status in REDIRECT_STATUSES:
                 body = bytearray()  # not needed, and it may be large
@@ -396,11 +451,12 @@ class HttpBackend:
                     )
             else:
                 body, _ = read_body(response, MAX_ERROR_BODY_BYTES, whole=False)
+            reusable = response.isclosed() and not response.will_close  # the whole answer read, and the server keeps the connection open
             return _Answer(status, response.getheader("Location"), response.getheader("Retry-After"), body)
-        except RequestFailed:
+        except (RequestFailed, _ClosedByServer):
             raise
         except TimeoutError:  # the deadline, or a socket call that used up the time left
-            raise RequestFailed(f"no complete answer within {deadline.seconds:g}s (--taskbench-http-timeout)", retry=True) from None
+            raise RequestFailed(f"no complete answer within {deadline.seconds:g}s (--taskbench-http-timeout)", retry=True, overload=True) from None
         except Unreachable as exc:
             raise RequestFailed(f"cannot reach the server ({exc}); is it running?", retry=True, connection=True) from None
         except ssl.SSLCertVerificationError as exc:
@@ -416,47 +472,14 @@ class HttpBackend:
         finally:
             if response is not None:
                 response.close()  # http.client hands the socket to a response that will close it
-            connection.close()
+            if reusable:
+                self._pool.give_back(connection)
+            else:
+                connection.close()
 
 
-def _completion_text(data: dict[str, Any], endpoint: str, secret: str | None = None) -> str:
-    """The answer's text; RequestFailed naming what is wrong when the answer does not have the expected shape."""
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        if "error" in data or "detail" in data:
-            try:
-                words = _error_words(data)
-            except Exception:  # noqa: BLE001 - e.g. too deeply nested to write out
-                words = "(an error the server gave too deeply nested to show)"
-            raise RequestFailed(redact(words, secret)[:300])
-        raise RequestFailed(f"the response has no choices: {_json_excerpt(data, secret)}")
-    choice = choices[0]
-    if endpoint != "chat":
-        return _text(choice.get("text"), "choices[0].text", secret)
-    if "message" not in choice:
-        raise RequestFailed(f"the response's choices[0] has no message: {_json_excerpt(choice, secret)}")
-    message = choice["message"]
-    if not isinstance(message, dict):
-        raise RequestFailed(f"the response's choices[0].message is {_kind(message)}, not an object: {_json_excerpt(message, secret)}")
-    content = message.get("content")
-    if isinstance(content, list):  # OpenAI's content parts: [{"type": "text", "text": "..."}, ...]
-        texts = []
-        for index, part in enumerate(content):
-            if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
-                raise RequestFailed(
-                    f'the response\'s choices[0].message.content[{index}] is not a {{"type": "text", "text": ...}} part: {_json_excerpt(part, secret)}'
-                )
-            texts.append(part["text"])
-        return "".join(texts)
-    return _text(content, "choices[0].message.content", secret)
-
-
-def _text(value: Any, where: str, secret: str | None) -> str:
-    if value is None:
-        return ""  # e.g. content null beside tool calls: the model said nothing
-    if not isinstance(value, str):
-        raise RequestFailed(f"the response's {where} is {_kind(value)}, not text: {_json_excerpt(value, secret)}")
-    return value
+class _ClosedByServer(Exception):
+    """A kept-alive connection turned out closed before the request was answered."""
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -68,6 +68,7 @@ class BackendOptions:
     http_model: str | None = None
     http_api_key_env: str = defaults.HTTP_API_KEY_ENV
     http_concurrency: int = defaults.HTTP_CONCURRENCY
+    http_fixed_concurrency: bool = False
     http_timeout: float = defaults.HTTP_TIMEOUT_SECONDS
     http_retries: int = defaults.HTTP_RETRIES
 
@@ -287,6 +288,7 @@ def _openai(args: str, options: BackendOptions) -> Backend:
         model=options.http_model,
         api_key_env=options.http_api_key_env,
         concurrency=options.http_concurrency,
+        fixed_concurrency=options.http_fixed_concurrency,
         timeout=options.http_timeout,
         retries=options.http_retries,
     )

@@ -263,7 +263,7 @@ def case_table(report: SuiteReport, anchor: str) -> str:
             f'<td><span class="badge {outcome}">{outcome}</span></td><td><b>{esc(r.case_id)}</b><div class="muted">{esc(r.path)}:{r.line}</div></td>'
             f'<td>{esc(r.category)}<div class="muted">{esc(r.difficulty)}</div></td><td class="num">{r.score:.2f}</td>'
             f'<td><div class="txt">{esc(_clip(r.input))}</div></td><td><div class="txt">{esc(_clip(r.expected))}</div></td>'
-            f'<td><div class="txt">{esc(_clip(r.output))}</div></td>'
+            f'<td><div class="txt">{esc(_clip(r.output))}</div>{samples_block(r)}</td>'
             + (f'<td class="judged">{"".join(f"<div>{esc(line)}</div>" for line in case_meaning(r))}</td>' if meaning else "")
             + f"<td>{esc(r.reason)}</td></tr>"
         )
@@ -274,6 +274,55 @@ def case_table(report: SuiteReport, anchor: str) -> str:
         + ("<th>judge / similarity</th>" if meaning else "")
         + "<th>reason</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def samples_block(r: CaseResult) -> str:
+    """Every sample of a case drawn more than once, folded: its score, pass state and output (or model error)."""
+    if not r.samples:
+        return ""
+    items = "".join(
+        f'<li data-sample="{number}" data-score="{sample.score:.6f}" data-passed="{str(sample.passed).lower()}">'
+        f'<span class="badge {"pass" if sample.passed else "fail"}">{"pass" if sample.passed else "fail"}</span> {sample.score:.2f} '
+        + (f'<div class="txt">{esc(_clip(sample.output))}</div>' if sample.output is not None else f'<div class="muted">model error: {esc(sample.error)}</div>')
+        + "</li>"
+        for number, sample in enumerate(r.samples, start=1)
+    )
+    flaky = " · flaky" if r.flaky else ""
+    return f'<details class="samples"><summary>{r.sample_passes}/{r.repeats} samples passed ({esc(r.policy)}){flaky}</summary><ol class="tight">{items}</ol></details>'
+
+
+def sampling_section(report: SuiteReport, anchor: str) -> str:
+    """pass@k and pass^k per category and overall, and the flaky cases linked to their rows."""
+    sampling = report.summary.sampling
+    if sampling is None:
+        return ""
+    columns = [f"pass@{k}" for k in sampling.ks] + [f"pass^{k}" for k in sampling.ks if k > 1]
+    rows = []
+    for g in [*sampling.categories, sampling.overall]:
+        values = [g.at(k) for k in sampling.ks]
+        cells = [f"{v.pass_at:.3f}" if v else "–" for v in values] + [f"{v.pass_all:.3f}" if v else "–" for k, v in zip(sampling.ks, values) if k > 1]
+        label = "overall (weighted)" if g is sampling.overall else esc(g.name)
+        rows.append(
+            f'<tr data-group="{esc(g.name)}"><td>{label}</td><td class="num">{g.cases}</td>'
+            + "".join(f'<td class="num">{c}</td>' for c in cells)
+            + f'<td class="num">{g.flaky}</td></tr>'
+        )
+    head = "".join(f'<th class="num">{esc(c)}</th>' for c in columns)
+    table = f'<table class="sampling"><thead><tr><th>category</th><th class="num">cases</th>{head}<th class="num">flaky</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    by_node = {r.nodeid: r for r in report.cases}
+    flaky = "".join(
+        f'<li data-flaky="{esc(f.nodeid)}"><a href="#{anchor}-case-{esc(_slug(by_node[f.nodeid].case_id if f.nodeid in by_node else f.nodeid))}">{esc(f.nodeid)}</a>: '
+        f"{f.passes}/{f.samples} samples passed ({percent(f.rate)}); the case {'passes' if f.passed else 'fails'}</li>"
+        for f in sampling.flaky
+    )
+    repeats = "/".join(str(n) for n in sampling.repeats)
+    return (
+        f'<h2>Samples</h2><div class="card sampling-card"><p class="muted">{repeats} samples per case, policy {esc(", ".join(sampling.policies))}; '
+        "pass@k and pass^k estimated from each case's samples without bias.</p>"
+        f"{table}<h3>Flaky cases ({len(sampling.flaky)})</h3>"
+        + (f'<ul class="tight flaky">{flaky}</ul>' if flaky else '<p class="muted">None: every case\'s samples agree.</p>')
+        + "</div>"
     )
 
 
@@ -313,6 +362,7 @@ def suite_section(report: SuiteReport, anchor: str, trend: Sequence[HistoryRecor
     )
     if report.calibration:
         parts.append(f"<h2>Judge calibration</h2>{calibration_section(report.calibration)}")
+    parts.append(sampling_section(report, anchor))
     if report.comparison is not None:
         parts.append(f'<h2>Against the baseline</h2><div class="card comparison">{comparison_section(report.comparison, report.cases)}</div>')
     if analysis is not None:

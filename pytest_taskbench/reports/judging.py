@@ -67,11 +67,11 @@ def helpers_line(counters: Mapping[str, Any]) -> str:
     """Judge and embedding work of the run: what was asked or embedded, and what came from the cache."""
     parts = []
     if counters.get("judge_answers"):
-        loads = int(counters.get("judge_model_loads", 0))
+        loads, calls = int(counters.get("judge_model_loads", 0)), int(counters.get("judge_model_calls", 0))
         loaded = f", judge loaded {loads} time{'s' if loads != 1 else ''}" if loads else ""
         parts.append(
             f"judges: {counters['judge_answers']} answers ({counters.get('judge_generated', 0)} asked, {counters.get('judge_cached', 0)} from cache; "
-            f"{counters.get('judge_model_calls', 0)} model calls{loaded})"
+            f"{calls} model call{'s' if calls != 1 else ''}{loaded})"
         )
     embedded, cached = int(counters.get("embedded", 0)), int(counters.get("embeddings_cached", 0))
     if embedded or cached:

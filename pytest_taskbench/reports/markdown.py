@@ -24,6 +24,7 @@ from pytest_taskbench.verdict.analysis import FailureAnalysis
 from pytest_taskbench.verdict.calibration import Agreement
 from pytest_taskbench.verdict.compare import Comparison
 from pytest_taskbench.verdict.finish import SuiteReport
+from pytest_taskbench.verdict.sampling import SamplingSummary
 from pytest_taskbench.verdict.stats import Interval
 
 MAX_FAILING_ROWS = 50
@@ -135,6 +136,8 @@ def suite_markdown(report: SuiteReport, trend: Sequence[HistoryRecord] = ()) -> 
         for g in s.categories:
             lines.append(f"| {cell(g.name)} | {g.cases} | {g.mean:.3f} | {_interval(g.mean_ci) or '–'} | {percent(g.pass_rate)} | {g.weight or 0:.2f} |")
         lines.append("")
+    if s.sampling is not None:
+        lines += sampling_markdown(s.sampling)
     lines.append("**Gates:** " + " · ".join(f"{'✅' if g.passed else '❌'} {untrusted(g.message)}" for g in verdict.gates))  # a refused baseline quotes it
     lines.append("")
     if report.calibration:
@@ -157,6 +160,30 @@ def calibration_markdown(calibration: Sequence[Agreement]) -> list[str]:
             rows = confusion_rows(a)
             lines += ["| " + " | ".join(cell(c) for c in rows[0]) + " |", "|---|" + "--:|" * (len(rows[0]) - 1)]
             lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows[1:]] + [""]
+    return lines
+
+
+def sampling_markdown(sampling: SamplingSummary) -> list[str]:
+    """pass@k and pass^k per category and overall, then the flaky cases folded in ``<details>``."""
+    columns = [f"pass@{k}" for k in sampling.ks] + [f"pass^{k}" for k in sampling.ks if k > 1]
+    repeats = "/".join(str(n) for n in sampling.repeats)
+    lines = [f"**Samples:** {repeats} per case, policy {', '.join(cell(p) for p in sampling.policies)}", ""]
+    lines += ["| category | cases | " + " | ".join(columns) + " | flaky |", "|---|--:|" + "--:|" * len(columns) + "--:|"]
+    for name, g in [(cell(g.name), g) for g in sampling.categories] + [("**overall** (weighted)", sampling.overall)]:
+        values = [g.at(k) for k in sampling.ks]
+        cells = [f"{v.pass_at:.3f}" if v else "–" for v in values] + [f"{v.pass_all:.3f}" if v else "–" for k, v in zip(sampling.ks, values) if k > 1]
+        lines.append(f"| {name} | {g.cases} | " + " | ".join(cells) + f" | {g.flaky} |")
+    lines.append("")
+    if sampling.flaky:
+        shown = sampling.flaky[:MAX_FAILING_ROWS]
+        more = f" (first {len(shown)})" if len(shown) < len(sampling.flaky) else ""
+        lines += [f"<details><summary>{len(sampling.flaky)} flaky case{'s' if len(sampling.flaky) != 1 else ''}: samples disagree{more}</summary>", ""]
+        lines += ["| case | category | samples passed | case |", "|---|---|--:|---|"]
+        for f in shown:
+            lines.append(
+                f"| {code(f.nodeid, table=True)} | {cell(f.category)} | {f.passes}/{f.samples} ({percent(f.rate)}) | {'passes' if f.passed else 'fails'} |"
+            )
+        lines += ["", "</details>", ""]
     return lines
 
 

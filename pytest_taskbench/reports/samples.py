@@ -1,7 +1,9 @@
 """Log samples: every case as one JSON line, for analysis later or for diffing two runs.
 
 Like lm-evaluation-harness's ``--log_samples``: the prompt the model saw, its
-output, the expected answer, the score, the scorer's reason and details. Lines
+output, the expected answer, the score, the scorer's reason and details; a case
+drawn more than once (``repeats``) also has ``policy`` and ``samples``, each
+sample's output, score, pass state, reason and error. Lines
 are sorted by node id, and keys within a line too, so two runs of the same suite
 diff line by line.
 
@@ -60,7 +62,7 @@ def sample(result: CaseResult, prompt: Prompt | None) -> dict[str, Any]:
         "details": dict(result.details),
         "tags": list(result.tags),
         "critical": result.critical,
-    }
+    } | ({"policy": result.policy, "samples": [sample.as_dict() for sample in result.samples]} if result.samples else {})
 
 
 def write_samples(path: Path, results: Iterable[CaseResult], prompts: Mapping[PromptKey, Prompt]) -> int:

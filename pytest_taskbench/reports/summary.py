@@ -9,6 +9,7 @@ from pytest_taskbench.reports.judging import calibration_dict
 from pytest_taskbench.verdict.analysis import CategoryNote, ConfusionMatrix, FailureAnalysis
 from pytest_taskbench.verdict.compare import CaseChange, Comparison, GroupChange
 from pytest_taskbench.verdict.finish import SuiteReport
+from pytest_taskbench.verdict.sampling import GroupSampling, SamplingSummary
 from pytest_taskbench.verdict.stats import Interval
 from pytest_taskbench.verdict.summary import GroupSummary, RunSummary
 
@@ -25,7 +26,7 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
             for g in items
         }
 
-    return {
+    summary = {
         "suite": s.suite_name,
         "suite_path": s.suite_path,
         "aggregate": s.aggregate,
@@ -50,11 +51,48 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
         "comparison": None if report.comparison is None else comparison_dict(report.comparison),
         "generation": dict(report.counters),
         "analysis": None if report.analysis is None else analysis_dict(report.analysis),
-    } | (
-        {"judge_errors": s.judge_errors, "calibration": [calibration_dict(a) for a in report.calibration], "ungated_categories": list(report.ungated)}
-        if report.calibration
-        else {}
-    )
+    }
+    if report.calibration:  # only a run with a judge has them, so other summaries keep their shape
+        summary |= {
+            "judge_errors": s.judge_errors,
+            "calibration": [calibration_dict(a) for a in report.calibration],
+            "ungated_categories": list(report.ungated),
+        }
+    if s.sampling is not None:  # only a run with repeats has it, so other summaries keep their shape
+        summary["sampling"] = sampling_dict(s.sampling)
+    return summary
+
+
+def _at_k(group: GroupSampling) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "cases": group.cases,
+        "samples": group.samples,
+        "sample_pass_rate": group.sample_pass_rate,
+        "flaky": group.flaky,
+    }
+    for figure in group.figures:
+        figures[f"pass@{figure.k}"] = figure.pass_at
+        figures[f"pass^{figure.k}"] = figure.pass_all
+        figures[f"cases_with_{figure.k}_samples"] = figure.cases
+        if figure.pass_at_ci is not None:
+            figures[f"pass@{figure.k}_ci"] = _ci_dict(figure.pass_at_ci)
+        if figure.pass_all_ci is not None:
+            figures[f"pass^{figure.k}_ci"] = _ci_dict(figure.pass_all_ci)
+    return figures
+
+
+def sampling_dict(sampling: SamplingSummary) -> dict[str, Any]:
+    """pass@k, pass^k and flaky cases (a run with repeats)."""
+    return {
+        "k": list(sampling.ks),
+        "repeats": list(sampling.repeats),
+        "policies": list(sampling.policies),
+        "categories": {g.name: _at_k(g) for g in sampling.categories},
+        "overall": _at_k(sampling.overall),
+        "flaky_cases": [
+            {"nodeid": f.nodeid, "category": f.category, "passed_samples": f.passes, "samples": f.samples, "passed": f.passed} for f in sampling.flaky
+        ],
+    }
 
 
 def summary_document(summaries: Sequence[dict[str, Any]], passed: bool) -> dict[str, Any]:
@@ -99,6 +137,10 @@ def flat_properties(report: SuiteReport, with_suite_prefix: bool = False) -> lis
     if s.aggregate_ci is not None and s.aggregate_se is not None:
         pairs += [(prefix + "aggregate_ci_low", f"{s.aggregate_ci.low:.6f}"), (prefix + "aggregate_ci_high", f"{s.aggregate_ci.high:.6f}")]
         pairs.append((prefix + "aggregate_se", f"{s.aggregate_se:.6f}"))
+    if s.sampling is not None:
+        for figure in s.sampling.overall.figures:
+            pairs += [(f"{prefix}pass@{figure.k}", f"{figure.pass_at:.6f}"), (f"{prefix}pass^{figure.k}", f"{figure.pass_all:.6f}")]
+        pairs.append((prefix + "flaky_cases", str(len(s.sampling.flaky))))
     if report.comparison is not None:
         pairs += flat_comparison_properties(report.comparison, prefix)
     return pairs

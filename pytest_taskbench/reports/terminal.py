@@ -15,6 +15,7 @@ from pytest_taskbench.reports.judging import calibration_lines, helpers_line
 from pytest_taskbench.verdict.analysis import SHOWN_IN_LINE, FailureAnalysis
 from pytest_taskbench.verdict.compare import Comparison
 from pytest_taskbench.verdict.finish import SuiteReport
+from pytest_taskbench.verdict.sampling import SamplingSummary
 from pytest_taskbench.verdict.stats import Interval
 from pytest_taskbench.verdict.summary import GroupSummary, RunSummary
 
@@ -53,6 +54,8 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
         lines.extend(_table("difficulty", s.difficulties, with_weight=False))
         lines.append("")
         lines.extend(interval_lines(s))
+    if s.sampling is not None:
+        lines.extend(sampling_lines(s.sampling, s.alpha, verbose))
     if s.aggregate is not None:
         lines.append(f"aggregate (category-weighted mean score): {s.aggregate:.3f}  [{s.band}]")
         lines.extend(aggregate_interval_lines(s))
@@ -83,6 +86,44 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
         lines.extend(analysis_lines(report.analysis))
     lines.append(verdict_line(report))
     return lines
+
+
+def sampling_lines(sampling: SamplingSummary, alpha: float, verbose: int = 0) -> list[str]:
+    """pass@k and pass^k per category and overall, their intervals, and the flaky cases."""
+    repeats = "/".join(str(n) for n in sampling.repeats)
+    lines = [
+        f"samples: {repeats} per case (policy {', '.join(safe_text(p) for p in sampling.policies)}); "
+        "pass@k and pass^k from each case's samples (unbiased estimators: Chen et al. 2021, Yao et al. 2024)"
+    ]
+    columns = [f"pass@{k}" for k in sampling.ks] + [f"pass^{k}" for k in sampling.ks if k > 1]
+    groups = [*sampling.categories, sampling.overall]
+    names = [safe_text(g.name) for g in sampling.categories] + ["overall (weighted)"]
+    width = max(len("category"), *(len(name) for name in names))
+    lines.append(f"{'category':<{width}}  cases  " + "  ".join(f"{c:>7}" for c in columns) + "  flaky")
+    for name, g in zip(names, groups):
+        values = [g.at(k) for k in sampling.ks]
+        cells = [f"{v.pass_at:7.3f}" if v else f"{'-':>7}" for v in values] + [
+            f"{v.pass_all:7.3f}" if v else f"{'-':>7}" for k, v in zip(sampling.ks, values) if k > 1
+        ]
+        lines.append(f"{name:<{width}}  {g.cases:5d}  " + "  ".join(cells) + f"  {g.flaky:5d}")
+    intervals = [
+        f"{label}{figure.k} {_ci(interval)}"
+        for figure in sampling.overall.figures
+        for label, interval in (("pass@", figure.pass_at_ci), ("pass^", figure.pass_all_ci if figure.k > 1 else None))
+        if interval is not None
+    ]
+    if intervals:
+        lines.append(f"  {100 * (1 - alpha):g}% CI, cases resampled (not samples): " + "; ".join(intervals))
+    flaky = sampling.flaky
+    if flaky:
+        shown = flaky if verbose > 0 else flaky[:MAX_FAILING_SHOWN]
+        lines.append(f"flaky cases (samples disagree): {len(flaky)}" + (f" (first {len(shown)}; -v shows all)" if len(shown) < len(flaky) else ""))
+        for case in shown:
+            verdict = "passes" if case.passed else "fails"
+            lines.append(f"  {safe_text(case.nodeid)}  {case.passes}/{case.samples} samples passed ({percent(case.rate, 0)}); the case {verdict}")
+    else:
+        lines.append("flaky cases (samples disagree): none")
+    return lines + [""]
 
 
 def _ci(interval: Interval | None, percent: bool = False) -> str:
@@ -131,7 +172,22 @@ def generation_line(counters: Mapping[str, Any]) -> str:
     elsewhere = f"; {unused} of them for cases another worker ran" if unused > 0 else ""
     backoffs = int(counters.get("out_of_memory_backoffs", 0))
     memory = f"; out of memory {backoffs} time{'s' if backoffs != 1 else ''}, batches split and the batch size lowered" if backoffs else ""
-    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}{memory}"
+    return f"generation: {served} outputs ({sources}{elsewhere}) in {seconds:.1f}s{loaded}{memory}{_how_generated(counters)}"
+
+
+def _how_generated(counters: Mapping[str, Any]) -> str:
+    """Where a local model ran (device, dtype), or how busy a server was kept (requests in flight, requests per second)."""
+    parts = []
+    if counters.get("device"):
+        parts.append(f"on {safe_text(str(counters['device']))}" + (f" ({safe_text(str(counters['dtype']))})" if counters.get("dtype") else ""))
+    requests = int(counters.get("http_requests", 0))
+    if requests:
+        seconds = float(counters.get("http_seconds", 0.0))
+        rate = f", {requests / seconds:.1f} requests/s" if seconds > 0 else ""
+        parts.append(
+            f"{requests} requests, up to {int(counters.get('http_peak_in_flight', 0))} in flight (cap {int(counters.get('http_concurrency_cap', 0))}){rate}"
+        )
+    return "".join(f"; {part}" for part in parts)
 
 
 def verdict_line(report: SuiteReport) -> str:
@@ -165,12 +221,12 @@ def comparison_lines(comparison: Comparison, verbose: int = 0) -> list[str]:
         f"  compared on {agg.cases} shared cases"
         + ("; the suite changed since the baseline (--taskbench-compare-shared-only)" if comparison.suite_changed else ""),
         f"aggregate {agg.mean:.3f} vs {agg.baseline_mean:.3f} baseline: {agg.change:+.3f} ({_interval(agg.interval)}), {agg.verdict} "
-        f"(sign-flip {p_value(agg.p_value)}); {count(agg.regressed, 'case')} regressed, {agg.fixed} fixed (McNemar {p_value(agg.mcnemar_p)})",
+        f"(one-sided sign-flip {p_value(agg.p_value)}); {count(agg.regressed, 'case')} regressed, {agg.fixed} fixed (McNemar {p_value(agg.mcnemar_p)})",
     ]
     for g in comparison.categories:
         lines.append(
             f"  {safe_text(g.name)}: {g.mean:.3f} vs {g.baseline_mean:.3f}: {g.change:+.3f} ({_interval(g.interval)}), {count(g.regressed, 'case')} regressed, "
-            f"{g.fixed} fixed (McNemar {p_value(g.mcnemar_p)}), {g.verdict} (Holm-adjusted sign-flip {p_value(g.tested_p)})"
+            f"{g.fixed} fixed (McNemar {p_value(g.mcnemar_p)}), {g.verdict} (Holm-adjusted one-sided sign-flip {p_value(g.tested_p)})"
         )
     lines.append(
         f"cases: {len(comparison.regressions)} regressed, {len(comparison.fixes)} fixed, {len(comparison.score_changes)} other score changes, "

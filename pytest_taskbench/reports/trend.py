@@ -12,7 +12,7 @@ Domain code: no pytest import.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pytest_taskbench.guards.display import safe_text
 from pytest_taskbench.history import Figure, HistoryRecord
@@ -49,6 +49,11 @@ def record_from_report(
             "categories": {g.name: g.verdict for g in c.categories},
         }
     ci = s.aggregate_ci
+    sampling = None
+    if s.sampling is not None:
+        overall = s.sampling.overall
+        sampling = {f"pass@{f.k}": f.pass_at for f in overall.figures} | {f"pass^{f.k}": f.pass_all for f in overall.figures if f.k > 1}
+        sampling["flaky"] = overall.flaky
     return HistoryRecord(
         time=moment.isoformat(timespec="microseconds").replace("+00:00", "Z"),
         suite=s.suite_path,
@@ -67,6 +72,8 @@ def record_from_report(
         branch=branch,
         comparison=comparison,
         shards=shards,
+        repeats=max(s.sampling.repeats) if s.sampling is not None else 1,
+        sampling=sampling,
         subset=s.is_subset,
         taskbench_version=VERSION,
     )
@@ -87,6 +94,9 @@ def _value(figure: Figure | None) -> str:
 def trend_lines(records: Sequence[HistoryRecord]) -> list[str]:
     """The trend as a terminal table, oldest first: one row per record, the change from the previous row of its suite."""
     header = ["time", "commit", "branch", "suite", "model", "cases", "aggregate", "interval", "change", "pass rate", "verdict", "vs baseline"]
+    sampled = any(r.repeats > 1 for r in records)
+    if sampled:  # a mean over samples and a single output differ in noise: say which runs drew samples
+        header[6:6] = ["samples", "pass@1", "flaky"]
     rows: list[list[str]] = []
     previous: dict[str, float] = {}
     for r in records:
@@ -101,6 +111,7 @@ def trend_lines(records: Sequence[HistoryRecord]) -> list[str]:
         if r.comparison is not None:
             compared = str(r.comparison.get("aggregate", ""))
         shards = f" ({r.shards} shards)" if r.shards else ""
+        samples = [str(r.repeats), _figure_text(r.sampling, "pass@1"), _figure_text(r.sampling, "flaky", "{:.0f}")] if sampled else []
         rows.append(
             [
                 r.time[:19] + "Z",
@@ -109,6 +120,7 @@ def trend_lines(records: Sequence[HistoryRecord]) -> list[str]:
                 safe_text(r.suite_name),
                 safe_text(_short(r.model_spec or r.model)),
                 f"{r.cases}{'*' if r.subset else ''}",
+                *samples,
                 _value(agg),
                 interval,
                 change,
@@ -122,6 +134,10 @@ def trend_lines(records: Sequence[HistoryRecord]) -> list[str]:
     if any(r.subset for r in records):
         lines.append("* a subset of the suite ran")
     return lines
+
+
+def _figure_text(sampling: Mapping[str, float] | None, name: str, form: str = "{:.3f}") -> str:
+    return "" if sampling is None or name not in sampling else form.format(sampling[name])
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -194,6 +210,7 @@ def _series_chart(records: Sequence[HistoryRecord], category: str | None, title:
                 f'<line class="interval" x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{y(figure.low):.1f}" y2="{y(figure.high):.1f}" stroke="#1f2430" stroke-width="1.2"/>'
             )
         label = f"{record.time[:16].replace('T', ' ')} {record.commit[:8]}: {figure.mean:.3f}" + (f" [{low[:5]}, {high[:5]}]" if low and high else "")
+        label += f" ({record.repeats} samples per case)" if record.repeats > 1 else ""
         body.append(
             f'<circle class="run" data-series="{esc(series)}" data-run="{i}" data-time="{esc(record.time)}" data-value="{figure.mean:.6f}" data-low="{low}" data-high="{high}" '
             f'data-mark="{esc(mark)}" cx="{x(i):.1f}" cy="{y(figure.mean):.1f}" r="3.5" fill="#5b7db1"><title>{esc(label + (" · " + mark if mark else ""))}</title></circle>'

@@ -24,7 +24,7 @@ from pytest_taskbench import defaults
 from pytest_taskbench.cases import CASE_KEYS, CHAT_ROLES, DIFFICULTIES
 from pytest_taskbench.generation.judges import JUDGE_MAX_NEW_TOKENS
 from pytest_taskbench.scoring.registry import PACKS
-from pytest_taskbench.suite import ANALYSIS_KEYS, DEFAULT_CASE_PATTERNS, MAX_NEW_TOKENS, MAX_TEMPERATURE, SUITE_KEYS
+from pytest_taskbench.suite import ANALYSIS_KEYS, DEFAULT_CASE_PATTERNS, MAX_NEW_TOKENS, MAX_REPEATS, MAX_TEMPERATURE, SUITE_KEYS
 from pytest_taskbench.verdict.gates import GATES
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -36,6 +36,14 @@ SCORER: Mapping[str, Any] = {
 }
 NAME = "^[A-Za-z][A-Za-z0-9_-]*$"
 TEXTS: Mapping[str, Any] = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+
+REPEATS = {"type": "integer", "minimum": 1, "maximum": MAX_REPEATS, "description": "samples drawn per case, each scored"}
+POLICY = {
+    "type": "string",
+    "pattern": "^(mean|all|any|majority|rate:(0*\\.[0-9]*[1-9][0-9]*|0*1(\\.0+)?))$",
+    "description": "how a case's samples become its score and pass/fail: mean, all, any, majority or rate:X",
+}
 
 
 def suite_schema() -> dict[str, Any]:
@@ -61,7 +69,13 @@ def suite_schema() -> dict[str, Any]:
                     {
                         "type": "object",
                         "additionalProperties": False,
-                        "properties": {"weight": {"type": "number", "minimum": 0, "default": 1}, "scorer": SCORER, "description": {"type": "string"}},
+                        "properties": {
+                            "weight": {"type": "number", "minimum": 0, "default": 1},
+                            "scorer": SCORER,
+                            "description": {"type": "string"},
+                            "repeats": REPEATS,
+                            "policy": POLICY,
+                        },
                     },
                 ]
             },
@@ -84,7 +98,21 @@ def suite_schema() -> dict[str, Any]:
                 "max_new_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_NEW_TOKENS, "default": defaults.MAX_NEW_TOKENS},
                 "stop": TEXTS,
                 "temperature": {"type": "number", "minimum": 0, "maximum": MAX_TEMPERATURE, "default": 0, "description": "0 is greedy"},
+                "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "nucleus sampling (sampling only)"},
+                "top_k": {"type": "integer", "minimum": 1, "description": "sample among the k likeliest tokens (sampling only)"},
+                "seed": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "default": defaults.GENERATION_SEED,
+                    "description": "seed of the samples: the same command draws the same samples",
+                },
             },
+        },
+        "repeats": {**REPEATS, "default": 1},
+        "policy": {**POLICY, "default": defaults.POLICY},
+        "pass_at_k": {
+            "oneOf": [{"type": "integer", "minimum": 1}, {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}}],
+            "description": "the k of pass@k and pass^k to report (default: 1 and the most samples a case had)",
         },
         "schema": {
             "description": "the output's JSON Schema: a mapping, or a file beside the suite file",
@@ -185,6 +213,8 @@ def case_schema() -> dict[str, Any]:
             "description": "a person's verdict on the output, on the judge's scale: pass or fail, 1 to N, or better, tie or worse (pairwise)",
         },
         "human_score": {**UNIT, "description": "a person's score of the output in [0, 1], mapped to the nearest point of the judge's scale"},
+        "repeats": REPEATS,
+        "policy": POLICY,
     }
     assert set(properties) == CASE_KEYS, "the schema lags the case fields"
     return {

@@ -3,8 +3,10 @@
 Only *shared* cases are paired: cases in both the run and the baseline whose
 input and expected answer are unchanged. For those, per category and for the
 weighted aggregate, the change in mean score gets a paired stratified bootstrap
-interval and a sign-flip permutation p-value, and pass/fail flips get McNemar's
-exact test (see ``stats``). Category p-values are Holm-adjusted before a
+interval and a one-sided sign-flip permutation p-value in the direction it went
+(a drop is tested as a drop: the regression gates fire at most alpha of the time
+when nothing changed), and pass/fail flips get McNemar's exact test (see
+``stats``). Category p-values are Holm-adjusted, within each direction, before a
 category counts as significantly changed, so a suite with many categories does
 not raise more false alarms than one with few.
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from pytest_taskbench.baseline import Baseline, BaselineCase, sha256
 from pytest_taskbench.results import CaseResult
-from pytest_taskbench.verdict.stats import DEFAULT_ALPHA, DEFAULT_SEED, Interval, holm_adjust, mcnemar_exact, sign_flip_test, stratified_mean
+from pytest_taskbench.verdict.stats import DEFAULT_ALPHA, DEFAULT_SEED, Interval, SignFlip, holm_adjust, mcnemar_exact, sign_flips, stratified_mean
 from pytest_taskbench.verdict.summary import weighted_aggregate
 
 
@@ -69,6 +71,7 @@ class GroupChange:
     unchanged: bool
     alpha: float = DEFAULT_ALPHA
     p_adjusted: float | None = None
+    flips: SignFlip | None = None  # both one-sided p-values; ``p_value`` is the one in the direction of the change
 
     @property
     def change(self) -> float:
@@ -116,6 +119,7 @@ class Comparison:
     new_cases: tuple[str, ...]
     missing_cases: tuple[str, ...]
     input_changed: tuple[str, ...]
+    repeats_note: str = ""  # set when the baseline and this run drew different numbers of samples per case
 
     @property
     def critical_regressions(self) -> tuple[CaseChange, ...]:
@@ -175,6 +179,22 @@ def compare_suite(
         new_cases=tuple(sorted(now.keys() - before.keys())),
         missing_cases=tuple(sorted(before.keys() - now.keys())),
         input_changed=tuple(input_changed),
+        repeats_note=_repeats_note(before, now, shared),
+    )
+
+
+def _repeats_note(before: Mapping[str, BaselineCase], now: Mapping[str, CaseResult], shared: Sequence[str]) -> str:
+    """A warning when the paired cases drew different numbers of samples (or used another policy) in the baseline."""
+    differ = [key for key in shared if before[key].samples != now[key].repeats or (now[key].samples and before[key].policy not in (None, now[key].policy))]
+    if not differ:
+        return ""
+    key = differ[0]
+    was, is_ = before[key], now[key]
+    return (
+        f"{len(differ)} of {len(shared)} compared cases drew a different number of samples or used another policy in the baseline "
+        f"(e.g. {key}: {was.samples} sample(s), policy {was.policy or 'none'}, now {is_.repeats}, policy {is_.policy if is_.samples else 'none'}): "
+        "a case's value is a mean or an order statistic of its samples, so its noise differs and the comparison mixes two measurements; "
+        "save the baseline with the same repeats and policy as the runs compared with it"
     )
 
 
@@ -205,6 +225,7 @@ def _group_change(name: str, by_category: Mapping[str, Sequence[CaseChange]], we
     current, _ = weighted_aggregate({k: sum(c.score for c in v) / len(v) for k, v in by_category.items()}, weights)
     before, _ = weighted_aggregate({k: sum(c.baseline_score for c in v) / len(v) for k, v in by_category.items()}, weights)
     delta = stratified_mean(differences, weights, alpha=alpha, seed=seed, label=f"change:{name}")
+    flips = sign_flips(differences, weights, seed=seed, label=f"change:{name}")
     regressed = sum(c.baseline_passed and not c.passed for c in changes)
     fixed = sum(c.passed and not c.baseline_passed for c in changes)
     return GroupChange(
@@ -213,7 +234,8 @@ def _group_change(name: str, by_category: Mapping[str, Sequence[CaseChange]], we
         baseline_mean=math.nan if before is None else before,
         mean=math.nan if current is None else current,
         interval=delta.interval,
-        p_value=sign_flip_test(differences, weights, seed=seed, label=f"change:{name}"),
+        p_value=flips.towards((current or 0.0) - (before or 0.0)),
+        flips=flips,
         mcnemar_p=mcnemar_exact(regressed, fixed),
         regressed=regressed,
         fixed=fixed,
@@ -225,8 +247,11 @@ def _group_change(name: str, by_category: Mapping[str, Sequence[CaseChange]], we
 def _category_changes(by_category: Mapping[str, Sequence[CaseChange]], weights: Mapping[str, float], alpha: float, seed: int) -> tuple[GroupChange, ...]:
     order = [name for name in weights if name in by_category] + sorted(by_category.keys() - weights.keys())
     groups = [_group_change(name, {name: by_category[name]}, {name: 1.0}, alpha, seed) for name in order]
-    adjusted = holm_adjust([g.p_value for g in groups])
-    return tuple(replace(g, p_adjusted=p) for g, p in zip(groups, adjusted))
+    # Holm within each direction: a category that dropped is adjusted among every category's p-value for a drop, and
+    # one that rose among the p-values for a rise, so each of "a category regressed" and "a category improved" keeps alpha.
+    drops = holm_adjust([g.flips.less if g.flips else 1.0 for g in groups])
+    rises = holm_adjust([g.flips.greater if g.flips else 1.0 for g in groups])
+    return tuple(replace(g, p_adjusted=drop if g.change < 0 else rise if g.change > 0 else 1.0) for g, drop, rise in zip(groups, drops, rises))
 
 
 # gates --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis, a
 from pytest_taskbench.verdict.calibration import Agreement, agreements, untrusted_categories
 from pytest_taskbench.verdict.compare import ComparedSuite, Comparison, IncompatibleBaseline, compare_suite
 from pytest_taskbench.verdict.gates import Evidence, GateConfig, Verdict, evaluate, refused_gate
+from pytest_taskbench.verdict.sampling import summarize_samples
 from pytest_taskbench.verdict.stats import with_intervals
 from pytest_taskbench.verdict.summary import RunSummary, summarize
 
@@ -54,6 +55,8 @@ class SuiteSetup:
     total_in_suite: int | None = None
     min_cases: int | None = None
     notes: Sequence[str] = ()
+    warnings: Sequence[str] = ()
+    pass_at_k: Sequence[int] = ()  # the k of pass@k to report (empty: 1 and the most samples a case had)
 
 
 @dataclass(frozen=True)
@@ -84,16 +87,21 @@ def finish_suite(
             total_in_suite=setup.total_in_suite,
             notes=notes,
         )
-        return with_intervals(
+        summary = with_intervals(
             summary, chosen, alpha=gates.alpha, seed=seed, min_cases=setup.min_cases, gated=gates.reads_figures or baseline.baseline is not None
         )
+        sampling = summarize_samples(chosen, summary.weights_used or suite.weights, setup.pass_at_k, alpha=gates.alpha, seed=seed)
+        return replace(summary, sampling=sampling)
 
     summary = summary_of(results, setup.notes)
+    summary = replace(summary, warnings=summary.warnings + tuple(setup.warnings))
     minimum = gates.threshold("judge_min_agreement") if gates.is_on("judge_min_agreement") else None
     calibration = agreements(results, alpha=gates.alpha, seed=seed, minimum=minimum)
     ungated = untrusted_categories(calibration)
     gated = [r for r in results if r.category not in ungated]
     comparison, gated_comparison, notes, refusal = _compare(results, setup, baseline, seed)
+    if comparison is not None and comparison.repeats_note:
+        summary = replace(summary, warnings=summary.warnings + (comparison.repeats_note,))
     gated_summary = summary
     if ungated:  # the gates read the categories whose scores are trusted
         gated_summary = summary_of(gated, ())

@@ -370,6 +370,34 @@ def min_aggregate_lower_bound(threshold: float, evidence: Evidence) -> list[Gate
     return [_minimum("min_aggregate_lower_bound", summary.aggregate_ci.low, threshold, what)]
 
 
+@gate("max_flaky_cases", COUNT, "most cases whose samples disagree (some pass, some fail; needs repeats)")
+def max_flaky_cases(threshold: int, evidence: Evidence) -> list[GateResult]:
+    sampling = _summary(evidence).sampling
+    flaky = sampling.flaky if sampling is not None else ()
+    shown = ", ".join(f"{f.nodeid} {f.passes}/{f.samples}" for f in flaky[:3]) + (" ..." if len(flaky) > 3 else "")
+    result = _maximum("max_flaky_cases", len(flaky), threshold, "flaky cases (samples disagree)")
+    return [GateResult(result.name, result.passed, result.measured, result.threshold, result.message + (f" ({shown})" if shown else ""))]
+
+
+@gate("min_case_pass_rate", UNIT, "fail the run when a case passes less than this share of its samples (without repeats: any failing case)")
+def min_case_pass_rate(threshold: float, evidence: Evidence) -> list[GateResult]:
+    summary = _summary(evidence)
+    if not summary.cases:
+        return []
+    if summary.sampling is None:
+        lowest, below = (0.0, summary.failed) if summary.failed else (1.0, 0)
+        examples = ""
+    else:
+        cases = summary.sampling.below(threshold)
+        lowest, below = summary.sampling.rates[0][1], len(cases)
+        examples = ", ".join(f"{key} {rate:.0%}" for key, rate in cases[:3]) + (" ..." if len(cases) > 3 else "")
+    relation = ">=" if not below else "<"
+    message = f"lowest share of a case's samples that pass {lowest:.3f} {relation} {threshold:.3f}" + (
+        f"; {below} case(s) below ({examples})" if examples else ""
+    )
+    return [GateResult("min_case_pass_rate", not below, lowest, threshold, message)]
+
+
 def _stated(comparison: Comparison) -> str:
     change = comparison.aggregate
     return f"aggregate change {change.change:+.3f} ({_p(change.p_value)}): {change.verdict}"

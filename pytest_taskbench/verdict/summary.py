@@ -15,6 +15,7 @@ from pytest_taskbench import defaults
 from pytest_taskbench.results import CaseResult
 
 if TYPE_CHECKING:
+    from pytest_taskbench.verdict.sampling import SamplingSummary
     from pytest_taskbench.verdict.stats import Interval
 
 
@@ -73,6 +74,7 @@ class RunSummary:
     seed: int | None = None
     warnings: tuple[str, ...] = ()
     judge_errors: int = 0  # cases whose judge gave no readable verdict
+    sampling: SamplingSummary | None = None  # pass@k, pass^k and flaky cases, when cases were drawn more than once
 
     @property
     def failed(self) -> int:
