@@ -109,7 +109,9 @@ def test_same_model_gives_no_change_and_passes_every_regression_gate(pytester: p
         "[pytest]\ntaskbench_fail_on_significant_regression = true\ntaskbench_fail_on_category_regression = true\ntaskbench_non_inferiority_margin = 0.02\n"
     )
     result = pytester.runpytest("cases", A, "--taskbench-compare=default")
-    result.stdout.fnmatch_lines(["aggregate 0.929 vs 0.929 baseline: +0.000 (95% CI +0.000 to +0.000), no change (one-sided sign-flip p = 1.000)*", "verdict: PASS*"])
+    result.stdout.fnmatch_lines(
+        ["aggregate 0.929 vs 0.929 baseline: +0.000 (95% CI +0.000 to +0.000), no change (one-sided sign-flip p = 1.000)*", "verdict: PASS*"]
+    )
     assert result.ret == 0
 
 
