@@ -54,6 +54,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
+from bench_generation import timed  # noqa: E402 - the same fresh-process stopwatch (this directory is on sys.path)
+
 from pytest_taskbench.generation.base import GenerationParams, Prompt  # noqa: E402
 
 MODEL = REPO / "models" / "task-api-tiny"
@@ -137,19 +139,6 @@ def sweep(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 # defaults vs old defaults -------------------------------------------------------------
-
-MEASURE = "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
-
-
-def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (KiB) and output of a fresh process."""
-    began = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", MEASURE, *command], cwd=cwd, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - began
-    peak = next((int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith("PEAK_RSS_KB")), 0)
-    if done.returncode not in (0, 1):
-        raise RuntimeError(f"{command[:5]} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return seconds, peak, done.stdout
 
 
 def generation_seconds(report: Path) -> float:

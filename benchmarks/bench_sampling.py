@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--suite", type=Path, default=REPO / "cases")
     parser.add_argument("--cases", type=int, default=0, help="the first N cases of the suite (0: all)")
     parser.add_argument("--samples", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=8, help="prompts per batch (the plugin's default)")
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts per batch, the same for every way (the figures on docs/benchmarks.md used 8)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rounds", type=int, default=1, help="pytest section: how many times the two ways take turns (medians compared)")

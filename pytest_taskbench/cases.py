@@ -39,6 +39,8 @@ CASE_KEYS = frozenset(
         "tools",
         "expected_calls",
         "calls_ordered",
+        "human_label",
+        "human_score",
         "repeats",
         "policy",
     }
@@ -83,6 +85,8 @@ class Case:
     tools: tuple[Tool, ...] = ()  # the functions the model is offered for this case (the suite's tools:, narrowed)
     expected_calls: tuple[ExpectedCall, ...] | None = None  # None: the case expects no tool calls at all (not a tool-call case)
     calls_ordered: bool = False  # the expected calls must come in this order
+    human_label: str | None = None  # a person's verdict on the output, on the judge's scale ("pass", "4", "better")
+    human_score: float | None = None  # or a person's score in [0, 1], mapped onto the judge's scale
     repeats: int | None = None  # samples to draw for this case (None: its category's or the suite's)
     policy: Policy | None = None
 
@@ -361,6 +365,8 @@ def _case(
         tools=case_tools,
         expected_calls=expected_calls,
         calls_ordered=validation.flag(f"{name}: calls_ordered", data.get("calls_ordered", False)),
+        human_label=_human_label(name, data.get("human_label")),
+        human_score=None if data.get("human_score") is None else validation.unit(f"{name}: human_score", data["human_score"]),
         repeats=None if data.get("repeats") is None else validation.whole(f"{name}: repeats", data["repeats"], minimum=1, maximum=MAX_REPEATS),
         policy=None if data.get("policy") is None else parse_policy(f"{name}: policy", data["policy"]),
     )
@@ -380,6 +386,17 @@ def _tool_calls(name: str, data: Mapping[str, Any], category_tools: tuple[Tool, 
     if "expected_calls" not in data:
         return case_tools, None
     return case_tools, read_expected_calls(data["expected_calls"], case_tools, f"{name}: expected_calls")
+
+
+def _human_label(name: str, value: Any) -> str | None:
+    """A person's verdict: a word ("pass", "better") or a point on a scale (4, read as "4")."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, bool):  # YAML's yes/no and true/false
+        return "pass" if value else "fail"
+    return validation.text(f"{name}: human_label", value).strip()
 
 
 def scorer_spec(name: str, value: Any) -> ScorerSpec:

@@ -26,13 +26,14 @@ class Catalog:
         rootdir: paths are shown relative to it.
         load_other_suite: reads a suite file not named ``taskbench.yaml`` (an lm-eval task file);
             raises ``SuiteError``.
-        scoring_context: values the run offers every scorer factory (``tool_parser``); the suite's own come first.
+        run_context: suite -> what the run offers its scorer factories besides the suite's own
+            scoring context (the tool parser, the judges' names, the embedding models).
     """
 
-    def __init__(self, rootdir: Path, load_other_suite: Callable[[Path], Suite], scoring_context: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, rootdir: Path, load_other_suite: Callable[[Path], Suite], run_context: Callable[[Suite], Mapping[str, Any]] | None = None) -> None:
         self.rootdir = rootdir
         self._load_other_suite = load_other_suite
-        self._context = dict(scoring_context or {})
+        self._run_context = run_context
         self._suites: dict[Path, Suite] = {}
         self._suite_file_of_dir: dict[Path, Path | None] = {}
         self._scorers: dict[tuple[Path, str], Scorer] = {}
@@ -103,5 +104,13 @@ class Catalog:
         spec = suite.scorer_spec_for(case)
         key = (suite.path, json.dumps(spec, sort_keys=True, default=str))
         if key not in self._scorers:
-            self._scorers[key] = build_scorer(spec, {**self._context, **suite.scoring_context()}, suite.scorer_packs)
-        return self._scorers[key]
+            context = {**suite.scoring_context(), **(self._run_context(suite) if self._run_context is not None else {})}
+            self._scorers[key] = build_scorer(spec, context, suite.scorer_packs)
+        built = self._scorers[key]
+        check = getattr(built, "check_case", None)  # a scorer that cannot score this case (a judge: a label off its scale)
+        if callable(check):
+            try:
+                check(case)
+            except ValueError as exc:
+                raise ScorerError(f"scorer {split_spec(spec)[0]!r}: {exc}") from None
+        return built

@@ -175,6 +175,8 @@ def format_failure(result: CaseResult, case: Case) -> str:
     """
     if result.status == "error":
         headline = f"model error: {safe_text(str(result.details.get('model_error', result.reason)))}"
+    elif result.status == "judge_error":
+        headline = f"judge error: {safe_text(result.reason)}"
     else:
         headline = f"score {result.score:.3f} < {result.threshold:g}: {safe_text(result.reason)}"
     lines = [headline, f"case:     {safe_text(case.location)} ({safe_text(case.category)}, {safe_text(case.difficulty)})"]
@@ -182,6 +184,9 @@ def format_failure(result: CaseResult, case: Case) -> str:
     lines.append(f"expected: {_show(case.expected)}")
     if result.output is not None:
         lines.append(f"output:   {_show(result.output)}")
+    judged = result.details.get("judge")
+    if isinstance(judged, dict) and judged.get("reasoning"):
+        lines.append(f"judge:    {safe_text(str(judged.get('name')))} said {safe_text(str(judged.get('verdict')))}: {_show(judged['reasoning'])}")
     for number, sample in enumerate(result.samples[:MAX_SAMPLES_SHOWN], start=1):
         shown = _show(sample.output, 200) if sample.output is not None else f"model error: {safe_text(str(sample.error))}"
         lines.append(f"sample {number}: {sample.score:.3f} {'pass' if sample.passed else 'fail'}  {shown}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = Settings.from_lookup(lambda option: _lookup(config, option))
     except SettingsError as exc:
         raise pytest.UsageError(f"taskbench: {exc}") from None
-    if settings.model and not config.option.help:
-        _check_model(settings.model, (config.rootpath, config.invocation_params.dir))
+    for spec in (settings.model, settings.judge_model):  # a judge is a model too
+        if spec and not config.option.help:
+            _check_model(spec, (config.rootpath, config.invocation_params.dir))
     run = TaskbenchRun(_share_cpus_among_workers(config, settings), config.rootpath, cache_dir=_cache_dir(config, settings))
     controller = not hasattr(config, "workerinput")
     if settings.clear_cache and run.cache_dir is not None and controller:
@@ -85,11 +87,15 @@ def _share_cpus_among_workers(config: pytest.Config, settings: Settings) -> Sett
     return replace(settings, threads=threads_per_process(int(workers)))
 
 
-def _cache_dir(config: pytest.Config, settings: Settings) -> Path | None:
-    """The generation cache in pytest's cache directory (none with -p no:cacheprovider) unless --taskbench-cache-dir names one."""
-    if settings.cache_dir or not settings.model or getattr(config, "cache", None) is None or config.option.help:
+def _cache_dir(config: pytest.Config, settings: Settings) -> Path | Callable[[], Path] | None:
+    """The generation cache in pytest's cache directory (none with -p no:cacheprovider) unless --taskbench-cache-dir names one.
+
+    Saved outputs are not cached, but a judge's answers and embeddings of them are: with saved outputs,
+    the directory is made when a judge or an embedding model first opens its cache."""
+    if settings.cache_dir or not (settings.model or settings.outputs) or getattr(config, "cache", None) is None or config.option.help:
         return None
-    return config.cache.mkdir("taskbench")
+    cache = config.cache
+    return cache.mkdir("taskbench") if settings.model else lambda: cache.mkdir("taskbench")
 
 
 def _check_model(spec: str, directories: tuple[Path, ...]) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pytest_taskbench.guards import validation
 
 PREFIX = "taskbench."
-Status = Literal["scored", "error", "broken"]
+Status = Literal["scored", "error", "judge_error", "broken"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,9 @@ class CaseResult:
     """What one case produced.
 
     ``status`` is "scored" (the scorer ran), "error" (the model failed on this
-    case; score 0) or "broken" (the case definition itself is invalid; it has
-    no category and counts in no figure, but fails the run).
+    case; score 0), "judge_error" (the model answered but its judge gave no
+    readable verdict or could not run; score 0) or "broken" (the case definition
+    itself is invalid; it has no category and counts in no figure, but fails the run).
     """
 
     case_id: str
@@ -203,7 +204,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _status(name: str, value: Any) -> Status:
-    return validation.choice(name, value, ("scored", "error", "broken"))  # type: ignore[return-value]
+    return validation.choice(name, value, ("scored", "error", "judge_error", "broken"))  # type: ignore[return-value]
 
 
 def _optional_text(name: str, value: Any) -> str | None:
@@ -257,7 +258,7 @@ _PLAIN: Mapping[str, Any] = {
     "difficulty": lambda value: type(value) is str,
     "score": _unit_number,
     "passed": lambda value: type(value) is bool,
-    "status": lambda value: value in ("scored", "error", "broken"),
+    "status": lambda value: value in ("scored", "error", "judge_error", "broken"),
     "reason": lambda value: type(value) is str,
     "output": lambda value: value is None or type(value) is str,
     "input": lambda value: type(value) is str,

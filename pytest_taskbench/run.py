@@ -4,7 +4,10 @@ The plugin calls four methods, in this order:
 
 - ``prepare(planned)`` before the first case: the model's identity, the plan of
   every output the process will need, and (in one process) their generation;
-- ``evaluate(suite, case, nodeid)`` per case item: the output and its score;
+- ``evaluate(suite, case, nodeid)`` per case item: the output and its score
+  (a judge-scored case in two steps: the outputs of the cases about to run, then
+  their judge prompts in one batch; texts compared by meaning are embedded in
+  batches the same way; ``meaning.py`` holds the judges and embedding models);
 - ``finish(results, ...)`` on the controller at the end: a ``SuiteReport`` per
   suite, baselines saved and report files written;
 - ``close()``.
@@ -29,11 +32,14 @@ from pytest_taskbench.generation import Backend, Generation, GenerationParams, P
 from pytest_taskbench.generation.cache import GenerationCache, open_cache
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
 from pytest_taskbench.history import HistoryRecord, append_records, git_state, history_file, read_history, select
+from pytest_taskbench.meaning import Ahead, ScoringModels
 from pytest_taskbench.reports.files import ReportRequest, write_report_files
 from pytest_taskbench.reports.samples import suite_prompts
 from pytest_taskbench.reports.trend import TREND_RUNS, record_from_report
 from pytest_taskbench.results import CaseResult, Policy, SampleResult
 from pytest_taskbench.resultsfile import Header, Outcome, SuiteFacts, write_results_file
+from pytest_taskbench.scoring.judge import Judged, JudgeScorer
+from pytest_taskbench.scoring.registry import ScorerError
 from pytest_taskbench.scoring.score import Score, safe_score
 from pytest_taskbench.settings import Settings
 from pytest_taskbench.suite import Suite
@@ -54,15 +60,27 @@ class Finished:
 
 
 class TaskbenchRun:
-    def __init__(self, settings: Settings, rootdir: Path, cache_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, rootdir: Path, cache_dir: Path | Callable[[], Path] | None = None) -> None:
         self.settings = settings
         self.rootdir = rootdir
-        self.catalog = Catalog(rootdir, self._lm_eval_suite, scoring_context={"tool_parser": settings.tool_parser})
+        self.meaning = ScoringModels(settings, rootdir, self._open_cache, lambda: self.cache_dir)
+        self.catalog = Catalog(rootdir, self._lm_eval_suite, lambda suite: {"tool_parser": settings.tool_parser, **self.meaning.for_scorers(suite)})
         self.baselines = BaselinePlan()
-        self.cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
+        self._cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
         self._engine = GenerationEngine(lambda: backend_for_settings(self.settings, self.rootdir), cache_factory=self._open_cache)
         self.model_identity: str | None = None
+        self._planned: list[tuple[Suite, Case, str]] = []
+        self._position: dict[str, int] = {}
+        self._upcoming: Callable[[], Iterable[str]] | None = None
+        self._lookahead: int | None = None
         self.known_totals: dict[str, int] = {}  # each suite's case count, when a results file recorded it for a suite of the same content
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """The cache's directory; given as a function, it is made on first use (saved outputs alone cache nothing: only a judge's answers are)."""
+        if callable(self._cache_dir):
+            self._cache_dir = self._cache_dir()
+        return self._cache_dir
 
     def _lm_eval_suite(self, task_file: Path) -> Suite:
         """An lm-evaluation-harness task YAML as a suite (any suite file not named taskbench.yaml)."""
@@ -115,6 +133,9 @@ class TaskbenchRun:
         """
         self.model_identity = backend_identity(self._engine.backend)  # None: a custom backend without identity(), never cached
         lookahead = (self.settings.batch_size or 32) if distributed else None  # batch_size 0 is auto
+        self._planned = list(planned)
+        self._position = {key: index for index, (_, _, key) in enumerate(self._planned)}
+        self._upcoming, self._lookahead = upcoming, lookahead
         self._engine.plan([self._job(suite, case, key) for suite, case, key in planned], lookahead=lookahead, upcoming=upcoming)
         if distributed:
             if self._engine.needs_model():  # a worker whose every output is cached never loads the model (nor imports torch)
@@ -166,11 +187,27 @@ class TaskbenchRun:
             threshold=threshold,
         )
         if len(generations) > 1:
-            result = sampled_result(base, generations, lambda text: safe_score(self.catalog.scorer_for(suite, case), text, case), suite.policy_for(case))
+            scorer = self.catalog.scorer_for(suite, case)
+            if isinstance(scorer, JudgeScorer):
+                texts = list(dict.fromkeys(g.text for g in generations if g.text is not None))
+                result = judged_samples(base, generations, self.meaning.judge_texts(suite, case, nodeid, scorer, texts), suite.policy_for(case))
+            else:
+                result = sampled_result(base, generations, lambda text: safe_score(scorer, text, case), suite.policy_for(case))
             return replace(result, calls=self._calls(case, result.output))  # the representative sample's calls
         if generation.text is None:
             return replace(base, status="error", reason=f"model error: {generation.error}", details={"model_error": generation.error})
-        score = safe_score(self.catalog.scorer_for(suite, case), generation.text, case)
+        scorer = self.catalog.scorer_for(suite, case)
+        calls = self._calls(case, generation.text)
+        if isinstance(scorer, JudgeScorer):
+            judged = self.meaning.verdict(nodeid, lambda: self._ahead(nodeid, suite, case))
+            if judged.score is None:
+                details = {"judge": dict(judged.details), "judge_error": judged.error}
+                return replace(base, status="judge_error", reason=judged.error, output=generation.text, details=details, calls=calls)
+            score = judged.score
+        else:
+            if callable(getattr(scorer, "embedding_texts", None)):
+                self.meaning.embed_ahead(nodeid, lambda: self._ahead(nodeid, suite, case))
+            score = safe_score(scorer, generation.text, case)
         return replace(
             base,
             score=score.value,
@@ -178,7 +215,7 @@ class TaskbenchRun:
             reason=score.reason,
             output=generation.text,
             details=dict(score.details),
-            calls=self._calls(case, generation.text),
+            calls=calls,
         )
 
     def _calls(self, case: Case, text: str | None) -> list[dict[str, Any]] | None:
@@ -187,15 +224,40 @@ class TaskbenchRun:
             return None
         return calls_json(parse_calls(text, self.settings.tool_parser).calls)
 
+    # judges and embedding models ----------------------------------------------------
+    def _ahead(self, nodeid: str, suite: Suite, case: Case) -> Ahead:
+        """This case and the planned cases after it whose outputs are there (under xdist: those sent to this worker), with their scorers."""
+        start = self._position.get(nodeid)
+        if start is None:
+            chosen = [(suite, case, nodeid)]
+        elif self._upcoming is not None:
+            wanted = {*self._upcoming(), nodeid}
+            chosen = [item for item in self._planned if item[2] in wanted]
+        else:
+            chosen = self._planned[start : None if self._lookahead is None else start + self._lookahead]
+        found = []
+        for each_suite, each_case, key in chosen:
+            generation = self._engine.generated(key)
+            if generation is None or generation.text is None or self.repeats(each_suite, each_case) > 1:  # a sampled case judges its samples itself
+                continue
+            try:
+                found.append((each_suite, each_case, key, generation.text, self.catalog.scorer_for(each_suite, each_case)))
+            except ScorerError:
+                continue
+        return found
+
     def counters(self) -> dict[str, str | float | int]:
-        """This process's generation counters (a worker sends them to the controller)."""
+        """This process's generation counters (a worker sends them to the controller); judge and embedding ones when used."""
         engine = self._engine
-        return {
+        counters: dict[str, str | float | int] = {
             **engine.counters.as_dict(),
             "model_loads": engine.weight_loads,
             "out_of_memory_backoffs": engine.out_of_memory_backoffs,
             **engine.facts(),
         }
+        helpers = merge_counters(self.meaning.counters())
+        counters.update({key: value for key, value in helpers.items() if any(helpers.values())})
+        return counters
 
     # at the end (the controller) ------------------------------------------------
     def finish(
@@ -367,6 +429,7 @@ class TaskbenchRun:
 
     def close(self) -> None:
         self._engine.close()
+        self.meaning.close()
 
 
 def sampled_result(base: CaseResult, generations: Sequence[Generation], score_text: Callable[[str], Score], policy: Policy) -> CaseResult:
@@ -397,6 +460,24 @@ def sampled_result(base: CaseResult, generations: Sequence[Generation], score_te
         return replace(result, status="error", reason=summary + sample.reason, details={"model_error": sample.error})
     representative = scored[sample.output] if sample.output is not None else None
     return replace(result, reason=summary + sample.reason, details=dict(representative.details) if representative is not None else {})
+
+
+def judged_samples(base: CaseResult, generations: Sequence[Generation], judged: Mapping[str, Judged], policy: Policy) -> CaseResult:
+    """A sampled case a judge scored (``judged``: each distinct output's verdict): a sample with no verdict scores 0, with the reason.
+
+    The case is a judge error when the judge gave a verdict on none of the outputs the model gave.
+    """
+
+    def score_text(text: str) -> Score:
+        verdict = judged[text]
+        if verdict.score is not None:
+            return verdict.score
+        return Score(0.0, f"judge error: {verdict.error}", {"judge": dict(verdict.details), "judge_error": verdict.error})
+
+    result = sampled_result(base, generations, score_text, policy)
+    if judged and all(verdict.score is None for verdict in judged.values()):
+        return replace(result, status="judge_error", details={**result.details, "judge_error": next(iter(judged.values())).error})
+    return result
 
 
 PEAK_COUNTERS = frozenset({"http_peak_in_flight", "http_concurrency_cap", "http_seconds"})  # workers run side by side: the largest, not the sum

@@ -243,6 +243,19 @@ class Settings:
         metavar="N",
         minimum=0,
     )
+    # judges and embedding models (generation/judges.py, generation/embeddings.py)
+    judge_model: str | None = option(
+        "the model of the judge named default (what a judge scorer naming no judge asks): any spec --taskbench-model takes;"
+        " replaces the suite's judges.default",
+        metavar="PATH|URL|MODULE:FUNC|NAME:ARGS",
+        role="score",
+    )
+    embedding_model: str | None = option(
+        "the embedding model named default (semantic credit): a local sentence-embedding checkpoint directory, or package.module:function"
+        " returning one; replaces the suite's embeddings.default",
+        metavar="PATH|MODULE:FUNC",
+        role="score",
+    )
     # reports (reports/)
     report: str | None = option("write a self-contained HTML report (charts, failure analysis, every case) to this file", metavar="PATH.html", role="finish")
     markdown: str | None = option(

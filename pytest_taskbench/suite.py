@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from pytest_taskbench import defaults
 from pytest_taskbench.calls import Tool, load_tools_file, located_tools, narrowed
 from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file, scorer_spec
 from pytest_taskbench.generation.base import GenerationParams, Prompt
+from pytest_taskbench.generation.judges import JudgeModel, parse_judge
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, parse_json, read_text, value_problem
 from pytest_taskbench.results import Policy, parse_policy
@@ -58,6 +60,8 @@ SUITE_KEYS = frozenset(
         "analysis",
         "tools",
         "tool_choice",
+        "judges",
+        "embeddings",
         "repeats",
         "policy",
         "pass_at_k",
@@ -66,6 +70,7 @@ SUITE_KEYS = frozenset(
 TOOL_CHOICES = ("auto", "none", "required")
 MAX_REPEATS = 1000
 ANALYSIS_KEYS = ("strength", "weakness", "confusion_field")
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 class SuiteError(Exception):
@@ -118,6 +123,8 @@ class Suite:
     tools: tuple[Tool, ...] = ()  # the functions offered to the model (``tools:``); empty: not a tool-call suite
     tools_path: Path | None = None
     tool_choice: str | Mapping[str, Any] | None = None  # sent as the request's tool_choice when set
+    judges: Mapping[str, JudgeModel] = field(default_factory=dict)  # name -> the judge model (generation/judges.py)
+    embeddings: Mapping[str, str] = field(default_factory=dict)  # name -> an embedding model spec (generation/embeddings.py)
     repeats: int = 1  # samples per case (a category's or a case's own ``repeats`` wins)
     policy: Policy = Policy()  # how a case's samples become its score and pass/fail
     pass_at_k: tuple[int, ...] = ()  # the k of pass@k and pass^k to report; empty: 1 and the most samples a case had
@@ -328,10 +335,23 @@ def _parse(data: Any, suite_path: Path, tool_lines: list[int]) -> Suite:
         tools=tools,
         tools_path=tools_path,
         tool_choice=_tool_choice(data.get("tool_choice"), tools),
+        judges=_named("judges", data.get("judges"), parse_judge),
+        embeddings=_named("embeddings", data.get("embeddings"), lambda where, value: validation.text(where, value).strip()),
         repeats=validation.whole("repeats", data.get("repeats", 1), minimum=1, maximum=MAX_REPEATS),
         policy=parse_policy("policy", data.get("policy", "mean")),
         pass_at_k=_pass_at_k(data.get("pass_at_k")),
     )
+
+
+def _named(key: str, value: Any, parse: Callable[[str, Any], Any]) -> dict[str, Any]:
+    """``judges:`` or ``embeddings:``: a mapping of names to models."""
+    value = validation.mapping(f"'{key}'", value or {}, what="a mapping of names to model specs")
+    named = {}
+    for name, spec in value.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise validation.Invalid(f"{key}: name {name!r} must be letters, digits, '_' and '-', starting with a letter")
+        named[name] = parse(f"{key}.{name}", spec)
+    return named
 
 
 def _pass_at_k(value: Any) -> tuple[int, ...]:

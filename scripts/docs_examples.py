@@ -17,8 +17,8 @@ variant (``cases-tools``), a link to the shipped models (``models``) or the tuto
 ``tutorial``), then whatever ``copy`` names (paths relative to the repository, so a
 page can include the very file an example runs). The pages include the output files;
 an output block in the README that starts with an example's ``$ command`` line is
-rewritten with it. Timings, and the moments baselines were saved (ISO times), are
-masked when comparing::
+rewritten with it. Timings, the moments baselines were saved (ISO times), and how busy
+a server was kept (requests, the most in flight) are masked when comparing::
 
     python scripts/docs_examples.py               # run every example and rewrite the files
     python scripts/docs_examples.py --check       # run them; fail on any difference
@@ -47,6 +47,8 @@ README = ROOT / "README.md"
 TUTORIAL = ROOT / "docs" / "tutorial" / "files"
 TIMING = re.compile(r"\b\d+(\.\d+)?s\b|\d+\.\d+/s|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 LONG_RUN = re.compile(r" \(\d+:\d\d:\d\d\)")  # pytest adds "(0:01:12)" to a run over a minute
+# how busy a server was kept depends on timing (adaptive concurrency, retries racing a server that went away)
+HTTP_TRAFFIC = re.compile(r"; \d+ requests, up to \d+ in flight \(cap \d+\)(, \d+(\.\d+)? requests/s)?")
 
 
 def from_summary(text: str) -> str:
@@ -203,7 +205,7 @@ def readme_with(example: Example, text: str, readme: str) -> str:
 
 def masked(text: str) -> str:
     """The text with timings masked, for comparing two runs."""
-    return TIMING.sub("<time>", LONG_RUN.sub("", text))
+    return TIMING.sub("<time>", HTTP_TRAFFIC.sub("; <http traffic>", LONG_RUN.sub("", text)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

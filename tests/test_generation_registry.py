@@ -34,8 +34,8 @@ class Echo(BaseBackend):
 
 @backend("echo")
 def echo(args, options):
-    assert options.batch_size == 8 and options.rootdir is not None, options
-    return Echo(loud=args == "loud", batch_size=options.batch_size)
+    assert options.batch_size == 0 and options.rootdir is not None, options  # 0: auto, the default
+    return Echo(loud=args == "loud", batch_size=options.batch_size or 16)  # auto: this backend picks its own
 """
 WITH_IDENTITY = """
     def identity(self):

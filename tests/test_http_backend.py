@@ -16,7 +16,8 @@ import pytest
 
 from pytest_taskbench.generation.base import GenerationParams, ModelLoadError, Prompt
 from pytest_taskbench.generation.http import HttpBackend, HttpOptions, error_message
-from tests.helpers.servers import Script, Server, chat_reply, free_port, scripted_server
+from tests.helpers.serve import Server, free_port
+from tests.helpers.servers import Script, chat_reply, scripted_server
 from tests.helpers.tiny_models import build_tiny_model
 
 PROMPT = Prompt(({"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}), "be brief\n\nhello")

@@ -108,12 +108,12 @@ def test_a_warm_rerun_loads_no_model_and_more_repeats_generate_only_the_new_samp
     (cases / "chat.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     model = f"--taskbench-model={checkpoint}"
     first = pytester.runpytest_subprocess("cases", model, "--taskbench-log-samples=first.jsonl")
-    first.stdout.fnmatch_lines(["generation: 18 outputs (18 generated, 0 from cache)*model loaded 1 time"])
+    first.stdout.fnmatch_lines(["generation: 18 outputs (18 generated, 0 from cache)*model loaded 1 time; on cpu (float32)"])
     warm = pytester.runpytest_subprocess("cases", model, "--taskbench-log-samples=warm.jsonl")
     warm.stdout.fnmatch_lines(["generation: 18 outputs (0 generated, 18 from cache) in *s"])  # no "model loaded": nothing was
     assert (pytester.path / "warm.jsonl").read_text() == (pytester.path / "first.jsonl").read_text()
     more = pytester.runpytest_subprocess("cases", model, "--taskbench-repeats=5", "--taskbench-log-samples=more.jsonl")
-    more.stdout.fnmatch_lines(["samples: 5 per case*", "generation: 30 outputs (12 generated, 18 from cache)*model loaded 1 time"])
+    more.stdout.fnmatch_lines(["samples: 5 per case*", "generation: 30 outputs (12 generated, 18 from cache)*model loaded 1 time; on cpu (float32)"])
     before = [line["samples"] for line in map(json.loads, (pytester.path / "first.jsonl").read_text().splitlines())]
     after = [line["samples"] for line in map(json.loads, (pytester.path / "more.jsonl").read_text().splitlines())]
     assert [samples[:3] for samples in after] == before  # the first three samples of each case are the cached ones

@@ -16,6 +16,7 @@ from pytest_taskbench.scoring.extract import jsonable
 from pytest_taskbench.scoring.general import expected_text
 from pytest_taskbench.scoring.packs.taskapi import TASK_ACTIONS, task_expected
 from pytest_taskbench.scoring.registry import PACKS
+from tests.helpers.embeddings import trigram_models
 from tests.helpers.scorers import ISSUE_4_SCORERS
 
 DEFAULTS = {"priority": "medium"}
@@ -34,7 +35,8 @@ TASK_SCHEMA: dict[str, Any] = {
         "tags": {"type": "array", "items": {"type": "string"}},
     },
 }
-CONTEXT = {"schema": TASK_SCHEMA, "defaults": DEFAULTS, "reference_date": dt.date(2026, 3, 4), "suite_dir": "."}
+EMBEDDINGS = trigram_models()  # semantic_similarity and the semantic field credit compare texts with it
+CONTEXT = {"schema": TASK_SCHEMA, "defaults": DEFAULTS, "reference_date": dt.date(2026, 3, 4), "suite_dir": ".", "embeddings": EMBEDDINGS}
 EXAMPLES = settings(max_examples=150, deadline=None)
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
@@ -82,8 +84,12 @@ cases = st.builds(
 )
 
 
-# Every scorer the package ships, including any added after these tests were written.
-BUILTINS = sorted(name for name, factory in registered_scorers().items() if factory.__module__.startswith("pytest_taskbench.scoring."))
+# Every scorer the package ships, including any added after these tests were written, but the judge: it
+# writes prompts for a model and reads its answers inside a run (tests/test_judge_scorer.py has its properties).
+NEEDS_A_RUN = {"judge"}
+BUILTINS = sorted(
+    name for name, factory in registered_scorers().items() if factory.__module__.startswith("pytest_taskbench.scoring.") and name not in NEEDS_A_RUN
+)
 
 
 def build_all(extract_json: bool) -> dict[str, Scorer]:
@@ -117,7 +123,7 @@ TASK_SCORERS = ("action_recognition", "entity_extraction", "default_handling", "
 
 def perfect_output(name: str, case: Case) -> str:
     """The output a scorer should give full marks to."""
-    if name in ("exact_match", "regex"):
+    if name in ("exact_match", "regex", "semantic_similarity"):
         return expected_text(case.expected)
     if name == "contains":
         return " ".join(expected_text(item) for item in (case.expected if isinstance(case.expected, (list, tuple)) else [case.expected]))
@@ -130,7 +136,7 @@ def perfect_output(name: str, case: Case) -> str:
 @EXAMPLES
 @given(case=cases)
 def test_a_perfect_output_scores_1(case: Case) -> None:
-    for name in ("exact_match", "json_equal", "json_subset", "field_match", "contains", *TASK_SCORERS):
+    for name in ("exact_match", "json_equal", "json_subset", "field_match", "contains", "semantic_similarity", *TASK_SCORERS):
         if name in TASK_SCORERS and not isinstance(task_expected(case), dict):
             continue  # a Task API case expects an object (or an action name); nothing else has a perfect answer
         result = check(SCORERS[False][name](perfect_output(name, case), case))

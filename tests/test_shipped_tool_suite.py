@@ -133,7 +133,7 @@ def samples(path: Path) -> dict[str, dict[str, object]]:
 def test_the_variant_runs_on_the_shipped_model_locally_and_through_transformers_serve_with_the_same_calls(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.helpers.servers import Server
+    from tests.helpers.serve import Server
 
     (pytester.path / "cases").mkdir()
     for path in VARIANT.iterdir():

@@ -62,7 +62,9 @@ def test_suite_runs_through_a_real_checkpoint_loaded_once(pytester: pytest.Pytes
     args = ("cases", f"--taskbench-model={checkpoint}", "--taskbench-batch-size=4", "--taskbench-cache-dir=.outputs")
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=3, failed=1)  # batched outputs equal the one-at-a-time reference
-    result.stdout.fnmatch_lines(["aggregate (category-weighted mean score): 0.750*", "generation: 4 outputs (4 generated, 0 from cache)*; model loaded 1 time"])
+    result.stdout.fnmatch_lines(
+        ["aggregate (category-weighted mean score): 0.750*", "generation: 4 outputs (4 generated, 0 from cache)*; model loaded 1 time; on cpu (float32)"]
+    )
     assert result.ret == 0
 
     warm = pytester.runpytest_subprocess(*args)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.cases import DIFFICULTIES
+from pytest_taskbench.cli.calibrate import configure_calibrate, run_calibrate
 from pytest_taskbench.cli.merge import configure_history, configure_merge, run_history, run_merge
 from pytest_taskbench.guards.files import split_lines
 from pytest_taskbench.lmeval.export import configure_export, run_export
@@ -146,6 +147,7 @@ COMMANDS: list[Command] = [
     Command("export-lm-eval", "export a suite (or one category) as an lm-evaluation-harness task directory", configure_export, run_export),
     Command("merge", "one verdict and every report from the results files of a run's shards (--taskbench-results)", configure_merge, run_merge),
     Command("history", "the trend of the runs recorded with --taskbench-history", configure_history, run_history),
+    Command("calibrate-judge", "measure how far a suite's model judge agrees with the human labels", configure_calibrate, run_calibrate),
 ]
 
 

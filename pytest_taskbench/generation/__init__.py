@@ -47,6 +47,7 @@ __all__ = [
     "apply_stop",
     "backend",
     "backend_for_settings",
+    "backend_options",
     "backend_identity",
     "check_model_spec",
     "load_backend",
@@ -74,7 +75,12 @@ def backend_for_settings(settings: Settings, rootdir: Path) -> Backend:
         return SavedOutputs.load(Path(rootdir, settings.outputs))
     if not settings.model:
         raise ModelLoadError("no model configured: pass --taskbench-model=PATH, module:function, http://host:port/v1 or NAME:ARGS")
-    options = BackendOptions(
+    return load_backend(settings.model, backend_options(settings, rootdir))
+
+
+def backend_options(settings: Settings, rootdir: Path) -> BackendOptions:
+    """The run's options a backend factory may use (the model's, and a judge's)."""
+    return BackendOptions(
         batch_size=settings.batch_size,
         device=settings.device,
         dtype=settings.dtype,
@@ -88,7 +94,6 @@ def backend_for_settings(settings: Settings, rootdir: Path) -> Backend:
         http_timeout=float(settings.http_timeout),
         http_retries=settings.http_retries,
     )
-    return load_backend(settings.model, options)
 
 
 def load_backend(spec: str, options: BackendOptions | None = None) -> Backend:

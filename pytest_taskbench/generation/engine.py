@@ -152,6 +152,8 @@ class GenerationEngine:
 
     def load(self) -> None:
         """Load the model's weights now (backends with a ``load`` method); raises ModelLoadError."""
+        if isinstance(self.backend, OutputSource):
+            return  # saved outputs: read when the backend was made (its ``load`` is the classmethod that made it)
         load = getattr(self.backend, "load", None)
         if callable(load):
             load()
@@ -188,6 +190,11 @@ class GenerationEngine:
             self._served.add(job.key)
             self.counters.served += job.distinct if len(generations) == job.samples else 1
         return generations
+
+    def generated(self, key: Hashable) -> Generation | None:
+        """The (first) generation already produced for ``key`` (None: not yet), without generating or counting it as served."""
+        generations = self._results.get(key)
+        return generations[0] if generations else None
 
     def _pending_from(self, job: Job) -> list[Job]:
         start = self._position.get(job.key)

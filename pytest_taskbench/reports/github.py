@@ -84,6 +84,8 @@ def case_title(result: CaseResult) -> str:
         return f"taskbench: broken case {case_id}"
     if result.status == "error":
         return f"taskbench: model error on {case_id}"
+    if result.status == "judge_error":
+        return f"taskbench: judge error on {case_id}"
     return f"taskbench: {case_id} scored {result.score:.2f} < {result.threshold:g} ({safe_text(result.category)}, {safe_text(result.difficulty)})"
 
 

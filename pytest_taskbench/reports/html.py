@@ -22,9 +22,11 @@ from typing import Any
 from pytest_taskbench.formatting import percent
 from pytest_taskbench.history import HistoryRecord
 from pytest_taskbench.reports.charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, zone_colour
+from pytest_taskbench.reports.judging import agreement_line, bias_line, case_meaning, confusion_rows
 from pytest_taskbench.reports.trend import trend_html
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis
+from pytest_taskbench.verdict.calibration import Agreement
 from pytest_taskbench.verdict.compare import Comparison
 from pytest_taskbench.verdict.finish import SuiteReport
 
@@ -38,7 +40,7 @@ h3{font-size:15px;margin:0 0 8px}.muted{color:var(--muted)}.card{background:var(
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(340px,1fr));gap:12px;margin:12px 0}.grid .card{margin:0}
 .headline{display:flex;flex-wrap:wrap;gap:28px;align-items:baseline}.big{font-size:34px;font-weight:700}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
-.pass{background:var(--strong)}.fail{background:var(--weak)}.error,.broken{background:#7a4fb0}
+.pass{background:var(--strong)}.fail{background:var(--weak)}.error,.broken,.judge_error{background:#7a4fb0}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 th{font-size:12px;color:var(--muted);font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .heat td{text-align:center}.matrix td,.matrix th{text-align:center}.matrix th[scope=row]{text-align:right}
@@ -50,7 +52,7 @@ ol.calls{margin:0 0 4px;padding-left:1.4em;font-size:12px}ol.calls li{margin:2px
 ul.tight{margin:4px 0;padding-left:20px}svg text{font-family:inherit}.side{display:grid;grid-template-columns:1fr 1fr;gap:8px}
 tr.case:target{outline:2px solid #5b7db1}.scroll{overflow-x:auto}
 table.cases{table-layout:fixed}table.cases td{overflow-wrap:anywhere}table.cases th:nth-child(1){width:62px}table.cases th:nth-child(2){width:12%}
-table.cases th:nth-child(3){width:10%}table.cases th:nth-child(4){width:52px}table.cases th:nth-child(5),table.cases th:nth-child(6),table.cases th:nth-child(7){width:17%}.change.regression{border-left:4px solid var(--weak)}.change.fix{border-left:4px solid var(--strong)}
+table.cases th:nth-child(3){width:10%}table.cases th:nth-child(4){width:52px}table.cases th:nth-child(5),table.cases th:nth-child(6),table.cases th:nth-child(7){width:15%}table.cases th:nth-child(8){width:13%}.change.regression{border-left:4px solid var(--weak)}.change.fix{border-left:4px solid var(--strong)}
 """
 
 SCRIPT = """
@@ -209,6 +211,31 @@ def comparison_section(comparison: Comparison, cases: Sequence[CaseResult]) -> s
     return "".join(parts)
 
 
+def calibration_section(calibration: Sequence[Agreement]) -> str:
+    """A card per judge: its agreement with the human labels (with the interval), trusted or not, its confusion table."""
+    cards = []
+    for a in calibration:
+        table = ""
+        if a.labelled:
+            rows = confusion_rows(a)
+            head = "".join(f'<th scope="col">{esc(c)}</th>' for c in rows[0][1:])
+            body = "".join(
+                f'<tr><th scope="row">{esc(row[0])}</th>'
+                + "".join(f'<td data-human="{esc(row[0])}" data-judge="{esc(col)}" data-count="{n}">{n}</td>' for col, n in zip(rows[0][1:], row[1:]))
+                + "</tr>"
+                for row in rows[1:]
+            )
+            table = f'<div class="scroll"><table class="matrix calibration-matrix"><thead><tr><th>human \\ judge</th>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+        badge = '<span class="badge pass">trusted</span>' if a.trusted else '<span class="badge fail">not trusted</span>'
+        bias = f'<p class="muted">{esc(bias_line(a))}</p>' if a.pairs else ""
+        kappa = "" if a.kappa is None else f"{a.kappa:.6f}"
+        cards.append(
+            f'<div class="card calibration" data-judge="{esc(a.judge)}" data-trusted="{str(a.trusted).lower()}" data-kappa="{kappa}">'
+            f"<h3>judge {esc(a.judge)} {badge}</h3><p>{esc(agreement_line(a))}</p>{table}{bias}</div>"
+        )
+    return "".join(cards)
+
+
 def _clip(text: Any) -> str:
     if text is None:
         return ""
@@ -276,7 +303,8 @@ def case_table(report: SuiteReport, anchor: str) -> str:
 
     categories = [g.name for g in report.summary.categories] + sorted({r.category for r in cases} - {g.name for g in report.summary.categories})
     difficulties = [g.name for g in report.summary.difficulties]
-    outcomes = [o for o in ("fail", "pass", "error", "broken") if any(_outcome(r) == o for r in cases)]
+    outcomes = [o for o in ("fail", "pass", "error", "judge_error", "broken") if any(_outcome(r) == o for r in cases)]
+    meaning = any(case_meaning(r) for r in cases)
     rows = []
     for r in cases:
         outcome = _outcome(r)
@@ -285,12 +313,16 @@ def case_table(report: SuiteReport, anchor: str) -> str:
             f'<td><span class="badge {outcome}">{outcome}</span></td><td><b>{esc(r.case_id)}</b><div class="muted">{esc(r.path)}:{r.line}</div></td>'
             f'<td>{esc(r.category)}<div class="muted">{esc(r.difficulty)}</div></td><td class="num">{r.score:.2f}</td>'
             f'<td><div class="txt">{esc(_clip(r.input))}</div></td><td>{_expected_cell(r)}</td>'
-            f"<td>{_output_cell(r)}{samples_block(r)}</td><td>{esc(r.reason)}</td></tr>"
+            f"<td>{_output_cell(r)}{samples_block(r)}</td>"
+            + (f'<td class="judged">{"".join(f"<div>{esc(line)}</div>" for line in case_meaning(r))}</td>' if meaning else "")
+            + f"<td>{esc(r.reason)}</td></tr>"
         )
     return (
         f'<div class="card" data-case-table><div class="filters"><input type="search" placeholder="Search cases: id, input, expected, output, reason" aria-label="search cases">'
         f'{options("category", categories)}{options("difficulty", difficulties)}{options("outcome", outcomes)}<span class="muted" data-shown>{len(cases)} cases</span></div>'
-        f'<table class="cases"><thead><tr><th>outcome</th><th>case</th><th>category</th><th class="num">score</th><th>input</th><th>expected</th><th>output</th><th>reason</th></tr></thead>'
+        f'<table class="cases"><thead><tr><th>outcome</th><th>case</th><th>category</th><th class="num">score</th><th>input</th><th>expected</th><th>output</th>'
+        + ("<th>judge / similarity</th>" if meaning else "")
+        + "<th>reason</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
@@ -378,6 +410,8 @@ def suite_section(report: SuiteReport, anchor: str, trend: Sequence[HistoryRecor
         f'<div class="card"><h3>Gates</h3><ul class="tight">{gates}</ul></div>'
         "</div>"
     )
+    if report.calibration:
+        parts.append(f"<h2>Judge calibration</h2>{calibration_section(report.calibration)}")
     parts.append(sampling_section(report, anchor))
     if report.comparison is not None:
         parts.append(f'<h2>Against the baseline</h2><div class="card comparison">{comparison_section(report.comparison, report.cases)}</div>')

@@ -17,9 +17,11 @@ from typing import Any
 from pytest_taskbench.formatting import percent
 from pytest_taskbench.guards.display import safe_text
 from pytest_taskbench.history import HistoryRecord
+from pytest_taskbench.reports.judging import agreement_line, bias_line, confusion_rows
 from pytest_taskbench.reports.trend import trend_markdown
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.analysis import FailureAnalysis
+from pytest_taskbench.verdict.calibration import Agreement
 from pytest_taskbench.verdict.compare import Comparison
 from pytest_taskbench.verdict.finish import SuiteReport
 from pytest_taskbench.verdict.sampling import SamplingSummary
@@ -138,6 +140,8 @@ def suite_markdown(report: SuiteReport, trend: Sequence[HistoryRecord] = ()) -> 
         lines += sampling_markdown(s.sampling)
     lines.append("**Gates:** " + " · ".join(f"{'✅' if g.passed else '❌'} {untrusted(g.message)}" for g in verdict.gates))  # a refused baseline quotes it
     lines.append("")
+    if report.calibration:
+        lines += calibration_markdown(report.calibration)
     if report.comparison is not None:
         lines += comparison_markdown(report.comparison) + [""]
     if report.analysis is not None:
@@ -145,6 +149,18 @@ def suite_markdown(report: SuiteReport, trend: Sequence[HistoryRecord] = ()) -> 
     if report.failing:
         lines += failing_markdown(report.failing)
     return lines + [""]
+
+
+def calibration_markdown(calibration: Sequence[Agreement]) -> list[str]:
+    """Each judge's agreement with the human labels, and its confusion table when it has labels."""
+    lines = ["**Judge calibration** (agreement with the human labels)", ""]
+    for a in calibration:
+        lines += [f"- {cell(agreement_line(a), 600)}"] + ([f"- {cell(bias_line(a), 300)}"] if a.pairs else []) + [""]
+        if a.labelled:
+            rows = confusion_rows(a)
+            lines += ["| " + " | ".join(cell(c) for c in rows[0]) + " |", "|---|" + "--:|" * (len(rows[0]) - 1)]
+            lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows[1:]] + [""]
+    return lines
 
 
 def sampling_markdown(sampling: SamplingSummary) -> list[str]:

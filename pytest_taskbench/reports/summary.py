@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_taskbench.reports.judging import calibration_dict
 from pytest_taskbench.verdict.analysis import CategoryNote, ConfusionMatrix, FailureAnalysis
 from pytest_taskbench.verdict.compare import CaseChange, Comparison, GroupChange
 from pytest_taskbench.verdict.finish import SuiteReport
@@ -19,6 +20,7 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
     def groups(items: Sequence[GroupSummary]) -> dict[str, dict[str, Any]]:
         return {
             g.name: {"cases": g.cases, "mean": g.mean, "pass_rate": g.pass_rate, "passed": g.passed, "errors": g.errors}
+            | ({"judge_errors": g.judge_errors} if g.judge_errors else {})
             | ({"weight": g.weight} if g.weight is not None else {})
             | {"mean_ci": _ci_dict(g.mean_ci), "pass_rate_ci": _ci_dict(g.pass_rate_ci)}
             for g in items
@@ -50,6 +52,12 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
         "generation": dict(report.counters),
         "analysis": None if report.analysis is None else analysis_dict(report.analysis),
     }
+    if report.calibration:  # only a run with a judge has them, so other summaries keep their shape
+        summary |= {
+            "judge_errors": s.judge_errors,
+            "calibration": [calibration_dict(a) for a in report.calibration],
+            "ungated_categories": list(report.ungated),
+        }
     if s.sampling is not None:  # only a run with repeats has it, so other summaries keep their shape
         summary["sampling"] = sampling_dict(s.sampling)
     return summary

@@ -11,6 +11,7 @@ from typing import Any
 
 from pytest_taskbench.formatting import count, p_value, percent
 from pytest_taskbench.guards.display import safe_text
+from pytest_taskbench.reports.judging import calibration_lines, helpers_line
 from pytest_taskbench.verdict.analysis import SHOWN_IN_LINE, FailureAnalysis
 from pytest_taskbench.verdict.compare import Comparison
 from pytest_taskbench.verdict.finish import SuiteReport
@@ -32,6 +33,8 @@ def _table(title: str, groups: Sequence[GroupSummary], with_weight: bool) -> lis
             row += f"  {g.weight or 0.0:6.2f}"
         if g.errors:
             row += f"  ({g.errors} model error{'s' if g.errors > 1 else ''})"
+        if g.judge_errors:
+            row += f"  ({g.judge_errors} judge error{'s' if g.judge_errors > 1 else ''})"
         rows.append(row)
     return rows
 
@@ -65,6 +68,9 @@ def terminal_lines(report: SuiteReport, verbose: int = 0) -> list[str]:
         lines.extend(comparison_lines(report.comparison, verbose))
     if report.counters:
         lines.append(generation_line(report.counters))
+        if helpers_line(report.counters):
+            lines.append(helpers_line(report.counters))
+    lines.extend(calibration_lines(report.calibration))
     lines.append("gates:")
     for gate in verdict.gates:
         lines.append(f"  {'PASS' if gate.passed else 'FAIL'} {safe_text(gate.name)}: {safe_text(gate.message)}")

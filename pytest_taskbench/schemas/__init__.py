@@ -22,6 +22,7 @@ from typing import Any
 
 from pytest_taskbench import defaults
 from pytest_taskbench.cases import CASE_KEYS, CHAT_ROLES, DIFFICULTIES
+from pytest_taskbench.generation.judges import JUDGE_MAX_NEW_TOKENS
 from pytest_taskbench.scoring.registry import PACKS
 from pytest_taskbench.suite import ANALYSIS_KEYS, DEFAULT_CASE_PATTERNS, MAX_NEW_TOKENS, MAX_REPEATS, MAX_TEMPERATURE, SUITE_KEYS
 from pytest_taskbench.verdict.gates import GATES
@@ -33,6 +34,7 @@ SCORER: Mapping[str, Any] = {
     "description": "a scorer name, or a mapping with 'name' and the scorer's parameters",
     "oneOf": [{"type": "string", "minLength": 1}, {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}}],
 }
+NAME = "^[A-Za-z][A-Za-z0-9_-]*$"
 TEXTS: Mapping[str, Any] = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 NAMES: Mapping[str, Any] = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
 FUNCTION: Mapping[str, Any] = {
@@ -167,6 +169,34 @@ def suite_schema() -> dict[str, Any]:
             "description": "sent as the request's tool_choice: auto, none, required, one tool's name, or an OpenAI tool_choice object",
             "oneOf": [{"type": "string", "minLength": 1}, {"type": "object"}],
         },
+        "judges": {
+            "type": "object",
+            "description": "model judges by name (the judge scorer's judge:); --taskbench-judge-model sets the one named default",
+            "propertyNames": {"pattern": NAME},
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "string", "minLength": 1, "description": "a model spec: checkpoint path, http(s):// URL, package.module:function or NAME:ARGS"},
+                    {
+                        "type": "object",
+                        "required": ["model"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "model": {"type": "string", "minLength": 1},
+                            "max_new_tokens": {"type": "integer", "minimum": 1, "default": JUDGE_MAX_NEW_TOKENS},
+                            "temperature": {"type": "number", "minimum": 0, "maximum": MAX_TEMPERATURE, "default": 0, "description": "0 is greedy"},
+                            "chat_template": {"type": "boolean", "default": True},
+                            "endpoint": {"enum": ["chat", "completions"], "description": "for an http(s):// judge"},
+                        },
+                    },
+                ]
+            },
+        },
+        "embeddings": {
+            "type": "object",
+            "description": "embedding models by name (semantic credit); --taskbench-embedding-model sets the one named default",
+            "propertyNames": {"pattern": NAME},
+            "additionalProperties": {"type": "string", "minLength": 1, "description": "a sentence-embedding checkpoint directory, or package.module:function"},
+        },
     }
     assert set(properties) == SUITE_KEYS and set(properties["analysis"]["properties"]) == set(ANALYSIS_KEYS), "the schema lags the suite file's keys"
     return {
@@ -218,6 +248,11 @@ def case_schema() -> dict[str, Any]:
         "critical": {"type": "boolean"},
         "metadata": {"type": "object"},
         "tools": {**NAMES, "description": "the tools of the case's category this case offers (default: all of them)"},
+        "human_label": {
+            "type": ["string", "integer", "boolean"],
+            "description": "a person's verdict on the output, on the judge's scale: pass or fail, 1 to N, or better, tie or worse (pairwise)",
+        },
+        "human_score": {**UNIT, "description": "a person's score of the output in [0, 1], mapped to the nearest point of the judge's scale"},
         "repeats": REPEATS,
         "policy": POLICY,
     }

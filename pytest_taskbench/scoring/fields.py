@@ -7,7 +7,8 @@ status        when                                                        credit
 ============  ==========================================================  ===================
 ``match``     equal (rules below); or expected null and absent/null        1
 ``partial``   a ``contains_fields`` string holds the expected one          ``contains_credit``
-              (case-insensitively); an object or list partly right         share that is right
+              (case-insensitively); an object or list partly right         share that is right;
+              a ``semantic`` string field close enough in meaning          its rule's credit
 ``missing``   absent or null in the output                                ``missing_credit``
 ``wrong``     any other value                                             ``wrong_credit``
 ``invented``  expected null (or, for default_handling, not expected at    ``wrong_credit``
@@ -30,14 +31,18 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_taskbench.scoring import params
-from pytest_taskbench.scoring.extract import ParsedOutput, short
-from pytest_taskbench.scoring.score import Score
+from pytest_taskbench.scoring.extract import ParsedOutput, parse_output, short
+from pytest_taskbench.scoring.score import Score, Scorer
+from pytest_taskbench.scoring.semantic import Embeddings, EmbeddingScorer, SemanticRule, semantic_fields
 from pytest_taskbench.scoring.values import as_temporal, first_difference, json_type
+
+if TYPE_CHECKING:
+    from pytest_taskbench.cases import Case
 
 Status = Literal["match", "partial", "missing", "wrong", "invented"]
 REASON_PROBLEMS = 4
@@ -56,6 +61,7 @@ class FieldRules:
     ignore_case: bool = False
     ignore: frozenset[str] = frozenset()
     tolerance: float = 0.0
+    semantic: Mapping[str, SemanticRule] = field(default_factory=dict)  # string fields credited by meaning (scoring/semantic.py)
 
     def weight(self, name: str) -> float:
         return self.weights.get(name, self.default_weight)
@@ -72,6 +78,8 @@ def field_rules(
     ignore_case: Any = False,
     ignore: Any = (),
     tolerance: Any = 0.0,
+    semantic: Any = None,
+    embeddings: Embeddings | None = None,
 ) -> FieldRules:
     """Check scorer parameters and build ``FieldRules``. Raises ValueError naming a bad parameter."""
     return FieldRules(
@@ -84,6 +92,7 @@ def field_rules(
         ignore_case=params.flag("ignore_case", ignore_case),
         ignore=params.names("ignore", ignore),
         tolerance=params.non_negative("tolerance", tolerance),
+        semantic=semantic_fields(semantic, embeddings),
     )
 
 
@@ -97,6 +106,7 @@ class FieldResult:
     expected: Any
     got: Any
     fields: Mapping[str, FieldResult] | None = None
+    similarity: float | None = None  # for a field credited by meaning
 
     def as_details(self) -> dict[str, Any]:
         details: dict[str, Any] = {
@@ -108,6 +118,8 @@ class FieldResult:
         }
         if self.fields is not None:
             details["fields"] = fields_details(self.fields)
+        if self.similarity is not None:
+            details["similarity"] = round(self.similarity, 6)
         return details
 
 
@@ -136,8 +148,15 @@ def compare_field(name: str, expected: Any, got: Any, rules: FieldRules) -> Fiel
         return result(_graded(credit, rules), max(credit, rules.wrong_credit))
     if _scalars_equal(expected, got, rules):
         return result("match", 1.0)
-    if name in rules.contains_fields and _contains(expected, got):
-        return result("partial", max(rules.contains_credit, rules.wrong_credit))
+    contained = rules.contains_credit if name in rules.contains_fields and _contains(expected, got) else 0.0
+    rule = rules.semantic.get(name)
+    if rule is not None and isinstance(expected, str) and isinstance(got, str):
+        similarity = rule.similarity(expected.strip(), got.strip())
+        credit = max(contained, rule.credit * rule.value(similarity))
+        status: Status = "partial" if credit > rules.wrong_credit else "wrong"
+        return FieldResult(status, max(credit, rules.wrong_credit), weight, expected, got, None, similarity)
+    if contained:
+        return result("partial", max(contained, rules.wrong_credit))
     return result("wrong", rules.wrong_credit)
 
 
@@ -210,7 +229,8 @@ def _problem(name: str, result: FieldResult) -> str:
     if result.status == "invented":
         return f"{name} invented: {short(result.got)}"
     verb = "partly right" if result.status == "partial" else "wrong"
-    return f"{name} {verb}: expected {short(result.expected)}, got {short(result.got)}"
+    meaning = f" (similarity {result.similarity:.2f})" if result.similarity is not None else ""
+    return f"{name} {verb}: expected {short(result.expected)}, got {short(result.got)}{meaning}"
 
 
 def invalid_json(parsed: ParsedOutput, details: Mapping[str, Any] | None = None) -> Score:
@@ -245,3 +265,36 @@ def score_object(parsed: ParsedOutput, expected: Any, rules: FieldRules, details
     if failure is not None:
         return failure
     return score_fields(compare_fields(expected, parsed.value, rules), merged)
+
+
+def semantic_texts(expected: Any, got: Any, rules: FieldRules) -> dict[str, list[str]]:
+    """Model name -> the strings ``compare_fields`` will embed for these values (so the run embeds them ahead, in batches)."""
+    texts: dict[str, list[str]] = {}
+
+    def walk(expected: Any, got: Any) -> None:
+        if not (isinstance(expected, Mapping) and isinstance(got, Mapping)):
+            return
+        for name, value in expected.items():
+            if name in rules.ignore:
+                continue
+            other = got.get(name)
+            rule = rules.semantic.get(name)
+            if rule is not None and isinstance(value, str) and isinstance(other, str) and not _scalars_equal(value, other, rules):
+                texts.setdefault(rule.model, []).extend([value.strip(), other.strip()])
+            walk(value, other)
+
+    if rules.semantic:
+        walk(expected, got)
+    return texts
+
+
+def with_semantic(score: Scorer, rules: FieldRules, expected_of: Callable[[Case], Any], extract: bool) -> Scorer:
+    """``score`` as an ``EmbeddingScorer`` when ``rules`` credit a field by meaning (so the run embeds ahead), else unchanged."""
+    if not rules.semantic:
+        return score
+
+    def texts(output: str, case: Case) -> dict[str, list[str]]:
+        parsed = parse_output(output, extract=extract)
+        return semantic_texts(expected_of(case), parsed.value, rules) if parsed.ok else {}
+
+    return EmbeddingScorer(score, texts)

@@ -20,9 +20,10 @@ from jsonschema.validators import Draft202012Validator, validator_for
 
 from pytest_taskbench.scoring import params
 from pytest_taskbench.scoring.extract import clip, jsonable, parse_output
-from pytest_taskbench.scoring.fields import field_rules, invalid_json, score_object
+from pytest_taskbench.scoring.fields import field_rules, invalid_json, score_object, with_semantic
 from pytest_taskbench.scoring.registry import scorer
 from pytest_taskbench.scoring.score import Score, Scorer
+from pytest_taskbench.scoring.semantic import Embeddings
 from pytest_taskbench.scoring.values import extra_keys, first_difference
 
 if TYPE_CHECKING:
@@ -175,6 +176,8 @@ def field_match(
     ignore: list[str] | tuple[str, ...] = (),
     tolerance: float = 0.0,
     extract_json: bool = False,
+    semantic: Any = None,
+    embeddings: Embeddings | None = None,
 ) -> Scorer:
     """Partial credit over the expected object's fields (see ``fields.py`` for statuses and credits).
 
@@ -188,6 +191,9 @@ def field_match(
         ignore: expected fields never scored.
         tolerance: numbers within this absolute distance match.
         extract_json: also accept JSON inside prose or a code fence.
+        semantic: string fields credited by meaning: a field name or list, or field -> ``{model, threshold,
+            scale, floor, credit}`` (``scoring/semantic.py``; needs an embedding model in the suite).
+        embeddings: the run's embedding models (filled in by the run).
     """
     rules = field_rules(
         weights=weights,
@@ -199,10 +205,12 @@ def field_match(
         ignore_case=ignore_case,
         ignore=ignore,
         tolerance=tolerance,
+        semantic=semantic,
+        embeddings=embeddings,
     )
     extract = params.flag("extract_json", extract_json)
 
     def score(output: str, case: Case) -> Score:
         return score_object(parse_output(output, extract=extract), jsonable(case.expected), rules)
 
-    return score
+    return with_semantic(score, rules, lambda case: jsonable(case.expected), extract)

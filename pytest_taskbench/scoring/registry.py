@@ -20,8 +20,9 @@ A name registered twice from two places is an error naming both.
 
 Parameters a factory declares but the spec does not give are filled from the
 suite's *scoring context* when it has them: ``schema`` (the suite's output JSON
-Schema), ``reference_date``, ``defaults``, ``extract_json``, ``suite_dir``, and from the
-run, ``tool_parser`` (``--taskbench-tool-parser``).
+Schema), ``reference_date``, ``defaults``, ``extract_json``, ``suite_dir``, and
+from the run: ``tool_parser`` (``--taskbench-tool-parser``), ``judges`` (the names
+of the suite's judges) and ``embeddings`` (its embedding models, ``scoring/semantic.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ if TYPE_CHECKING:
     from pytest_taskbench.cases import ScorerSpec
 
 ENTRY_POINT_GROUP = "pytest_taskbench.scorers"
-CORE_MODULES = ("pytest_taskbench.scoring.general", "pytest_taskbench.scoring.json_scorers", "pytest_taskbench.scoring.tool_calls")
+CORE_MODULES = (
+    "pytest_taskbench.scoring.general",
+    "pytest_taskbench.scoring.json_scorers",
+    "pytest_taskbench.scoring.tool_calls",
+    "pytest_taskbench.scoring.semantic",
+    "pytest_taskbench.scoring.judge",
+)
 PACKS: Mapping[str, str] = {"task_api": "pytest_taskbench.scoring.packs.taskapi", "lm_eval": "pytest_taskbench.scoring.packs.lm_eval"}
 
 ScorerFactory = Callable[..., Scorer]

@@ -15,6 +15,7 @@ from typing import Any
 from pytest_taskbench.baseline import Baseline
 from pytest_taskbench.results import CaseResult
 from pytest_taskbench.verdict.analysis import AnalysisConfig, FailureAnalysis, analyze
+from pytest_taskbench.verdict.calibration import Agreement, agreements, untrusted_categories
 from pytest_taskbench.verdict.compare import ComparedSuite, Comparison, IncompatibleBaseline, compare_suite
 from pytest_taskbench.verdict.gates import Evidence, GateConfig, Verdict, evaluate, refused_gate
 from pytest_taskbench.verdict.sampling import summarize_samples
@@ -32,6 +33,8 @@ class SuiteReport:
     counters: Mapping[str, Any] = field(default_factory=dict)
     analysis: FailureAnalysis | None = None
     comparison: Comparison | None = None  # against the baseline (--taskbench-compare)
+    calibration: tuple[Agreement, ...] = ()  # each model judge's agreement with the human labels
+    ungated: tuple[str, ...] = ()  # categories an untrusted judge scored: reported, not gated
 
     @property
     def failing(self) -> tuple[CaseResult, ...]:
@@ -71,31 +74,52 @@ def finish_suite(
     """Summarise one suite's results, compare them with the baseline, check the gates, analyse the failures."""
     suite = setup.compared
     gates = setup.gates
-    summary = summarize(
-        results,
-        suite_name=suite.name,
-        suite_path=suite.file,
-        weights=suite.weights,
-        difficulties=setup.difficulties,
-        pass_threshold=setup.pass_threshold,
-        band_for=setup.band_for,
-        total_in_suite=setup.total_in_suite,
-        notes=setup.notes,
-    )
-    summary = with_intervals(
-        summary, results, alpha=gates.alpha, seed=seed, min_cases=setup.min_cases, gated=gates.reads_figures or baseline.baseline is not None
-    )
-    sampling = summarize_samples(results, summary.weights_used or suite.weights, setup.pass_at_k, alpha=gates.alpha, seed=seed)
-    summary = replace(summary, sampling=sampling, warnings=summary.warnings + tuple(setup.warnings))
+
+    def summary_of(chosen: Sequence[CaseResult], notes: Sequence[str]) -> RunSummary:
+        summary = summarize(
+            chosen,
+            suite_name=suite.name,
+            suite_path=suite.file,
+            weights=suite.weights,
+            difficulties=setup.difficulties,
+            pass_threshold=setup.pass_threshold,
+            band_for=setup.band_for,
+            total_in_suite=setup.total_in_suite,
+            notes=notes,
+        )
+        summary = with_intervals(
+            summary, chosen, alpha=gates.alpha, seed=seed, min_cases=setup.min_cases, gated=gates.reads_figures or baseline.baseline is not None
+        )
+        sampling = summarize_samples(chosen, summary.weights_used or suite.weights, setup.pass_at_k, alpha=gates.alpha, seed=seed)
+        return replace(summary, sampling=sampling)
+
+    summary = summary_of(results, setup.notes)
+    summary = replace(summary, warnings=summary.warnings + tuple(setup.warnings))
+    minimum = gates.threshold("judge_min_agreement") if gates.is_on("judge_min_agreement") else None
+    calibration = agreements(results, alpha=gates.alpha, seed=seed, minimum=minimum)
+    ungated = untrusted_categories(calibration)
+    gated = [r for r in results if r.category not in ungated]
     comparison, gated_comparison, notes, refusal = _compare(results, setup, baseline, seed)
     if comparison is not None and comparison.repeats_note:
         summary = replace(summary, warnings=summary.warnings + (comparison.repeats_note,))
-    verdict = evaluate(gates, Evidence(summary, gated_comparison))
+    gated_summary = summary
+    if ungated:  # the gates read the categories whose scores are trusted
+        gated_summary = summary_of(gated, ())
+        gated_comparison = _compare(gated, setup, baseline, seed)[1] if gated_comparison is not None else None
+        notes += _untrusted_notes(calibration, gated_summary)
+    verdict = evaluate(gates, Evidence(gated_summary, gated_comparison, calibration))
     if refusal is not None:
         verdict = Verdict((*verdict.gates, refused_gate(refusal)))
     summary = replace(summary, notes=summary.notes + notes)
     analysis = analyze(results, summary, setup.analysis)
-    return SuiteReport(summary, verdict, tuple(results), dict(counters or {}), analysis, comparison)
+    return SuiteReport(summary, verdict, tuple(results), dict(counters or {}), analysis, comparison, calibration, ungated)
+
+
+def _untrusted_notes(calibration: Sequence[Agreement], gated: RunSummary) -> tuple[str, ...]:
+    notes = [f"judge {a.judge} is not trusted ({a.trust}): {', '.join(a.categories)} reported, not gated" for a in calibration if not a.trusted]
+    figure = f"; their weighted aggregate {gated.aggregate:.3f}" if gated.aggregate is not None else ""
+    notes.append(f"the gates read the categories a trusted scorer scored ({', '.join(c.name for c in gated.categories) or 'none'}{figure})")
+    return tuple(notes)
 
 
 def _compare(

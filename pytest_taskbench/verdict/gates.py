@@ -24,6 +24,7 @@ from typing import Any
 
 from pytest_taskbench import defaults
 from pytest_taskbench.guards import validation
+from pytest_taskbench.verdict.calibration import Agreement
 from pytest_taskbench.verdict.compare import Comparison
 from pytest_taskbench.verdict.summary import RunSummary
 
@@ -58,6 +59,7 @@ class Evidence:
 
     summary: RunSummary | None  # None only where just the regression gates are checked (``regression_results``)
     comparison: Comparison | None = None
+    calibration: tuple[Agreement, ...] = ()  # each judge's agreement with the human labels (verdict/calibration.py)
 
 
 # Kinds of threshold: how a value is read from the suite file and from an option ------------------
@@ -322,6 +324,34 @@ def min_pass_rate(threshold: float, evidence: Evidence) -> list[GateResult]:
 @gate("max_errors", COUNT, "most cases the model may fail to answer", default=defaults.MAX_ERRORS, reads_figures=False)
 def max_errors(threshold: int, evidence: Evidence) -> list[GateResult]:
     return [_maximum("max_errors", _summary(evidence).errors, threshold, "cases the model failed to answer")]
+
+
+@gate("max_judge_errors", COUNT, "most cases a model judge may give no readable verdict on", default=defaults.MAX_ERRORS, reads_figures=False)
+def max_judge_errors(threshold: int, evidence: Evidence) -> list[GateResult]:
+    if not evidence.calibration:
+        return []  # no case was judged
+    what = "cases the judge gave no readable verdict on" + (
+        " (an untrusted judge's categories left out)" if not all(a.trusted for a in evidence.calibration) else ""
+    )
+    return [_maximum("max_judge_errors", _summary(evidence).judge_errors, threshold, what)]
+
+
+@gate(
+    "judge_min_agreement",
+    UNIT,
+    "a judge whose kappa with the human labels has a lower bound below this is not trusted: its categories are reported, not gated",
+    reads_figures=False,
+)
+def judge_min_agreement(minimum: float, evidence: Evidence) -> list[GateResult]:
+    """Never fails the run itself: it says which judges the other gates trust (``finish.py`` leaves the rest out)."""
+    results = []
+    for agreement in evidence.calibration:
+        measured = agreement.kappa_ci.low if agreement.kappa_ci is not None else 0.0
+        categories = ", ".join(agreement.categories)
+        outcome = f"trusted, {categories} gated" if agreement.trusted else f"NOT trusted: {categories} reported, not gated"
+        message = f"judge {agreement.judge} ({agreement.scale}): {agreement.trust}; {outcome}"
+        results.append(GateResult(f"judge_min_agreement[{agreement.judge}]", True, measured, minimum, message))
+    return results
 
 
 @gate("strict", SWITCH, "any case below the pass threshold fails the run, not only the gates", reads_figures=False)

@@ -31,6 +31,7 @@ class GroupSummary:
     weight: float | None = None
     mean_ci: Interval | None = None  # percentile bootstrap of the mean (stats.with_intervals)
     pass_rate_ci: Interval | None = None  # Wilson interval of the pass rate
+    judge_errors: int = 0
 
     @property
     def pass_rate(self) -> float:
@@ -72,6 +73,7 @@ class RunSummary:
     alpha: float = defaults.ALPHA
     seed: int | None = None
     warnings: tuple[str, ...] = ()
+    judge_errors: int = 0  # cases whose judge gave no readable verdict
     sampling: SamplingSummary | None = None  # pass@k, pass^k and flaky cases, when cases were drawn more than once
 
     @property
@@ -104,6 +106,7 @@ def group(results: Sequence[CaseResult], key: str, order: Sequence[str], weights
             passed=sum(r.passed for r in buckets[name]),
             errors=sum(r.status == "error" for r in buckets[name]),
             weight=None if weights is None else weights.get(name, 0.0),
+            judge_errors=sum(r.status == "judge_error" for r in buckets[name]),
         )
         for name in names
     )
@@ -150,6 +153,7 @@ def summarize(
         cases=len(scored),
         passed=sum(r.passed for r in scored),
         errors=sum(r.status == "error" for r in scored),
+        judge_errors=sum(r.status == "judge_error" for r in scored),
         broken=len(all_results) - len(scored),
         total_in_suite=total_in_suite,
         weights_used=used,

@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_taskbench.scoring import params
 from pytest_taskbench.scoring.extract import ParsedOutput, jsonable, parse_output, short
-from pytest_taskbench.scoring.fields import FieldResult, FieldRules, compare_fields, field_rules, object_failure, score_fields, score_object
+from pytest_taskbench.scoring.fields import FieldResult, FieldRules, compare_fields, field_rules, object_failure, score_fields, score_object, with_semantic
 from pytest_taskbench.scoring.json_scorers import compiled_schema, require_schema, schema_scorer
 from pytest_taskbench.scoring.registry import scorer
 from pytest_taskbench.scoring.score import Score, Scorer
+from pytest_taskbench.scoring.semantic import Embeddings
 
 if TYPE_CHECKING:
     from pytest_taskbench.cases import Case
@@ -131,10 +132,13 @@ def entity_extraction(
     ignore_case: bool = False,
     ignore: list[str] | tuple[str, ...] = ("action", *NEVER_SCORED),
     extract_json: bool = False,
+    semantic: Any = None,
+    embeddings: Embeddings | None = None,
 ) -> Scorer:
     """Partial credit over the expected fields other than ``action`` (``field_match`` with Task API defaults).
 
-    Example weights: ``{priority: 3, title: 2, due_date: 2, due_time: 1}``.
+    Example weights: ``{priority: 3, title: 2, due_date: 2, due_time: 1}``. ``semantic: {title: {threshold: 0.8}}``
+    credits a title that means the expected one ("call with mom" for "call mom"; needs an embedding model).
     """
     rules = field_rules(
         weights=weights,
@@ -145,6 +149,8 @@ def entity_extraction(
         contains_fields=contains_fields,
         ignore_case=ignore_case,
         ignore=ignore,
+        semantic=semantic,
+        embeddings=embeddings,
     )
     extract = params.flag("extract_json", extract_json)
 
@@ -153,7 +159,7 @@ def entity_extraction(
         parsed = parse_output(output, extract=extract)
         return score_object(parsed, expected, rules, action_details(expected, parsed))
 
-    return score
+    return with_semantic(score, rules, task_expected, extract)
 
 
 @scorer("default_handling", pack="task_api")
