@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("verdict",),  # from results to a summary, intervals, a comparison, gates and a failure analysis
     ("suite", "settings"),  # reading the configuration: the suite file and the options
     ("catalog", "lmeval", "reports", "schemas"),  # what a process reads once; lm-eval task files; rendering reports; JSON Schemas
-    ("run", "meaning"),  # a run: prepare, evaluate, finish; the judges and embedding models it scores with
+    ("run", "meaning", "sampling"),  # a run: prepare, evaluate, finish; the judges and embedding models it scores with; sampled cases
     ("items", "session", "plugin", "hookspecs", "cli", ""),  # entry points: the pytest bridge, the taskbench command, the public API
 ]
 PYTEST_BRIDGE = {"items", "session", "plugin", "hookspecs"}
