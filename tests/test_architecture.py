@@ -19,7 +19,7 @@ PACKAGE = ROOT / "pytest_taskbench"
 LAYERS: list[tuple[str, ...]] = [
     ("defaults", "formatting", "guards", "version"),  # foundations: named defaults, number formats, reading and showing untrusted input
     ("cases", "results", "calls", "call_parsers", "shards", "generation.base"),  # the data: a case, a case's result, tool calls, a prompt and a generation
-    ("scoring", "generation", "baseline", "resultsfile", "history"),  # scoring an output, generating outputs, storing a run, its results, its history
+    ("scoring", "generation", "environments", "baseline", "resultsfile", "history"),  # scoring an output, generating outputs, the worlds conversations act on, storing a run, its results, its history
     ("verdict",),  # from results to a summary, intervals, a comparison, gates and a failure analysis
     ("suite", "settings"),  # reading the configuration: the suite file and the options
     ("catalog", "lmeval", "reports", "schemas"),  # what a process reads once; lm-eval task files; rendering reports; JSON Schemas
