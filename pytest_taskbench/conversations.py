@@ -217,6 +217,7 @@ def conversation_result(run: ConversationRun, base: CaseResult, scorer: Scorer |
         "expected_state": conversation.expected_state,
         "state_score": None if compared is None else round(compared.score, 6),
         "state_reason": None if compared is None else compared.reason,
+        "state_records": [] if compared is None else compared.records,
         "side_effects": [] if compared is None else [effect.as_dict() for effect in compared.side_effects],
         "refused": refused,
         "first_wrong_turn": first_wrong,

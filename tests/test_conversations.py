@@ -75,8 +75,16 @@ def test_a_killed_run_resumes_mid_conversation(pytester: pytest.Pytester, monkey
 
 def test_a_deleting_model_fails_with_the_side_effect_named_and_the_gate_fails_the_run(pytester: pytest.Pytester) -> None:
     write(pytester)
-    run = pytester.runpytest("--taskbench-model=model:deleter", "--taskbench-results=results.jsonl")
+    run = pytester.runpytest("--taskbench-model=model:deleter", "--taskbench-results=results.jsonl", "--taskbench-summary-json=summary.json")
     run.assert_outcomes(failed=3)
+    run.stdout.fnmatch_lines(["*conversations: 3 of 3 conversations fail; first wrong at turn 1: 2, turn 2: 1; unintended changes: deleted 3*"])
+    summary = json.loads((pytester.path / "summary.json").read_text())["suites"]["kv"]["conversations"]
+    assert summary == {
+        "cases": 3,
+        "side_effects": {"deleted": 3},
+        "critical_side_effects": ["set_then_change", "three_turns", "ask_first"],
+        "first_wrong_turn": {"1": 2, "2": 1},
+    }
     run.stdout.fnmatch_lines(
         [
             "*critical side effect: deleted items record 'keep'*",
@@ -125,3 +133,25 @@ def test_broken_conversation_cases_fail_their_own_item_naming_file_and_line(pyte
     run = pytester.runpytest(ORACLE)
     run.assert_outcomes(passed=1, failed=1)
     run.stdout.fnmatch_lines([f"*talk.jsonl:2*{problem}*"])
+
+
+def test_a_baseline_comparison_catches_a_checkpoint_that_started_deleting_things(pytester: pytest.Pytester) -> None:
+    write(pytester)
+    pytester.runpytest(ORACLE, "--taskbench-save-baseline=base.json").assert_outcomes(passed=3)
+    run = pytester.runpytest("--taskbench-model=model:deleter", "--taskbench-compare=base.json", "--taskbench-fail-on-critical-regression")
+    run.stdout.fnmatch_lines(["*FAIL critical_regression: critical cases that passed before and fail now: 1 (*ask_first)*"])
+    assert run.ret == 1
+
+
+@pytest.mark.slow
+def test_xdist_gives_the_same_summary(pytester: pytest.Pytester) -> None:
+    extra = [case(f"more_{index}", [{"user": f"set k{index} to {index}"}, {"user": f"get k{index}", "expected": {"action": "get"}}]) for index in range(6)]
+    write(pytester, case_lines([*CASES, *extra]))
+    summaries = []
+    for workers in ("0", "2"):
+        run = pytester.runpytest_subprocess(ORACLE, "-n", workers, f"--taskbench-summary-json=summary{workers}.json", "-p", "no:cacheprovider")
+        run.assert_outcomes(passed=9)
+        suite = json.loads((pytester.path / f"summary{workers}.json").read_text())["suites"]["kv"]
+        assert suite["conversations"]["cases"] == 9
+        summaries.append(json.dumps({key: value for key, value in suite.items() if key != "generation"}, sort_keys=True))  # batches differ by worker
+    assert summaries[0] == summaries[1]
