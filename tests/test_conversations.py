@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.conversations import CASES, CONFTEST, KEEP, MODEL, SUITE, case, case_lines
+from tests.helpers.merging import field_differences, merge, read_json
 
 ORACLE = "--taskbench-model=model:respond"
 
@@ -155,3 +156,13 @@ def test_xdist_gives_the_same_summary(pytester: pytest.Pytester) -> None:
         assert suite["conversations"]["cases"] == 9
         summaries.append(json.dumps({key: value for key, value in suite.items() if key != "generation"}, sort_keys=True))  # batches differ by worker
     assert summaries[0] == summaries[1]
+
+
+def test_taskbench_merge_of_a_results_file_keeps_the_conversations_and_their_verdict(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    write(pytester)
+    single = pytester.runpytest("--taskbench-model=model:deleter", "--taskbench-results=all.jsonl", "--taskbench-summary-json=single.json")
+    status, printed, _ = merge(capsys, "all.jsonl", "--taskbench-summary-json=again.json")
+    assert status == single.ret == 1
+    assert any("FAIL max_side_effects" in line for line in printed)
+    assert field_differences(read_json(pytester.path / "single.json"), read_json(pytester.path / "again.json")) == []
+    assert read_json(pytester.path / "again.json")["suites"]["kv"]["conversations"]["side_effects"] == {"deleted": 3}
