@@ -91,6 +91,25 @@ def test_any_sequence_of_actions_keeps_the_state_valid(state: dict[str, Any], se
         assert environment.problems(environment.state()) == []
 
 
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8) | st.sampled_from(["create", "list", "Pay rent", "high"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["action", "title", "status", "priority", "x"]), children, max_size=3),
+    max_leaves=8,
+)
+ARGUMENT_NAMES = st.sampled_from(["action", "title", "priority", "due_date", "due_time", "assignee", "tags", "filter", "question", "reason", "x"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(states(), st.dictionaries(ARGUMENT_NAMES, JSON, max_size=4), st.sampled_from([None, *TOOLS, "other_tool"]))
+def test_any_json_a_model_writes_is_carried_out_or_refused_never_raised(state: dict[str, Any], arguments: dict[str, Any], name: str | None) -> None:
+    environment = started(state)
+    before = environment.state()
+    observation = environment.execute(Action(arguments=arguments, name=name))
+    assert environment.problems(environment.state()) == []
+    if not observation.ok:
+        assert observation.error and environment.state() == before
+
+
 @settings(max_examples=60, deadline=None)
 @given(states(), actions())
 def test_a_refused_action_says_why_and_changes_nothing(state: dict[str, Any], action: dict[str, Any]) -> None:

@@ -147,7 +147,7 @@ def action_of(action: Action) -> tuple[str, dict[str, Any]]:
             return tool, {"filter": dict(arguments)} if arguments else {}
         return tool, dict(arguments)
     kind = arguments.get("action")
-    if kind not in ARGUMENTS:
+    if not isinstance(kind, str) or kind not in ARGUMENTS:  # a model may write any JSON value here
         raise Refused("no action given" if kind is None else f"unknown action {kind!r} (known: {', '.join(ARGUMENTS)})")
     return str(kind), {key: value for key, value in arguments.items() if key != "action"}
 
