@@ -22,7 +22,7 @@ from typing import TypeVar
 from pytest_taskbench.environments.base import Environment, EnvironmentProblem
 
 ENTRY_POINT_GROUP = "pytest_taskbench.environments"
-CORE_MODULES: tuple[str, ...] = ()  # the built-in environments (task_api.py registers itself when it lands)
+CORE_MODULES: tuple[str, ...] = ("pytest_taskbench.environments.task_api",)  # the built-in environments
 
 EnvironmentFactory = Callable[[], Environment]
 F = TypeVar("F", bound=Callable[[], Environment])
