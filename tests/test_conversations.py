@@ -166,3 +166,14 @@ def test_taskbench_merge_of_a_results_file_keeps_the_conversations_and_their_ver
     assert any("FAIL max_side_effects" in line for line in printed)
     assert field_differences(read_json(pytester.path / "single.json"), read_json(pytester.path / "again.json")) == []
     assert read_json(pytester.path / "again.json")["suites"]["kv"]["conversations"]["side_effects"] == {"deleted": 3}
+
+
+def test_with_a_chat_template_the_messages_are_user_assistant_tool_user() -> None:
+    from pytest_taskbench.environments.conversation import ConversationSetup, Exchange, turn_prompt
+    from pytest_taskbench.generation.base import Prompt
+
+    first = Prompt(({"role": "system", "content": "be brief"}, {"role": "user", "content": "Request: set a to 1"}), "be brief\n\nRequest: set a to 1")
+    prompt = turn_prompt(first, ConversationSetup(), ["set a to 1", "set a to 2"], [Exchange(' {"action": "set"} ', '{"ok": true}')])
+    assert [m["role"] for m in prompt.messages] == ["system", "user", "assistant", "tool", "user"]
+    assert [m["content"] for m in prompt.messages[2:]] == [' {"action": "set"} ', '{"ok": true}', "set a to 2"]
+    assert prompt.text == 'be brief\n\nRequest: set a to 1 {"action": "set"}\ntool: {"ok": true}\nuser: set a to 2\nassistant:'
