@@ -13,7 +13,9 @@ from tests.helpers.conversations import CASES, CONFTEST, MODEL, SUITE, case_line
 def write(pytester: pytest.Pytester) -> None:
     root = pytester.mkdir("cases")
     (root / "taskbench.yaml").write_text(SUITE)
-    (root / "talk.jsonl").write_text(case_lines([*CASES[:2], {**CASES[0], "id": "hostile", "turns": [{"user": "set <b>x</b> to 1", "expected": {"action": "set"}}]}]))
+    (root / "talk.jsonl").write_text(
+        case_lines([*CASES[:2], {**CASES[0], "id": "hostile", "turns": [{"user": "set <b>x</b> to 1", "expected": {"action": "set"}}]}])
+    )
     (pytester.path / "conftest.py").write_text(CONFTEST)
     (pytester.path / "model.py").write_text(MODEL)
 
