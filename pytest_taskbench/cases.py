@@ -20,6 +20,7 @@ from pytest_taskbench.calls import ExpectedCall, Tool, calls_json, narrowed, rea
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
 from pytest_taskbench.results import Policy, parse_policy
+from pytest_taskbench.turns import CONVERSATION_KEYS, Conversation, is_conversation, read_conversation
 
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
@@ -44,6 +45,7 @@ CASE_KEYS = frozenset(
         "repeats",
         "policy",
     }
+    | CONVERSATION_KEYS
 )
 MAX_REPEATS = 1000
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # used with fullmatch: "$" would let a trailing newline in
@@ -89,10 +91,13 @@ class Case:
     human_score: float | None = None  # or a person's score in [0, 1], mapped onto the judge's scale
     repeats: int | None = None  # samples to draw for this case (None: its category's or the suite's)
     policy: Policy | None = None
+    conversation: Conversation | None = None  # a conversation case's turns and world (turns.py); None: a single-turn case
 
     @property
     def request_text(self) -> str:
-        """The user's request: ``input``, or the last user message of ``messages``."""
+        """The user's request: ``input``, the last user message of ``messages``, or a conversation's first turn."""
+        if self.conversation is not None:
+            return self.conversation.turns[0].user
         if self.input is not None:
             return self.input
         for message in reversed(self.messages or ()):
@@ -335,6 +340,9 @@ def _case(
         raise validation.Invalid(f"case id {case_id!r} may hold only letters, digits, '_', '.' and '-'")
     name = f"case {case_id!r}"
 
+    if is_conversation(data):
+        return _conversation_case(name, case_id, data, raw, shown, categories, difficulties, tools)
+    validation.only_keys("", data, CASE_KEYS - CONVERSATION_KEYS, noun="case field (a conversation case has 'turns')")
     has_input, has_messages = "input" in data, "messages" in data
     if has_input == has_messages:
         raise validation.Invalid(f"{name} needs exactly one of 'input' (a string) or 'messages' (a chat list)")
@@ -342,11 +350,7 @@ def _case(
     messages = _messages(name, data["messages"]) if has_messages else None
     if "expected" not in data and "expected_calls" not in data:
         raise validation.Invalid(f"{name}: missing 'expected' (the answer the model should give) or 'expected_calls' (the calls it should make)")
-    if not isinstance(data.get("category"), str) or not data["category"]:
-        raise validation.Invalid(f"{name}: missing 'category'")
-    category = data["category"]
-    if categories is not None and category not in categories:
-        raise validation.Invalid(f"{name}: unknown category {category!r}; the suite defines {', '.join(categories)}")
+    category = _category(name, data, categories)
     case_tools, expected_calls = _tool_calls(name, data, tools.get(category, ()) if tools is not None else None)
     return Case(
         id=case_id,
@@ -370,6 +374,48 @@ def _case(
         repeats=None if data.get("repeats") is None else validation.whole(f"{name}: repeats", data["repeats"], minimum=1, maximum=MAX_REPEATS),
         policy=None if data.get("policy") is None else parse_policy(f"{name}: policy", data["policy"]),
     )
+
+
+def _conversation_case(
+    name: str,
+    case_id: str,
+    data: Mapping[str, Any],
+    raw: RawCase,
+    shown: str,
+    categories: Sequence[str] | None,
+    difficulties: Sequence[str],
+    tools: ToolsByCategory | None,
+) -> Case:
+    """A case with ``turns``: its conversation is read by ``turns.py``; ``expected`` is its expected state (None: not scored)."""
+    category = _category(name, data, categories)
+    for key in ("expected", "expected_calls", "calls_ordered", "tools"):
+        if key in data:
+            raise validation.Invalid(f"{name}: '{key}' belongs to a turn in a conversation case (or use expected_state for the final state)")
+    conversation = read_conversation(name, data, tools.get(category, ()) if tools is not None else None)
+    return Case(
+        id=case_id,
+        category=category,
+        difficulty=validation.choice(f"{name}: difficulty", data.get("difficulty"), difficulties),
+        expected=conversation.expected_state,
+        scorer=None if data.get("scorer") is None else scorer_spec(f"{name}: scorer", data["scorer"]),
+        tags=validation.texts(f"{name}: tags", data.get("tags", ())),
+        rationale=validation.text(f"{name}: rationale", data.get("rationale", ""), empty=True),
+        critical=validation.flag(f"{name}: critical", data.get("critical", False)),
+        metadata=validation.mapping(f"{name}: metadata", data.get("metadata", {})),
+        path=shown,
+        line=raw.line,
+        tools=tools.get(category, ()) if tools is not None else (),
+        conversation=conversation,
+    )
+
+
+def _category(name: str, data: Mapping[str, Any], categories: Sequence[str] | None) -> str:
+    if not isinstance(data.get("category"), str) or not data["category"]:
+        raise validation.Invalid(f"{name}: missing 'category'")
+    category: str = data["category"]
+    if categories is not None and category not in categories:
+        raise validation.Invalid(f"{name}: unknown category {category!r}; the suite defines {', '.join(categories)}")
+    return category
 
 
 def _tool_calls(name: str, data: Mapping[str, Any], category_tools: tuple[Tool, ...] | None) -> tuple[tuple[Tool, ...], tuple[ExpectedCall, ...] | None]:

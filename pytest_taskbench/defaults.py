@@ -6,6 +6,7 @@ PASS_THRESHOLD = 0.8  # a case passes at this score
 ALPHA = 0.05  # significance level of the regression tests; intervals are at 1 - ALPHA
 SEED = 20240601  # resampling seed: the same results give the same intervals
 MIN_CASES = 100  # below this many cases a gated run warns that its interval is too wide to trust
+MAX_SIDE_EFFECTS = 0  # conversations with a critical side effect before the max_side_effects gate fails the run (zero tolerance)
 MAX_ERRORS = 0  # cases the model may fail to answer before the max_errors gate fails the run
 
 MAX_NEW_TOKENS = 128  # tokens generated per case unless the suite says

@@ -79,6 +79,17 @@ class CaseResult:
     # with repeats > 1: every sample, in order, and the policy that turned them into ``score`` and ``passed``
     samples: tuple[SampleResult, ...] = ()
     policy: str = "mean"
+    # a conversation case: its turns (outputs, actions, observations, scores), the state before and after, side effects
+    conversation: Mapping[str, Any] | None = None
+
+    @property
+    def side_effects(self) -> list[Mapping[str, Any]]:
+        """A conversation's unintended changes to its environment's state (each with ``kind`` and ``critical``)."""
+        return list(self.conversation.get("side_effects") or ()) if self.conversation else []
+
+    @property
+    def critical_side_effects(self) -> int:
+        return sum(bool(effect.get("critical")) for effect in self.side_effects)
 
     @property
     def repeats(self) -> int:
@@ -107,7 +118,16 @@ class CaseResult:
         )
 
     def _properties(self) -> list[tuple[str, object]]:
-        calls = [] if self.calls is None else [(PREFIX + "calls", json.dumps(self.calls, ensure_ascii=False, sort_keys=True, default=str))]
+        calls: list[tuple[str, object]] = (
+            [] if self.calls is None else [(PREFIX + "calls", json.dumps(self.calls, ensure_ascii=False, sort_keys=True, default=str))]
+        )
+        if self.conversation is not None:
+            calls += [
+                (PREFIX + "conversation", json.dumps(self.conversation, ensure_ascii=False, default=str)),
+                (PREFIX + "turn_scores", json.dumps([turn.get("score") for turn in self.conversation.get("turns", ())])),
+                (PREFIX + "side_effects", len(self.side_effects)),
+                (PREFIX + "critical_side_effects", self.critical_side_effects),
+            ]
         return [
             (PREFIX + "case_id", self.case_id),
             (PREFIX + "suite", self.suite),
@@ -157,6 +177,7 @@ class CaseResult:
             calls=_loads(values["calls"]) if "calls" in values else None,
             samples=tuple(SampleResult.from_dict(item) for item in _loads(values.get("samples")) or () if isinstance(item, dict)),
             policy=str(values.get("policy", "mean")),
+            conversation=_loads(values["conversation"]) if "conversation" in values else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -292,6 +313,7 @@ _FROM_JSON: Mapping[str, Any] = {
     "calls": _calls,
     "samples": _samples,
     "policy": _policy,
+    "conversation": lambda name, value: None if value is None else validation.mapping(name, value),
 }
 
 

@@ -28,6 +28,7 @@ from pytest_taskbench.call_parsers import parse_calls
 from pytest_taskbench.calls import calls_json
 from pytest_taskbench.cases import Case
 from pytest_taskbench.catalog import Catalog
+from pytest_taskbench.conversations import ConversationDriver, conversation_result
 from pytest_taskbench.generation import Backend, GenerationParams, Prompt, backend_for_settings, backend_identity
 from pytest_taskbench.generation.cache import GenerationCache, open_cache
 from pytest_taskbench.generation.engine import GenerationEngine, Job, ProgressCallback
@@ -69,6 +70,7 @@ class TaskbenchRun:
         self.baselines = BaselinePlan()
         self._cache_dir = Path(rootdir, settings.cache_dir) if settings.cache_dir else cache_dir
         self._engine = GenerationEngine(lambda: backend_for_settings(self.settings, self.rootdir), cache_factory=self._open_cache)
+        self.conversations = ConversationDriver(self._engine, self._generation_params, settings.tool_parser)
         self.model_identity: str | None = None
         self._planned: list[tuple[Suite, Case, str]] = []
         self._position: dict[str, int] = {}
@@ -137,13 +139,15 @@ class TaskbenchRun:
         self._planned = list(planned)
         self._position = {key: index for index, (_, _, key) in enumerate(self._planned)}
         self._upcoming, self._lookahead = upcoming, lookahead
-        self._engine.plan([self._job(suite, case, key) for suite, case, key in planned], lookahead=lookahead, upcoming=upcoming)
+        self._engine.plan([self._job(suite, case, key) for suite, case, key in planned if case.conversation is None], lookahead=lookahead, upcoming=upcoming)
+        self.conversations.plan(planned, lookahead=lookahead, upcoming=upcoming)
         if distributed:
             if self._engine.needs_model():  # a worker whose every output is cached never loads the model (nor imports torch)
                 self._engine.load()
             return []
         self._engine.progress = progress
         self._engine.prefetch()
+        self.conversations.prefetch()
         self._engine.check_batching(self.settings.check_batching)
         return self._engine.notes()
 
@@ -167,9 +171,7 @@ class TaskbenchRun:
 
     # each case ------------------------------------------------------------------
     def evaluate(self, suite: Suite, case: Case, nodeid: str) -> CaseResult:
-        """Generate (or fetch) the output for a case, or its samples, and score it."""
-        generations = self._engine.samples(self._job(suite, case, nodeid))
-        generation = generations[0]
+        """Generate (or fetch) the output for a case, or its samples, and score it (a conversation: turn by turn, conversations.py)."""
         threshold = self.pass_threshold(suite)
         base = CaseResult(
             case_id=case.id,
@@ -187,6 +189,11 @@ class TaskbenchRun:
             line=case.line,
             threshold=threshold,
         )
+        if case.conversation is not None:
+            scored = case.conversation.scored_turns > 0
+            return conversation_result(self.conversations.run(suite, case, nodeid), base, self.catalog.scorer_for(suite, case) if scored else None)
+        generations = self._engine.samples(self._job(suite, case, nodeid))
+        generation = generations[0]
         if len(generations) > 1:
             scorer = self.catalog.scorer_for(suite, case)
             if isinstance(scorer, JudgeScorer):

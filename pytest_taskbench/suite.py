@@ -20,6 +20,7 @@ import yaml
 from pytest_taskbench import defaults
 from pytest_taskbench.calls import Tool, load_tools_file, located_tools, narrowed
 from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file, scorer_spec
+from pytest_taskbench.environments.conversation import ConversationSetup, checked_conversations, parse_conversation_setup
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.generation.judges import JudgeModel, parse_judge
 from pytest_taskbench.guards import validation
@@ -65,6 +66,7 @@ SUITE_KEYS = frozenset(
         "repeats",
         "policy",
         "pass_at_k",
+        *("environment", "conversation_policy"),
     }
 )
 TOOL_CHOICES = ("auto", "none", "required")
@@ -128,6 +130,7 @@ class Suite:
     repeats: int = 1  # samples per case (a category's or a case's own ``repeats`` wins)
     policy: Policy = Policy()  # how a case's samples become its score and pass/fail
     pass_at_k: tuple[int, ...] = ()  # the k of pass@k and pass^k to report; empty: 1 and the most samples a case had
+    conversation: ConversationSetup = ConversationSetup()  # environment, conversation policy, turn and observation templates
 
     @property
     def root(self) -> Path:
@@ -175,7 +178,7 @@ class Suite:
                 messages.insert(0, {"role": "system", "content": system})
             text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
             return Prompt(tuple(messages), text, tools, tool_choice)
-        user = _fill(self.prompt_template, self, case.input or "")
+        user = _fill(self.prompt_template, self, case.request_text)  # a conversation: its first turn
         chat = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
         text = f"{system}\n\n{user}" if system else user
         return Prompt(tuple(chat), text, tools, tool_choice)
@@ -211,7 +214,10 @@ class Suite:
 
     def load_cases(self, path: Path, display_path: str | None = None) -> CaseFileContents:
         """Read one case file with this suite's categories and difficulties."""
-        return load_case_file(path, categories=list(self.categories), difficulties=self.difficulties, display_path=display_path, tools=self.category_tools())
+        contents = load_case_file(
+            path, categories=list(self.categories), difficulties=self.difficulties, display_path=display_path, tools=self.category_tools()
+        )
+        return checked_conversations(contents, self.conversation)
 
     def valid_cases(self, load: Callable[[Path], CaseFileContents] | None = None) -> list[Case]:
         """Every valid case of the whole suite, file by file.
@@ -292,7 +298,7 @@ def _parse(data: Any, suite_path: Path, tool_lines: list[int]) -> Suite:
             validation.text(f"'{key}'", data[key], empty=True)
 
     prompt = validation.mapping("'prompt'", data.get("prompt") or {})
-    validation.only_keys("prompt", prompt, ("system", "template", "chat_template"))
+    validation.only_keys("prompt", prompt, ("system", "template", "chat_template", "turn_template", "observation_template"))
     system, template = (validation.text(f"prompt.{key}", prompt.get(key) or "", empty=True) for key in ("system", "template"))
     generation = _generation(
         validation.mapping("'generation'", data.get("generation") or {}), validation.flag("prompt.chat_template", prompt.get("chat_template", True))
@@ -340,6 +346,7 @@ def _parse(data: Any, suite_path: Path, tool_lines: list[int]) -> Suite:
         repeats=validation.whole("repeats", data.get("repeats", 1), minimum=1, maximum=MAX_REPEATS),
         policy=parse_policy("policy", data.get("policy", "mean")),
         pass_at_k=_pass_at_k(data.get("pass_at_k")),
+        conversation=parse_conversation_setup(data, prompt),
     )
 
 

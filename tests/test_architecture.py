@@ -18,12 +18,32 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "pytest_taskbench"
 LAYERS: list[tuple[str, ...]] = [
     ("defaults", "formatting", "guards", "version"),  # foundations: named defaults, number formats, reading and showing untrusted input
-    ("cases", "results", "calls", "call_parsers", "shards", "generation.base"),  # the data: a case, a case's result, tool calls, a prompt and a generation
-    ("scoring", "generation", "baseline", "resultsfile", "history"),  # scoring an output, generating outputs, storing a run, its results, its history
+    (
+        "cases",
+        "results",
+        "calls",
+        "call_parsers",
+        "shards",
+        "turns",
+        "generation.base",
+    ),  # the data: a case, a case's result, tool calls, a conversation's turns, a prompt and a generation
+    (
+        "scoring",
+        "generation",
+        "environments",
+        "baseline",
+        "resultsfile",
+        "history",
+    ),  # scoring an output, generating outputs, the worlds conversations act on, storing a run, its results, its history
     ("verdict",),  # from results to a summary, intervals, a comparison, gates and a failure analysis
     ("suite", "settings"),  # reading the configuration: the suite file and the options
     ("catalog", "lmeval", "reports", "schemas"),  # what a process reads once; lm-eval task files; rendering reports; JSON Schemas
-    ("run", "meaning", "sampling"),  # a run: prepare, evaluate, finish; the judges and embedding models it scores with; sampled cases
+    (
+        "run",
+        "meaning",
+        "sampling",
+        "conversations",
+    ),  # a run: prepare, evaluate, finish; the judges and embedding models it scores with; sampled cases; conversations
     ("items", "session", "plugin", "hookspecs", "cli", ""),  # entry points: the pytest bridge, the taskbench command, the public API
 ]
 PYTEST_BRIDGE = {"items", "session", "plugin", "hookspecs"}

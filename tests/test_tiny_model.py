@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from pytest_taskbench.cases import Case, load_case_file
 from pytest_taskbench.suite import Suite, load_suite
@@ -82,13 +83,40 @@ def test_the_tool_call_data_is_deterministic_and_its_calls_follow_the_tool_schem
     assert any(len(example.calls) == 2 for example in examples) and any(len(example.tools) < len(tools) for example in examples)
 
 
+@lru_cache(maxsize=1)
+def training_requests_and_corpus() -> tuple[frozenset[str], str]:
+    """Every request of the three training sets (each turn of a conversation on its own), and all their texts."""
+    module = training_module()
+    examples = [*module.make_training_data(), *module.make_tool_training_data()]
+    conversations = module.make_conversation_data()
+    requests = {normalise(example.request) for example in examples} | {normalise(text) for conversation in conversations for text in conversation.requests}
+    corpus = "\n".join(normalise(example.text()) for example in [*examples, *conversations])
+    return frozenset(requests), corpus
+
+
+def conversation_turns() -> list[tuple[str, str]]:
+    """(case id, user text) of every turn of the shipped conversation suite."""
+    turns = []
+    for path in sorted((ROOT / "cases" / "conversations").glob("*.yaml")):
+        if path.name != "taskbench.yaml":
+            turns += [(case["id"], turn["user"]) for case in yaml.safe_load(path.read_text(encoding="utf-8")) for turn in case["turns"]]
+    return turns
+
+
 def test_no_case_input_appears_in_the_training_data() -> None:
-    examples = [*training_module().make_training_data(), *training_module().make_tool_training_data()]
-    requests = {normalise(example.request) for example in examples}
+    requests, corpus = training_requests_and_corpus()
     assert [case.id for case in suite_cases() if normalise(case.request_text) in requests] == []
-    corpus = "\n".join(normalise(example.text()) for example in examples)
     long_inputs = [case for case in suite_cases() if len(case.request_text) >= 20]
     assert [case.id for case in long_inputs if normalise(case.request_text) in corpus] == []
+
+
+def test_no_conversation_turn_appears_in_the_training_data() -> None:
+    """The conversation suite's turns are neither training requests nor (when long enough to be distinctive) inside a training text."""
+    requests, corpus = training_requests_and_corpus()
+    turns = conversation_turns()
+    assert len(turns) > 500
+    assert [(case_id, text) for case_id, text in turns if len(text) >= 12 and normalise(text) in requests] == []
+    assert [(case_id, text) for case_id, text in turns if len(text) >= 20 and normalise(text) in corpus] == []
 
 
 def test_making_the_training_data_reads_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,6 +132,7 @@ def test_making_the_training_data_reads_no_file(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(Path, "read_bytes", refuse)
     assert len(module.make_training_data(n=200)) == 200
     assert len(module.make_tool_training_data(n=200)) == 200
+    assert len(module.make_conversation_data(n=200)) == 200
 
 
 def test_the_training_script_uses_the_suite_prompt_and_reference_date() -> None:

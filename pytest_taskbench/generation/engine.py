@@ -191,6 +191,17 @@ class GenerationEngine:
             self.counters.served += job.distinct if len(generations) == job.samples else 1
         return generations
 
+    def produce(self, jobs: Sequence[Job]) -> list[Generation]:
+        """The first generation of each job, generating those not produced yet together (one round of conversation turns)."""
+        missing = [job for job in dict((job.key, job) for job in jobs).values() if job.key not in self._results]
+        if missing:
+            self._generate(missing)
+        for job in jobs:
+            if job.key not in self._served:
+                self._served.add(job.key)
+                self.counters.served += 1
+        return [self._results[job.key][0] for job in jobs]
+
     def generated(self, key: Hashable) -> Generation | None:
         """The (first) generation already produced for ``key`` (None: not yet), without generating or counting it as served."""
         generations = self._results.get(key)

@@ -22,6 +22,7 @@ from typing import Any
 from pytest_taskbench.formatting import percent
 from pytest_taskbench.history import HistoryRecord
 from pytest_taskbench.reports.charts import MIDDLE, STRONG, WEAK, aggregate_gauge, category_chart, difficulty_chart, esc, field_chart, zone_colour
+from pytest_taskbench.reports.conversation_html import conversation_block
 from pytest_taskbench.reports.judging import agreement_line, bias_line, case_meaning, confusion_rows
 from pytest_taskbench.reports.trend import trend_html
 from pytest_taskbench.results import CaseResult
@@ -313,7 +314,7 @@ def case_table(report: SuiteReport, anchor: str) -> str:
             f'<td><span class="badge {outcome}">{outcome}</span></td><td><b>{esc(r.case_id)}</b><div class="muted">{esc(r.path)}:{r.line}</div></td>'
             f'<td>{esc(r.category)}<div class="muted">{esc(r.difficulty)}</div></td><td class="num">{r.score:.2f}</td>'
             f'<td><div class="txt">{esc(_clip(r.input))}</div></td><td>{_expected_cell(r)}</td>'
-            f"<td>{_output_cell(r)}{samples_block(r)}</td>"
+            f"<td>{_output_cell(r)}{samples_block(r)}{conversation_block(r)}</td>"
             + (f'<td class="judged">{"".join(f"<div>{esc(line)}</div>" for line in case_meaning(r))}</td>' if meaning else "")
             + f"<td>{esc(r.reason)}</td></tr>"
         )

@@ -220,6 +220,9 @@ def analysis_markdown(analysis: FailureAnalysis) -> list[str]:
         items.append("- **Fields most often missing or wrong:** " + "; ".join(untrusted(f.describe()) for f in analysis.fields[:5]))
     if analysis.functions:
         items.append("- **Functions most often wrong, missing or extra:** " + "; ".join(untrusted(f.describe()) for f in analysis.functions[:5]))
+    if analysis.conversations is not None:
+        found = analysis.conversations
+        items.append(f"- **Conversations:** {untrusted(found.describe())}" + (f"; critical side effects in {_ids(found.flagged)}" if found.flagged else ""))
     rates = [g for g in analysis.by_difficulty if g.cases]
     if len(rates) > 1:
         shown = " · ".join(f"{cell(g.name)} {percent(g.failure_rate)} ({g.failed}/{g.cases})" for g in rates)

@@ -58,6 +58,14 @@ def summary_dict(report: SuiteReport) -> dict[str, Any]:
             "calibration": [calibration_dict(a) for a in report.calibration],
             "ungated_categories": list(report.ungated),
         }
+    if s.conversations:  # only a suite with conversation cases has it, so other summaries keep their shape
+        found = report.analysis.conversations if report.analysis is not None else None
+        summary["conversations"] = {
+            "cases": s.conversations,
+            "side_effects": dict(s.side_effects),
+            "critical_side_effects": list(s.critical_side_effects),
+            "first_wrong_turn": {} if found is None else {str(turn): n for turn, n in sorted(found.first_wrong_turn.items())},
+        }
     if s.sampling is not None:  # only a run with repeats has it, so other summaries keep their shape
         summary["sampling"] = sampling_dict(s.sampling)
     return summary
@@ -241,6 +249,15 @@ def analysis_dict(analysis: FailureAnalysis) -> dict[str, Any]:
         "functions": [{"function": f.name, "wrong": f.wrong, "partial": f.partial, "missing": f.missing, "extra": f.extra} for f in analysis.functions],
         "failure_rate_by_difficulty": {g.name: {"cases": g.cases, "failed": g.failed, "rate": g.failure_rate} for g in analysis.by_difficulty},
         "difficulty_trend": analysis.difficulty_trend,
+        "conversations": None
+        if analysis.conversations is None
+        else {
+            "cases": analysis.conversations.cases,
+            "failing": analysis.conversations.failing,
+            "first_wrong_turn": {str(turn): n for turn, n in sorted(analysis.conversations.first_wrong_turn.items())},
+            "side_effects": dict(analysis.conversations.side_effects),
+            "flagged": list(analysis.conversations.flagged),
+        },
         "category_by_difficulty": [
             {"category": c.category, "difficulty": c.difficulty, "cases": c.cases, "mean": c.mean, "passed": c.passed} for c in analysis.cross
         ],

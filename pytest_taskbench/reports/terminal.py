@@ -267,6 +267,10 @@ def analysis_lines(analysis: FailureAnalysis) -> list[str]:
         lines.append("  fields most often missing or wrong: " + "; ".join(safe_text(f.describe()) for f in analysis.fields[:SHOWN_IN_LINE]))
     if analysis.functions:
         lines.append("  functions most often wrong, missing or extra: " + "; ".join(safe_text(f.describe()) for f in analysis.functions[:SHOWN_IN_LINE]))
+    if analysis.conversations is not None and (analysis.conversations.failing or analysis.conversations.side_effects):
+        found = analysis.conversations
+        flagged = f"; critical side effects: {_first(found.flagged)}" if found.flagged else ""
+        lines.append(f"  conversations: {safe_text(found.describe())}{flagged}")
     if len([g for g in analysis.by_difficulty if g.cases]) > 1:
         rates = ", ".join(f"{safe_text(g.name)} {percent(g.failure_rate)} ({g.failed}/{g.cases})" for g in analysis.by_difficulty if g.cases)
         lines.append(f"  failure rate by difficulty: {rates}; {safe_text(analysis.difficulty_trend)}")

@@ -22,9 +22,11 @@ from typing import Any
 
 from pytest_taskbench import defaults
 from pytest_taskbench.cases import CASE_KEYS, CHAT_ROLES, DIFFICULTIES
+from pytest_taskbench.environments.conversation import DEFAULT_OBSERVATION_TEMPLATE, DEFAULT_TURN_TEMPLATE
 from pytest_taskbench.generation.judges import JUDGE_MAX_NEW_TOKENS
 from pytest_taskbench.scoring.registry import PACKS
 from pytest_taskbench.suite import ANALYSIS_KEYS, DEFAULT_CASE_PATTERNS, MAX_NEW_TOKENS, MAX_REPEATS, MAX_TEMPERATURE, SUITE_KEYS
+from pytest_taskbench.turns import CONVERSATION_POLICIES
 from pytest_taskbench.verdict.gates import GATES
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -109,7 +111,29 @@ def suite_schema() -> dict[str, Any]:
                 "system": {"type": "string", "description": "the system message; {input} and {reference_date} are filled in"},
                 "template": {"type": "string", "default": "{input}", "description": "the user message; {input} is the case's request"},
                 "chat_template": {"type": "boolean", "default": True, "description": "render prompts with the tokenizer's chat template"},
+                "turn_template": {
+                    "type": "string",
+                    "pattern": "\\{input\\}",
+                    "default": DEFAULT_TURN_TEMPLATE,
+                    "description": "a conversation's next user message in the plain-text transcript; {input} is the message",
+                },
+                "observation_template": {
+                    "type": "string",
+                    "pattern": "\\{observation\\}",
+                    "default": DEFAULT_OBSERVATION_TEMPLATE,
+                    "description": "what the environment said, in the plain-text transcript; {observation} is its JSON",
+                },
             },
+        },
+        "environment": {
+            "type": "string",
+            "minLength": 1,
+            "description": "the environment conversation cases act on (a registered name or package.module:factory)",
+        },
+        "conversation_policy": {
+            "enum": list(CONVERSATION_POLICIES),
+            "default": "mean",
+            "description": "how a conversation's turn scores and state score become its score: final, mean or all",
         },
         "generation": {
             "type": "object",
@@ -254,7 +278,28 @@ def case_schema() -> dict[str, Any]:
         },
         "human_score": {**UNIT, "description": "a person's score of the output in [0, 1], mapped to the nearest point of the judge's scale"},
         "repeats": REPEATS,
-        "policy": POLICY,
+        "policy": {
+            "anyOf": [POLICY, {"enum": list(CONVERSATION_POLICIES)}],
+            "description": "a sampled case: how its samples become its score; a conversation case: final, mean or all (its conversation policy)",
+        },
+        "turns": {
+            "type": "array",
+            "minItems": 1,
+            "description": "a conversation: the user's messages in order, each optionally with the answer expected at that turn",
+            "items": {
+                "type": "object",
+                "required": ["user"],
+                "additionalProperties": False,
+                "properties": {
+                    "user": {"type": "string"},
+                    "expected": {"description": "the answer expected at this turn, scored by the category's scorer"},
+                    "expected_calls": {"type": "array", "description": "a tool suite: the calls expected at this turn"},
+                },
+            },
+        },
+        "environment": {"type": "string", "minLength": 1, "description": "the environment this conversation acts on (default: the suite's)"},
+        "initial_state": {"type": "object", "description": "the environment's state before the first turn"},
+        "expected_state": {"type": "object", "description": "the state the conversation should leave, compared by the state scorer"},
     }
     assert set(properties) == CASE_KEYS, "the schema lags the case fields"
     return {
@@ -263,8 +308,8 @@ def case_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": ["id"],
-        "oneOf": [{"required": ["input"]}, {"required": ["messages"]}],
-        "anyOf": [{"required": ["expected"]}, {"required": ["expected_calls"]}],
+        "oneOf": [{"required": ["input"]}, {"required": ["messages"]}, {"required": ["turns"]}],
+        "anyOf": [{"required": ["expected"]}, {"required": ["expected_calls"]}, {"required": ["turns"]}],
         "properties": properties,
     }
 

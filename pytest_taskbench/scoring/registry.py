@@ -46,6 +46,7 @@ CORE_MODULES = (
     "pytest_taskbench.scoring.tool_calls",
     "pytest_taskbench.scoring.semantic",
     "pytest_taskbench.scoring.judge",
+    "pytest_taskbench.scoring.state",
 )
 PACKS: Mapping[str, str] = {"task_api": "pytest_taskbench.scoring.packs.taskapi", "lm_eval": "pytest_taskbench.scoring.packs.lm_eval"}
 

@@ -143,6 +143,34 @@ class CrossCell:
 
 
 @dataclass(frozen=True)
+class ConversationFindings:
+    """Where conversations go wrong: the turn each failing one first went wrong at, and the side effects by kind."""
+
+    cases: int
+    failing: int
+    first_wrong_turn: Mapping[int, int]  # turn number -> failing conversations that first went wrong there
+    side_effects: Mapping[str, int]  # kind (deleted, modified, added) -> how many, over every conversation
+    flagged: tuple[str, ...]  # the cases with a critical side effect
+
+    def describe(self) -> str:
+        turns = ", ".join(f"turn {turn}: {number}" for turn, number in sorted(self.first_wrong_turn.items())) or "none"
+        effects = ", ".join(f"{kind} {number}" for kind, number in sorted(self.side_effects.items())) or "none"
+        return f"{self.failing} of {self.cases} conversations fail; first wrong at {turns}; unintended changes: {effects}"
+
+
+def conversation_findings(scored: Sequence[CaseResult]) -> ConversationFindings | None:
+    """The conversation figures of a suite's results (None: it has no conversation case)."""
+    conversations = [r for r in scored if r.conversation is not None]
+    if not conversations:
+        return None
+    failing = [r for r in conversations if not r.passed]
+    turns = Counter(int(r.conversation["first_wrong_turn"]) for r in failing if r.conversation and r.conversation.get("first_wrong_turn"))
+    effects = Counter(str(effect.get("kind")) for r in conversations for effect in r.side_effects)
+    flagged = tuple(r.case_id for r in conversations if r.critical_side_effects)
+    return ConversationFindings(len(conversations), len(failing), dict(turns), dict(effects), flagged)
+
+
+@dataclass(frozen=True)
 class FailureAnalysis:
     """The patterns behind a run's failures; render it, never recompute it."""
 
@@ -158,6 +186,7 @@ class FailureAnalysis:
     by_difficulty: tuple[GroupSummary, ...] = ()
     categories: tuple[str, ...] = ()
     cross: tuple[CrossCell, ...] = field(default_factory=tuple)
+    conversations: ConversationFindings | None = None
 
     def cell(self, category: str, difficulty: str) -> CrossCell | None:
         return next((c for c in self.cross if c.category == category and c.difficulty == difficulty), None)
@@ -214,6 +243,7 @@ def analyze(results: Iterable[CaseResult], summary: RunSummary, config: Analysis
         by_difficulty=summary.difficulties,
         categories=tuple(g.name for g in summary.categories),
         cross=cross_table(scored, [g.name for g in summary.categories], [g.name for g in summary.difficulties]),
+        conversations=conversation_findings(scored),
     )
 
 

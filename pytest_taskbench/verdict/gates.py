@@ -337,6 +337,22 @@ def max_judge_errors(threshold: int, evidence: Evidence) -> list[GateResult]:
 
 
 @gate(
+    "max_side_effects",
+    COUNT,
+    "most conversation cases with a critical side effect (a record the expected state keeps, deleted or changed); checked in suites with conversation cases",
+    default=defaults.MAX_SIDE_EFFECTS,
+    reads_figures=False,
+)
+def max_side_effects(threshold: int, evidence: Evidence) -> list[GateResult]:
+    summary = _summary(evidence)
+    if not summary.conversations:
+        return []
+    flagged = summary.critical_side_effects
+    shown = f" ({', '.join(flagged[:5])}{' ...' if len(flagged) > 5 else ''})" if flagged else ""
+    return [_maximum("max_side_effects", len(flagged), threshold, f"conversations with a critical side effect{shown}")]
+
+
+@gate(
     "judge_min_agreement",
     UNIT,
     "a judge whose kappa with the human labels has a lower bound below this is not trusted: its categories are reported, not gated",

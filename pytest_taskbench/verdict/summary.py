@@ -7,6 +7,7 @@ and the summary says so.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -75,6 +76,9 @@ class RunSummary:
     warnings: tuple[str, ...] = ()
     judge_errors: int = 0  # cases whose judge gave no readable verdict
     sampling: SamplingSummary | None = None  # pass@k, pass^k and flaky cases, when cases were drawn more than once
+    conversations: int = 0  # conversation cases among ``cases``
+    side_effects: Mapping[str, int] = field(default_factory=dict)  # unintended changes to a conversation's state, by kind
+    critical_side_effects: tuple[str, ...] = ()  # the cases with a critical side effect (a record the expected state keeps, deleted or changed)
 
     @property
     def failed(self) -> int:
@@ -155,6 +159,9 @@ def summarize(
         errors=sum(r.status == "error" for r in scored),
         judge_errors=sum(r.status == "judge_error" for r in scored),
         broken=len(all_results) - len(scored),
+        conversations=sum(r.conversation is not None for r in scored),
+        side_effects=dict(Counter(str(effect.get("kind")) for r in scored for effect in r.side_effects)),
+        critical_side_effects=tuple(r.case_id for r in scored if r.critical_side_effects),
         total_in_suite=total_in_suite,
         weights_used=used,
         missing_categories=missing if scored else (),
