@@ -173,8 +173,20 @@ def test_the_tool_checkpoint_was_trained_like_the_json_one_on_tool_calls() -> No
     tools = json.loads((MODELS / TOOL_CHECKPOINT / "training_info.json").read_text(encoding="utf-8"))
     final = json.loads((MODELS / "task-api-tiny" / "training_info.json").read_text(encoding="utf-8"))
     assert tools["variant"] == "tools" and tools["seed"] == training_module().SEED
-    assert tools["config"] == {**final["config"], "max_length": training_module().TOOL_MAX_LENGTH}
-    assert tools["step"] == final["step"] and tools["loss_last_50"] < 0.1
+    module = training_module()
+    assert tools["config"] == {**final["config"], "max_length": module.TOOL_MAX_LENGTH, "steps": module.TOOL_STEPS}
+    assert tools["step"] == module.TOOL_STEPS and tools["loss_last_50"] < 0.1
+
+
+def test_the_json_checkpoints_were_trained_on_single_requests_and_conversations_mixed() -> None:
+    module = training_module()
+    for name in JSON_CHECKPOINTS:
+        facts = json.loads((MODELS / name / "training_info.json").read_text(encoding="utf-8"))
+        assert facts["config"]["steps"] == module.TrainingConfig.steps and facts["seed"] == module.SEED
+        assert facts["conversation_share"] == module.CONVERSATION_SHARE and facts["conversations"] > 0.9 * module.NUM_CONVERSATIONS
+    assert json.loads((MODELS / "task-api-tiny-early" / "training_info.json").read_text(encoding="utf-8"))["step"] == int(
+        module.TrainingConfig.steps * module.EARLY_FRACTION
+    )
 
 
 @pytest.fixture(scope="module")
