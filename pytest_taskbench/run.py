@@ -289,6 +289,8 @@ class TaskbenchRun:
         by_suite: dict[str, list[CaseResult]] = {}
         for result in results:
             by_suite.setdefault(result.suite, []).append(result)
+        # suites in the order of their first case, so a merge of shards prints them as one run does (results keep their order)
+        by_suite = dict(sorted(by_suite.items(), key=lambda item: min(r.nodeid for r in item[1])))
         plan = self.baselines
         use = BaselineUse(plan.baseline, plan.shared_only, plan.update_path is not None)
         shown_counters = counters if any(counters.values()) else {}
