@@ -276,7 +276,7 @@ def test_a_slice_of_the_shipped_suite_runs_against_the_shipped_model(pytester: p
     suite_copy = pytester.path / "cases"
     suite_copy.mkdir()
     for path in (ROOT / "cases").iterdir():
-        if path.is_file():  # cases/conversations/ is a suite of its own
+        if path.is_file():  # the Task API suite; cases/conversations/ is a suite of its own
             (suite_copy / path.name).write_bytes(path.read_bytes())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = pytester.runpytest_subprocess("cases", "-k", "action_05", f"--taskbench-model={MODELS / 'task-api-tiny'}", "-p", "no:cacheprovider")
