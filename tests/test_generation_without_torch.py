@@ -12,8 +12,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKED = ("torch", "transformers")
@@ -112,8 +114,21 @@ def test_saved_outputs_score_the_shipped_suite_without_torch(no_torch: NoTorch) 
 def test_a_function_model_runs_the_shipped_suite_without_torch(no_torch: NoTorch) -> None:
     result = no_torch.pytest("--taskbench-model=guessing_model:respond")
     assert_a_whole_run(result)
-    assert "generation: 500 outputs (500 generated, 0 from cache)" in result.stdout
+    # the 500 Task API requests and, for the nested conversation suite, one output per turn (every turn is played)
+    outputs = 500 + sum(len(case["turns"]) for case in conversation_cases())
+    assert f"{len(conversation_cases())} of {len(conversation_cases())} cases ran" in result.stdout
+    assert f"generation: {outputs} outputs ({outputs} generated, 0 from cache)" in result.stdout
     assert no_torch.attempts() == []
+
+
+def conversation_cases() -> list[dict[str, Any]]:
+    """The shipped conversation suite's cases, read as plain YAML (independently of the plugin's loader)."""
+    cases: list[dict[str, Any]] = []
+    for case_file in sorted((ROOT / "cases" / "conversations").glob("*.yaml")):
+        if case_file.name != "taskbench.yaml":
+            data = yaml.safe_load(case_file.read_text(encoding="utf-8"))
+            cases.extend(data["cases"] if isinstance(data, dict) else data)
+    return cases
 
 
 def test_a_checkpoint_without_torch_is_one_usage_error_saying_what_to_install(no_torch: NoTorch) -> None:
