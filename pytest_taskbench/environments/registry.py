@@ -13,13 +13,13 @@ Example (a team's own world in one file, named by a case's ``environment: cart``
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TypeVar
 
 from pytest_taskbench.environments.base import Environment, EnvironmentProblem
+from pytest_taskbench.formatting import defined_at
 
 ENTRY_POINT_GROUP = "pytest_taskbench.environments"
 CORE_MODULES: tuple[str, ...] = ("pytest_taskbench.environments.task_api",)  # the built-in environments
@@ -38,16 +38,6 @@ _REGISTRY: dict[str, Registration] = {}
 _loaded = False
 
 
-def _place(factory: EnvironmentFactory) -> str:
-    module = getattr(factory, "__module__", "?")
-    name = getattr(factory, "__qualname__", getattr(factory, "__name__", repr(factory)))
-    try:
-        line = f" (line {inspect.getsourcelines(factory)[1]})"
-    except (OSError, TypeError):
-        line = ""
-    return f"{module}.{name}{line}"
-
-
 def environment(name: str) -> Callable[[F], F]:
     """Register an environment class (or a function of no arguments returning one) under ``name``.
 
@@ -63,7 +53,7 @@ def environment(name: str) -> Callable[[F], F]:
 
 
 def _register(name: str, factory: EnvironmentFactory) -> None:
-    where = _place(factory)
+    where = defined_at(factory)
     earlier = _REGISTRY.get(name)
     # The same factory registered again (a conftest.py imported by a second in-process session) replaces itself.
     if earlier is not None and earlier.where != where:

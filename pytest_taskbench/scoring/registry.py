@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from pytest_taskbench.formatting import defined_at
 from pytest_taskbench.scoring.score import Scorer
 
 if TYPE_CHECKING:
@@ -68,16 +69,6 @@ _REGISTRY: dict[str, Registration] = {}
 _loaded = False
 
 
-def _place(factory: ScorerFactory) -> str:
-    module = getattr(factory, "__module__", "?")
-    name = getattr(factory, "__qualname__", getattr(factory, "__name__", repr(factory)))
-    try:
-        line = f" (line {inspect.getsourcelines(factory)[1]})"
-    except (OSError, TypeError):
-        line = ""
-    return f"{module}.{name}{line}"
-
-
 def scorer(name: str, *, pack: str | None = None) -> Callable[[ScorerFactory], ScorerFactory]:
     """Register a scorer factory under ``name`` (in ``pack``: only suites that list the pack can name it).
 
@@ -104,7 +95,7 @@ def scorer(name: str, *, pack: str | None = None) -> Callable[[ScorerFactory], S
 
 
 def _register(name: str, factory: ScorerFactory, pack: str | None) -> None:
-    where = _place(factory)
+    where = defined_at(factory)
     earlier = _REGISTRY.get(name)
     # The same factory registered again (a conftest.py imported by a second in-process session) replaces itself.
     if earlier is not None and earlier.where != where:
