@@ -26,7 +26,7 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 TEXT_BLOCK = re.compile(r"^```text\n(.*?)^```", re.DOTALL | re.MULTILINE)
 INCLUDE = re.compile(r'^--8<-- "docs/examples/([\w\-]+)\.txt"$')
-MAX_README_LINES = 250
+MAX_README_PROSE_LINES = 160  # the README's own words; the main job's recorded output block grows with what the run prints
 
 
 def script(name: str) -> ModuleType:
@@ -113,7 +113,8 @@ def test_every_page_is_in_the_navigation() -> None:
 
 
 def test_the_readme_is_a_landing_page() -> None:
-    assert len(README.read_text(encoding="utf-8").splitlines()) <= MAX_README_LINES
+    prose = re.sub(r"^```text\n.*?^```\n", "", README.read_text(encoding="utf-8"), flags=re.DOTALL | re.MULTILINE)
+    assert len(prose.splitlines()) <= MAX_README_PROSE_LINES
 
 
 def test_the_readmes_links_lead_to_files_that_exist() -> None:
