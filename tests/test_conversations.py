@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -145,7 +146,9 @@ def test_a_baseline_comparison_catches_a_checkpoint_that_started_deleting_things
 
 
 @pytest.mark.slow
-def test_xdist_gives_the_same_summary(pytester: pytest.Pytester) -> None:
+def test_xdist_gives_the_same_summary(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the subprocesses' conftest.py imports the test environment from tests/helpers: a fresh clone has no install of it
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])))
     extra = [case(f"more_{index}", [{"user": f"set k{index} to {index}"}, {"user": f"get k{index}", "expected": {"action": "get"}}]) for index in range(6)]
     write(pytester, case_lines([*CASES, *extra]))
     summaries = []
