@@ -24,13 +24,15 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # generated_files, beside this script
+from generated_files import write_or_check  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "cases"
@@ -126,23 +128,7 @@ def outputs(source: Path = SOURCE) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="compare with the committed files instead of writing them")
-    parser.add_argument("--out", type=Path, default=TARGET, help="the variant's folder (default cases-tools)")
-    args = parser.parse_args(argv)
-    stale = []
-    for name, text in outputs().items():
-        path = args.out / name
-        if args.check:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                stale.append(name)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    if stale:
-        print(f"stale in {args.out}: {', '.join(stale)}; run python scripts/task_api_tools.py", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check((__doc__ or "").splitlines()[0], TARGET, outputs, argv, out_help="the variant's folder (default cases-tools)")
 
 
 if __name__ == "__main__":

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,19 +13,11 @@ import yaml
 
 from pytest_taskbench.environments import Action
 from pytest_taskbench.environments.task_api import TaskApi, title_key
+from tests.helpers.scripts import script
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "cases" / "conversations"
 DIFFICULTY_SHARES = {"simple": 0.4, "moderate": 0.3, "complex": 0.2, "adversarial": 0.1}
-
-
-def script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @lru_cache(maxsize=1)

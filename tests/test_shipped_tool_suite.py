@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -15,19 +12,11 @@ from pytest_taskbench.calls import AnyOf
 from pytest_taskbench.cases import Case
 from pytest_taskbench.scoring.registry import build_scorer
 from pytest_taskbench.suite import Suite, load_suite
+from tests.helpers.scripts import script
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANT = ROOT / "cases-tools"
 TOOL_MODEL = ROOT / "models" / "task-api-tiny-tools"
-
-
-def script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @lru_cache(maxsize=1)

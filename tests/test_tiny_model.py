@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +16,7 @@ import yaml
 
 from pytest_taskbench.cases import Case, load_case_file
 from pytest_taskbench.suite import Suite, load_suite
+from tests.helpers.scripts import script
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -27,15 +26,9 @@ CHECKPOINTS = (*JSON_CHECKPOINTS, TOOL_CHECKPOINT)
 MAX_BYTES = 10 * 1024 * 1024
 
 
-@lru_cache(maxsize=1)
 def training_module() -> ModuleType:
-    """scripts/train_tiny_model.py imported as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("train_tiny_model", ROOT / "scripts" / "train_tiny_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
+    """scripts/train_tiny_model.py imported as a module."""
+    return script("train_tiny_model")
 
 
 @lru_cache(maxsize=1)
