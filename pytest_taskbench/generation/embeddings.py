@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_taskbench.generation.base import ModelLoadError
+from pytest_taskbench.generation.base import ModelLoadError, backend_identity
 from pytest_taskbench.generation.cache import GenerationCache
 
 BATCH_SIZE = 64
@@ -224,7 +224,7 @@ class EmbeddingModels:
             try:
                 found = resolve_spec(model.spec, self._roots)
                 embedder: Embedder = TransformersEmbedder(found, self._device, self._threads) if isinstance(found, Path) else found
-                identity = _identity(embedder)
+                identity = backend_identity(embedder)  # the same contract as a backend's identity()
                 model.cache = self._open_cache(identity) if identity is not None and self._open_cache is not None else None
                 model.embedder = embedder
             except EmbeddingError as exc:
@@ -288,17 +288,6 @@ class EmbeddingModels:
     def problems(self) -> list[str]:
         """Cache problems met (a corrupt entry, an unwritable folder), one line each."""
         return [line for m in self._models.values() if m.cache is not None for line in m.cache.problems]
-
-
-def _identity(embedder: Embedder) -> str | None:
-    identity = getattr(embedder, "identity", None)
-    if not callable(identity):
-        return None
-    try:
-        value = identity()
-    except NotImplementedError:
-        return None
-    return value if isinstance(value, str) else None
 
 
 def _stored_vector(text: str | None) -> Vector | None:
