@@ -100,7 +100,7 @@ def one_at_a_time(model_path: Path, suite_dir: Path, out: Path, threads: int) ->
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from pytest_taskbench.environments.conversation import Exchange, execute_all, observation_json, read_actions, start, turn_prompt
+    from pytest_taskbench.environments.conversation import Exchange, execute_all, observation_json, opening_prompt, read_actions, start, turn_prompt
     from pytest_taskbench.generation.base import apply_stop
     from pytest_taskbench.suite import load_suite
 
@@ -118,8 +118,9 @@ def one_at_a_time(model_path: Path, suite_dir: Path, out: Path, threads: int) ->
             users = [turn.user for turn in case.conversation.turns]
             exchanges: list[Exchange] = []
             texts: list[str] = []
+            opening = opening_prompt(suite.prompt_for(case), environment)
             for _ in users:
-                prompt = turn_prompt(suite.prompt_for(case), suite.conversation, users, exchanges)
+                prompt = turn_prompt(opening, suite.conversation, users, exchanges)
                 ids = tokenizer(prompt.text, add_special_tokens=False, return_tensors="pt")
                 with torch.inference_mode():
                     generated = model.generate(

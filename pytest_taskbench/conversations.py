@@ -28,8 +28,17 @@ from typing import Any
 from pytest_taskbench.calls import calls_json
 from pytest_taskbench.cases import Case
 from pytest_taskbench.environments.base import Environment, Observation
-from pytest_taskbench.environments.conversation import Exchange, environment_name, execute_all, observation_json, read_actions, start, turn_prompt
-from pytest_taskbench.generation.base import GenerationParams
+from pytest_taskbench.environments.conversation import (
+    Exchange,
+    environment_name,
+    execute_all,
+    observation_json,
+    opening_prompt,
+    read_actions,
+    start,
+    turn_prompt,
+)
+from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.generation.engine import GenerationEngine, Job
 from pytest_taskbench.results import CaseResult, Status
 from pytest_taskbench.scoring.score import Scorer, safe_score
@@ -64,6 +73,7 @@ class ConversationRun:
     turns: list[TurnRecord] = field(default_factory=list)
     exchanges: list[Exchange] = field(default_factory=list)
     state_before: dict[str, Any] = field(default_factory=dict)
+    opening: Prompt | None = None  # turn 1's prompt, its {state} filled from the environment at the start
     state_after: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None  # the environment raised, or the model gave no output: the case fails with this
     model_error: bool = False
@@ -137,13 +147,14 @@ class ConversationDriver:
         try:
             run.environment = start(case, suite.conversation)
             run.state_before = run.environment.state()
+            run.opening = opening_prompt(suite.prompt_for(case), run.environment)
         except Exception as exc:  # an environment that cannot start fails its case, not the session
             run.failure = f"the environment could not start: {type(exc).__name__}: {exc}"
         return run
 
     def _job(self, run: ConversationRun) -> Job:
-        first = run.suite.prompt_for(run.case)
-        prompt = turn_prompt(first, run.suite.conversation, run.users, run.exchanges)
+        assert run.opening is not None
+        prompt = turn_prompt(run.opening, run.suite.conversation, run.users, run.exchanges)
         return Job((run.nodeid, len(run.turns) + 1), prompt, self._params_for(run.suite), run.case.id)
 
     def _advance(self, run: ConversationRun, text: str | None, error: str | None) -> None:

@@ -65,6 +65,25 @@ def test_each_turn_sees_the_model_own_answers_and_the_observations(pytester: pyt
     ]
 
 
+def test_the_first_prompt_shows_the_state_the_environment_lets_the_user_see(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    showing = SUITE.replace('  template: "Request: {input}', '  template: "Items: {state}\\nRequest: {input}').replace("environment: kv", "environment: kv_own")
+    assert showing != SUITE
+    other = {"key": "theirs", "value": "9", "owner": "sam"}
+    write(
+        pytester,
+        case_lines([{**CASES[0], "initial_state": {"items": [KEEP, other]}, "expected_state": {"items": [KEEP, other, {"key": "a", "value": "2"}]}}]),
+        showing,
+    )
+    (pytester.path / "conftest.py").write_text(CONFTEST + 'environment("kv_own")(OwnItems)\n')
+    monkeypatch.setenv("PROMPTS_LOG", str(pytester.path / "prompts.log"))
+    pytester.runpytest(ORACLE, "--taskbench-log-samples=samples.jsonl").assert_outcomes(passed=1)
+    prompts = [json.loads(line)[0] for line in (pytester.path / "prompts.log").read_text().splitlines()]
+    shown = 'Items: {"items": [{"key": "keep", "value": "1"}]}\nRequest: set a to 1\nJSON:'
+    assert prompts[0] == shown  # another user's item is in the state, not in the view
+    assert prompts[1].startswith(shown + ' {"action": "set"')
+    assert json.loads((pytester.path / "samples.jsonl").read_text())["prompt"] == shown
+
+
 def test_a_killed_run_resumes_mid_conversation(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     write(pytester)
     monkeypatch.setenv("FAIL_AFTER_TURN", "1")

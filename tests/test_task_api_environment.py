@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_taskbench.environments import Action, EnvironmentProblem, make_environment
+from pytest_taskbench.environments.base import visible_state
 from pytest_taskbench.environments.task_api import PRIORITIES, TOOLS, TaskApi, title_key
 
 WORDS = st.sampled_from(
@@ -155,9 +156,11 @@ def test_reset_copies_the_state_it_is_given_and_state_returns_a_copy(state: dict
 
 @settings(max_examples=40, deadline=None)
 @given(states())
-def test_other_users_tasks_are_never_listed_and_cannot_be_touched(state: dict[str, Any]) -> None:
+def test_other_users_tasks_are_never_listed_shown_or_touched(state: dict[str, Any]) -> None:
     environment = started(state)
     listed = environment.execute(Action(arguments={"action": "list"})).result["tasks"]
+    assert visible_state(environment) == {"tasks": listed}  # what a prompt's {state} shows: the user's own tasks, as a list shows them
+    assert all("owner" not in task for task in visible_state(environment)["tasks"])
     assert [task["title"] for task in listed] == [task["title"] for task in state["tasks"] if "owner" not in task]
     for task in state["tasks"]:
         if "owner" in task:

@@ -8,6 +8,10 @@ compares ``state()`` with the case's ``expected_state``.
 An action the environment refuses (an unknown task, an argument of the wrong type) is not an
 error of the run: ``execute`` returns an :class:`Observation` with ``ok=False`` and the reason,
 and leaves the state exactly as it was. Only a bug in the environment itself raises.
+
+An environment may also define ``view() -> dict``: the part of the state the user may see, which
+a prompt's ``{state}`` shows the model at the start of a conversation (the built-in ``task_api``
+leaves out other users' tasks). Without it, ``{state}`` shows ``state()``.
 """
 
 from __future__ import annotations
@@ -67,3 +71,9 @@ class Environment(Protocol):
     def state(self) -> dict[str, Any]:
         """The current state, as a JSON value the caller may keep (a copy)."""
         ...
+
+
+def visible_state(environment: Environment) -> dict[str, Any]:
+    """What the model may be shown of the state: the environment's ``view()`` when it has one, else ``state()``."""
+    view = getattr(environment, "view", None)
+    return dict(view()) if callable(view) else environment.state()

@@ -2,7 +2,7 @@
 reading the model's answer as actions, and the transcript each turn's prompt holds.
 
 The transcript of a plain-text suite (``prompt.chat_template: false``) is the first user message
-through ``prompt.template``, then for each finished turn::
+through ``prompt.template`` (where ``{state}`` is what the environment shows of its initial state), then for each finished turn::
 
     " " + answer.strip() + "\\n" + observation_template(observation JSON) + "\\n" + turn_template(next user message)
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_taskbench.call_parsers import parse_calls
 from pytest_taskbench.cases import Case, CaseError, CaseFileContents
-from pytest_taskbench.environments.base import Action, Environment, EnvironmentProblem, Observation
+from pytest_taskbench.environments.base import Action, Environment, EnvironmentProblem, Observation, visible_state
 from pytest_taskbench.environments.registry import make_environment
 from pytest_taskbench.generation.base import Prompt
 from pytest_taskbench.guards import validation
@@ -138,6 +138,23 @@ class Exchange:
 
     answer: str
     observation: str
+
+
+def state_json(state: Mapping[str, Any]) -> str:
+    """A state as a prompt's ``{state}`` shows it: JSON in the observations' style."""
+    return json.dumps(state, ensure_ascii=False)
+
+
+def with_state(prompt: Prompt, state: Mapping[str, Any]) -> Prompt:
+    """``prompt`` with each ``{state}`` (in its text and its messages) replaced by ``state_json(state)``."""
+    shown = state_json(state)
+    messages = tuple({**m, "content": m["content"].replace("{state}", shown)} if isinstance(m.get("content"), str) else m for m in prompt.messages)
+    return replace(prompt, text=prompt.text.replace("{state}", shown), messages=messages)
+
+
+def opening_prompt(prompt: Prompt, environment: Environment) -> Prompt:
+    """Turn 1's prompt of a conversation: the case's prompt with ``{state}`` showing what the freshly reset environment lets the user see."""
+    return with_state(prompt, visible_state(environment))
 
 
 def turn_prompt(first: Prompt, setup: ConversationSetup, turns: Sequence[str], finished: Sequence[Exchange]) -> Prompt:

@@ -212,6 +212,10 @@ class TaskApi:
     def state(self) -> dict[str, Any]:
         return {"tasks": [shown(task) for task in self._tasks]}
 
+    def view(self) -> dict[str, Any]:
+        """The user's own tasks: what a prompt's ``{state}`` shows (another user's tasks are never shown)."""
+        return {"tasks": [shown(task) for task in self._tasks if "owner" not in task]}
+
     def execute(self, action: Action) -> Observation:
         try:
             kind, arguments = action_of(action)

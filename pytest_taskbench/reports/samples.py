@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_taskbench.cases import CaseFileContents
+from pytest_taskbench.cases import Case, CaseFileContents
+from pytest_taskbench.environments.conversation import opening_prompt, start
 from pytest_taskbench.generation.base import Prompt
 from pytest_taskbench.guards.files import json_text
 from pytest_taskbench.results import CaseResult
@@ -37,7 +38,18 @@ def suite_prompts(suite: Suite, load: Callable[[Path], CaseFileContents]) -> dic
 
     ``load`` reads one case file; pass the run's cached reader so nothing is parsed twice.
     """
-    return {(case.path, case.id): suite.prompt_for(case) for case in suite.valid_cases(load)}
+    return {(case.path, case.id): _prompt(suite, case) for case in suite.valid_cases(load)}
+
+
+def _prompt(suite: Suite, case: Case) -> Prompt:
+    """A case's prompt; a conversation's turn 1 as the model saw it, its ``{state}`` filled from a fresh environment."""
+    prompt = suite.prompt_for(case)
+    if case.conversation is None:
+        return prompt
+    try:
+        return opening_prompt(prompt, start(case, suite.conversation))
+    except Exception:  # the case already failed with the reason; the log keeps the unfilled template
+        return prompt
 
 
 def sample(result: CaseResult, prompt: Prompt | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pytest_taskbench.environments.conversation import Exchange, execute_all, observation_json, read_actions, start, turn_prompt
+from pytest_taskbench.environments.conversation import Exchange, execute_all, observation_json, opening_prompt, read_actions, start, turn_prompt
 from pytest_taskbench.suite import load_suite
 
 SUITE = Path(__file__).resolve().parents[2] / "cases" / "conversations" / "taskbench.yaml"
@@ -29,9 +29,10 @@ def transcripts() -> dict[str, str]:
             environment = start(case, suite.conversation)
             users = [turn.user for turn in case.conversation.turns]
             exchanges: list[Exchange] = []
+            opening = opening_prompt(suite.prompt_for(case), environment)
             for turn in case.conversation.turns:
                 answer = json.dumps(turn.expected, ensure_ascii=False)
-                answers[turn_prompt(suite.prompt_for(case), suite.conversation, users, exchanges).text] = answer
+                answers[turn_prompt(opening, suite.conversation, users, exchanges).text] = answer
                 exchanges.append(Exchange(answer, observation_json(execute_all(environment, read_actions(answer, case, "auto")))))
     return answers
 

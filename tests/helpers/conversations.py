@@ -68,6 +68,13 @@ class KeyValueStore:
         return {"items": copy.deepcopy(self._items)}
 
 
+class OwnItems(KeyValueStore):
+    """The store with a ``view()``: a prompt's ``{state}`` shows the user's own items, not another user's."""
+
+    def view(self) -> dict[str, Any]:
+        return {"items": [item for item in self.state()["items"] if "owner" not in item]}
+
+
 def refuse(reason: str) -> Observation:
     return Observation(False, {"ok": False, "error": reason}, reason)
 
@@ -75,7 +82,7 @@ def refuse(reason: str) -> Observation:
 # conftest.py of a pytester suite: registers the store as ``kv``
 CONFTEST = """\
 from pytest_taskbench.environments import environment
-from tests.helpers.conversations import KeyValueStore
+from tests.helpers.conversations import KeyValueStore, OwnItems
 
 environment("kv")(KeyValueStore)
 """
