@@ -10,7 +10,7 @@ Sections (targets from issue #21):
   one batch held (batch x (longest prompt + max_new_tokens)): the data the automatic batch
   size's CPU token budget is chosen from.
 - ``defaults``: ``pytest cases`` on the shipped suite (500 cases, no cache) with today's defaults
-  against the old ones (``--taskbench-batch-size=8 --taskbench-device=cpu``), ``--threads`` torch threads on both sides, fresh processes
+  against the old ones (``--taskbench-batch-size=8 --taskbench-device=cpu --taskbench-decoding=generate``), ``--threads`` torch threads on both sides, fresh processes
   taking turns, medians: generation-time ratio (target <= 0.6), peak RSS difference (target
   <= 200 MB), and whether the 500 outputs are identical.
 - ``http``: a local OpenAI-compatible server (stdlib, started here) that answers every request in
@@ -157,7 +157,7 @@ def defaults(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     shutil.copytree(REPO / "cases", root / "cases")
     base = [sys.executable, "-m", "pytest", "cases", f"--taskbench-model={MODEL}", "--taskbench-no-cache", "-q", "-p", "no:cacheprovider", "--tb=no"]
     base.append(f"--taskbench-threads={args.threads}")  # the same on both sides: on a shared machine, more threads only wait on each other
-    sides = {"old defaults": ["--taskbench-batch-size=8", "--taskbench-device=cpu"], "defaults": []}
+    sides = {"old defaults": ["--taskbench-batch-size=8", "--taskbench-device=cpu", "--taskbench-decoding=generate"], "defaults": []}
     runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in sides}
     for turn in range(args.repeat):
         for name, extra in sides.items():

@@ -13,6 +13,7 @@ MAX_NEW_TOKENS = 128  # tokens generated per case unless the suite says
 BATCH_SIZE = 0  # prompts per generation batch; 0 is auto: sized from the prompts' token lengths and free memory
 DEVICE = "auto"  # cuda, then mps, then cpu
 DTYPE = "auto"
+DECODING = "auto"  # greedy batches of a transformers model through generation/greedy.py where it is exact, else generate
 GENERATION_SEED = 0  # a sampled suite's seed unless generation.seed says: the same command draws the same samples
 POLICY = "mean"  # how a case's samples become its score and pass/fail
 

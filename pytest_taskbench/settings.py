@@ -184,6 +184,12 @@ class Settings:
         choices=("auto", "float32", "float16", "bfloat16"),
         role="score",
     )
+    decoding: str = option(
+        "how a transformers model decodes greedy batches: auto (finished rows leave the batch, where that gives what generate gives) or generate (transformers' generate, as before) (default {default})",
+        defaults.DECODING,
+        metavar="HOW",
+        choices=("auto", "generate"),
+    )
     threads: int | None = option(
         "CPU threads for a transformers model (default: torch's choice; under pytest-xdist, the CPUs divided among the workers)", metavar="N", minimum=1
     )

@@ -80,7 +80,7 @@ def test_auto_batch_size_comes_from_real_prompt_lengths(tiny_model: Path, monkey
 
 @pytest.mark.slow
 def test_token_budget_on_cpu_is_bounded(backend: TransformersBackend) -> None:
-    assert 0 < backend.token_budget() <= CPU_TOKEN_BUDGET == 4096  # the sweep's figure (docs/benchmarks.md)
+    assert 0 < backend.token_budget() <= CPU_TOKEN_BUDGET
     assert resolve_device("auto") in ("cpu", "cuda", "mps")
 
 

@@ -84,6 +84,7 @@ def backend_options(settings: Settings, rootdir: Path) -> BackendOptions:
         batch_size=settings.batch_size,
         device=settings.device,
         dtype=settings.dtype,
+        decoding=settings.decoding,
         threads=settings.threads,
         rootdir=rootdir,
         http_endpoint=settings.http_endpoint,

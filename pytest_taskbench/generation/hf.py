@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.generation.base import BaseBackend, GenerationParams, ModelLoadError, Prompt
+from pytest_taskbench.generation.greedy import changed_settings, greedy_generate, stop_strings_check
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 FULL_HASH_LIMIT = 64 * 1024 * 1024  # files up to this size are hashed in full
@@ -48,7 +49,7 @@ EDGE_BYTES = 1024 * 1024  # larger files: the first and last MiB ...
 SAMPLE_BYTES = 64 * 1024  # ... and this much at SAMPLES evenly spaced offsets
 SAMPLES = 16
 MAX_AUTO_BATCH = 64
-CPU_TOKEN_BUDGET = 4096  # on CPU, batches gain nothing beyond about this many tokens (the sweep in benchmarks/bench_defaults.py)
+CPU_TOKEN_BUDGET = 12288  # on CPU, batches gain little beyond about this many tokens (the sweep in benchmarks/bench_defaults.py)
 REQUIRED_MODULES = ("torch", "transformers")  # what this module imports; the hf extra installs them (and safetensors, tokenizers)
 ACCELERATOR_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # an NVIDIA driver; ROCm
 CPU_TORCH = "torch==2.13.0"  # a bare "torch" pulls a multi-GB CUDA build
@@ -159,7 +160,9 @@ def resolve_dtype(dtype: str, device: str) -> str:
 class TransformersBackend(BaseBackend):
     name = "transformers"
 
-    def __init__(self, path: str | Path, *, batch_size: int = 0, device: str = "auto", dtype: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, batch_size: int = 0, device: str = "auto", dtype: str = "auto", threads: int | None = None, decoding: str = "auto"
+    ) -> None:
         self.auto_batch = batch_size <= 0
         super().__init__(MAX_AUTO_BATCH if self.auto_batch else batch_size)
         self.batch_counts_sequences = self.auto_batch  # auto sizes batches by tokens held: a prompt's N samples hold N times as many
@@ -176,6 +179,7 @@ class TransformersBackend(BaseBackend):
         self._stop_strings_work = True
         self._facts: dict[str, str | int] = {}
         self._share_prefill = True  # False once a model's cache turned out not to be a DynamicCache
+        self._greedy_loop: bool | None = None if decoding == "auto" else False  # greedy batches through greedy.py (None: not decided yet)
 
     def load(self) -> None:
         """Load model and tokenizer (once); raises ModelLoadError with the cause."""
@@ -345,6 +349,10 @@ class TransformersBackend(BaseBackend):
 
         try:
             with torch.inference_mode(), torch.random.fork_rng(devices=[torch.device(self.device)] if cuda else [], enabled=seed is not None):
+                if not sampled and self._greedy_loop_fits(model):
+                    rows = self._greedy(encoded, params)
+                    if rows is not None:
+                        return [[str(text)] for text in tokenizer.batch_decode(rows, skip_special_tokens=True)]
                 stopping = {"stop_strings": list(params.stop), "tokenizer": tokenizer} if params.stop and self._stop_strings_work else {}
                 try:
                     output_ids = run(stopping)
@@ -364,6 +372,25 @@ class TransformersBackend(BaseBackend):
         texts = [str(text) for text in tokenizer.batch_decode(output_ids, skip_special_tokens=True)]
         per_prompt = count if sampled else 1
         return [texts[i * per_prompt : (i + 1) * per_prompt] for i in range(len(prompts))]
+
+    def _greedy_loop_fits(self, model: Any) -> bool:
+        """Whether ``greedy.greedy_generate`` gives what ``generate`` would: decided once per model (see greedy.py)."""
+        if self._greedy_loop is None:
+            self._greedy_loop = not self.is_encoder_decoder and not changed_settings(model)
+        return self._greedy_loop
+
+    def _greedy(self, encoded: dict[str, Any], params: GenerationParams) -> list[list[int]] | None:
+        """Greedy decoding with finished rows dropped; None when the model's cache cannot drop rows (then never tried again)."""
+        stop_check = None
+        if params.stop and self._stop_strings_work:
+            try:
+                stop_check = stop_strings_check(self._tokenizer, params.stop)
+            except ValueError:  # as with generate's stop strings: BaseBackend cuts at the stop sequence afterwards anyway
+                self._stop_strings_work = False
+        rows = greedy_generate(self._model, encoded["input_ids"], encoded["attention_mask"], params.max_new_tokens, stop_check)
+        if rows is None:
+            self._greedy_loop = False
+        return rows
 
     def generation_facts(self) -> dict[str, str | int]:
         """Where the model ran, once it has loaded: for the summary's generation line."""

@@ -62,6 +62,7 @@ class BackendOptions:
     batch_size: int = defaults.BATCH_SIZE  # prompts per batch; 0 means "auto" (size batches yourself, or pick a default)
     device: str = defaults.DEVICE
     dtype: str = defaults.DTYPE
+    decoding: str = defaults.DECODING  # a transformers model's greedy batches: "auto" (generation/greedy.py where exact) or "generate"
     threads: int | None = None  # CPU threads (None: the library's own choice)
     rootdir: Path | None = None  # pytest's rootdir: resolve relative paths in ARGS against it
     http_endpoint: str = defaults.HTTP_ENDPOINT
@@ -270,7 +271,9 @@ def _transformers(args: str, options: BackendOptions) -> Backend:
 
     check_dependencies(args)
     # weights load on the first cache miss
-    return TransformersBackend(args, batch_size=options.batch_size, device=options.device, dtype=options.dtype, threads=options.threads)
+    return TransformersBackend(
+        args, batch_size=options.batch_size, device=options.device, dtype=options.dtype, threads=options.threads, decoding=options.decoding
+    )
 
 
 def _check_url(args: str) -> None:
