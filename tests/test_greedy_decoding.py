@@ -106,3 +106,39 @@ def test_a_model_whose_generation_config_changes_greedy_tokens_is_left_to_genera
     assert backend._greedy_loop is False
     assert texts == outputs(penalised, params, prompts, loop=False)
     assert texts != outputs(random_model, params, prompts, loop=False)  # the penalty changes the answers the loop would have given
+
+
+@pytest.mark.slow
+def test_a_cache_with_reserved_room_gives_the_logits_of_one_that_grows_bit_for_bit(random_model: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, DynamicCache
+
+    from pytest_taskbench.generation.greedy import reserve
+
+    model = AutoModelForCausalLM.from_pretrained(random_model, local_files_only=True).eval()
+    ids = torch.randint(2, 1000, (6, 40), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[:3, :11] = 0  # left padding on half the rows
+    runs = []
+    for reserved in (False, True):
+        with torch.inference_mode():
+            kv, step_mask = DynamicCache(), mask.clone()
+            positions = (step_mask.cumsum(-1) - 1).clamp(min=0)
+            logits = model(input_ids=ids, attention_mask=step_mask, position_ids=positions, past_key_values=kv, use_cache=True).logits[:, -1]
+            if reserved:
+                reserve(kv, 8)
+                assert type(kv.layers[0]).__name__ == "ReservedLayer"
+            position, steps = positions[:, -1:] + 1, []
+            for step in range(12):  # past the 8 reserved positions: the layer grows as a DynamicLayer does
+                tokens = logits.argmax(-1)
+                if step == 4:  # rows leave the batch, as finished rows do
+                    keep = torch.tensor([0, 2, 5])
+                    kv.batch_select_indices(keep)
+                    step_mask, position, tokens = step_mask[keep], position[keep], tokens[keep]
+                step_mask = torch.cat([step_mask, step_mask.new_ones((step_mask.shape[0], 1))], dim=1)
+                logits = model(input_ids=tokens[:, None], attention_mask=step_mask, position_ids=position + step, past_key_values=kv, use_cache=True).logits[
+                    :, -1
+                ]
+                steps.append(logits)
+        runs.append(steps)
+    assert all(torch.equal(plain, reserved) for plain, reserved in zip(*runs))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 # Generation-config keys that leave greedy tokens alone: sampling settings (greedy ignores them),
@@ -88,9 +89,10 @@ def greedy_generate(model: Any, input_ids: Any, attention_mask: Any, max_new_tok
     # Only the last position's logits: over a prompt, a large vocabulary's logits would dwarf the KV cache (generate does the same).
     last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, **last_only)
-    cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
-    if not isinstance(cache, DynamicCache):  # a sliding-window or state-space cache: rows cannot be dropped
+    kv = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+    if not isinstance(kv, DynamicCache):  # a sliding-window or state-space cache: rows cannot be dropped
         return None
+    reserve(kv, max_new_tokens)
     rows = list(range(input_ids.shape[0]))  # the batch rows still going, in the order the tensors hold them
     generated: list[list[int]] = [[] for _ in rows]
     sequences = input_ids  # prompt and new tokens of the rows still going: a stop string may begin in the prompt, as generate sees it
@@ -110,14 +112,68 @@ def greedy_generate(model: Any, input_ids: Any, attention_mask: Any, max_new_tok
             break
         if len(keep) < len(rows):
             kept = torch.tensor(keep, device=input_ids.device)
-            cache.batch_select_indices(kept)
+            kv.batch_select_indices(kept)
             mask, next_position, tokens, sequences = mask[kept], next_position[kept], tokens[kept], sequences[kept]
             rows = [rows[index] for index in keep]
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-        output = model(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_position, use_cache=True, **{cache_name: cache})
+        output = model(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_position, use_cache=True, **{cache_name: kv})
         next_position = next_position + 1
         logits = output.logits[:, -1, :]
     return generated
+
+
+def reserve(kv: Any, new_tokens: int) -> None:
+    """Give each plain layer of a ``DynamicCache`` room for ``new_tokens`` more positions, written in place.
+
+    A ``DynamicCache`` grows by ``torch.cat`` at every step, copying the whole cache of every
+    layer: with long prompts (a conversation's transcript) that copy, not the model, is most of a
+    step. A reserved layer writes each step's keys and values into its room and hands attention
+    a view of the filled part: the same values, so the same logits (bit for bit, the tests check
+    it). Layers of another kind (sliding windows) are left as they are.
+    """
+    growing = _reserved_layer_class()
+    plain: Any = growing.__base__  # DynamicLayer itself, not a subclass with its own update
+    layers: list[Any] = list(getattr(kv, "layers", None) or [])
+    for layer in layers:
+        if layer.__class__ is not plain or not getattr(layer, "is_initialized", False) or layer.keys.dim() != 4:
+            continue
+        batch, heads, length, width = layer.keys.shape
+        keys = layer.keys.new_empty((batch, heads, length + new_tokens, width))
+        values = layer.values.new_empty((batch, heads, length + new_tokens, layer.values.shape[-1]))
+        keys[..., :length, :], values[..., :length, :] = layer.keys, layer.values
+        layer.__class__ = growing
+        layer.room_keys, layer.room_values = keys, values
+        layer.keys, layer.values = keys[..., :length, :], values[..., :length, :]
+
+
+@cache
+def _reserved_layer_class() -> type:
+    """A ``DynamicLayer`` that writes into reserved room instead of concatenating (made on first use: transformers loads lazily)."""
+    from transformers.cache_utils import DynamicLayer
+
+    class ReservedLayer(DynamicLayer):  # type: ignore[no-untyped-call]
+        room_keys: Any
+        room_values: Any
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            filled, adding = _filled(self), key_states.shape[-2]
+            if filled + adding > self.room_keys.shape[-2]:  # out of room: grow as a DynamicLayer does
+                return super().update(key_states, value_states, *args, **kwargs)
+            self.room_keys[..., filled : filled + adding, :].copy_(key_states)
+            self.room_values[..., filled : filled + adding, :].copy_(value_states)
+            self.keys, self.values = self.room_keys[..., : filled + adding, :], self.room_values[..., : filled + adding, :]
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices: Any) -> None:
+            filled = _filled(self)
+            self.room_keys, self.room_values = self.room_keys[indices], self.room_values[indices]
+            self.keys, self.values = self.room_keys[..., :filled, :], self.room_values[..., :filled, :]
+
+    return ReservedLayer
+
+
+def _filled(layer: Any) -> int:
+    return int(layer.keys.shape[-2])
 
 
 def stop_strings_check(tokenizer: Any, stop: Sequence[str]) -> StopCheck | None:
