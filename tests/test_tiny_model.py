@@ -49,12 +49,14 @@ def normalise(text: str) -> str:
 # --------------------------------------------------------------------------- training data
 
 
+@pytest.mark.slow  # builds the whole training set: seconds, and only the training script can change it
 def test_training_data_is_deterministic_for_a_seed() -> None:
     make = training_module().make_training_data
     assert make(3, 500) == make(3, 500)
     assert make(3, 500) != make(4, 500)
 
 
+@pytest.mark.slow  # builds the whole training set: seconds, and only the training script can change it
 def test_training_answers_follow_the_suite_schema() -> None:
     validator = jsonschema.Draft202012Validator(suite().schema)
     examples = training_module().make_training_data(n=3000)
@@ -62,6 +64,7 @@ def test_training_answers_follow_the_suite_schema() -> None:
     assert {example.expected["action"] for example in examples} == {"create", "update", "complete", "delete", "list", "clarify"}
 
 
+@pytest.mark.slow  # builds the whole training set: seconds, and only the training script can change it
 def test_the_tool_call_data_is_deterministic_and_its_calls_follow_the_tool_schemas() -> None:
     make = training_module().make_tool_training_data
     assert make(3, 300) == make(3, 300)
@@ -96,6 +99,7 @@ def conversation_turns() -> list[tuple[str, str]]:
     return turns
 
 
+@pytest.mark.slow  # builds the whole training set: seconds, and only the training script can change it
 def test_no_case_input_appears_in_the_training_data() -> None:
     requests, corpus = training_requests_and_corpus()
     assert [case.id for case in suite_cases() if normalise(case.request_text) in requests] == []
@@ -103,6 +107,7 @@ def test_no_case_input_appears_in_the_training_data() -> None:
     assert [case.id for case in long_inputs if normalise(case.request_text) in corpus] == []
 
 
+@pytest.mark.slow  # builds the whole training set: seconds, and only the training script can change it
 def test_no_conversation_turn_appears_in_the_training_data() -> None:
     """The conversation suite's turns are neither training requests nor (when long enough to be distinctive) inside a training text."""
     requests, corpus = training_requests_and_corpus()
@@ -112,6 +117,7 @@ def test_no_conversation_turn_appears_in_the_training_data() -> None:
     assert [(case_id, text) for case_id, text in turns if len(text) >= 20 and normalise(text) in corpus] == []
 
 
+@pytest.mark.slow  # builds the whole training set: seconds, and only the training script can change it
 def test_making_the_training_data_reads_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """The training data comes from the script's own templates: it cannot see the suite."""
     module = training_module()
