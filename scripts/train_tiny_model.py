@@ -948,12 +948,15 @@ def make_tool_training_data(seed: int = SEED, n: int = NUM_TOOL_EXAMPLES) -> lis
 # The observations are what the built-in task_api environment answers, played here action by
 # action, so the model learns the environment's real replies (and its refusals).
 
-TURN_TEMPLATE = "Request: {input}\nJSON:"  # must match cases/conversations/taskbench.yaml (a test checks it)
+# The conversation suite's turn 1 also shows the user's task list ({state}): a model cannot act on
+# "the plumber one" without seeing which tasks exist. Must match cases/conversations/taskbench.yaml (a test checks it).
+CONVERSATION_PROMPT_TEMPLATE = "Today is Wednesday {reference_date}.\nTasks: {state}\nRequest: {input}\nJSON:"
+TURN_TEMPLATE = "Request: {input}\nJSON:"
 OBSERVATION_TEMPLATE = "Result: {observation}"
 NUM_CONVERSATIONS = 9000
 CONVERSATION_SHARE = 0.35  # training batches drawn from the conversations (the rest: single requests)
 CONVERSATION_BATCH_SIZE = 16  # a conversation is about 3 times as long as a single request: half the batch keeps a step's cost near a single-request step's
-CONVERSATION_MAX_LENGTH = 360
+CONVERSATION_MAX_LENGTH = 480  # tokens: turn 1 shows the task list, so a transcript is about 250 tokens; 99.6% fit
 DESTRUCTIVE_QUESTION = "This would delete many tasks at once. Are you sure?"
 WHICH_QUESTION = "Which task do you mean?"
 SCOPE_QUESTION = "I can only manage tasks. What would you like to do with your tasks?"
@@ -999,11 +1002,14 @@ class Conversation:
     def segments(self) -> list[tuple[str, bool]]:
         """(text, is_answer) pieces of the transcript, observations from the task_api environment."""
         from pytest_taskbench.environments import Action
+        from pytest_taskbench.environments.base import visible_state
+        from pytest_taskbench.environments.conversation import state_json
         from pytest_taskbench.environments.task_api import TaskApi
 
         env = TaskApi()
         env.reset({"tasks": [dict(task) for task in self.initial]})
-        pieces: list[tuple[str, bool]] = [(render_prompt(self.requests[0]), False)]
+        first = CONVERSATION_PROMPT_TEMPLATE.replace("{reference_date}", REFERENCE_DATE).replace("{state}", state_json(visible_state(env)))
+        pieces: list[tuple[str, bool]] = [(first.replace("{input}", self.requests[0]), False)]
         for index, answer in enumerate(self.answers):
             pieces.append((" " + json.dumps(answer, ensure_ascii=False) + "\n", True))
             if index + 1 < len(self.requests):

@@ -89,7 +89,7 @@ def test_the_suite_prompt_is_the_shared_transcript_format_the_model_was_trained_
     prompt = suite_file()["prompt"]
     training = script("train_tiny_model")
     assert prompt == {
-        "template": training.PROMPT_TEMPLATE,
+        "template": training.CONVERSATION_PROMPT_TEMPLATE,
         "turn_template": training.TURN_TEMPLATE,
         "observation_template": training.OBSERVATION_TEMPLATE,
         "chat_template": False,
