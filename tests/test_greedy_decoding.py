@@ -131,8 +131,8 @@ def test_a_cache_with_reserved_room_gives_the_logits_of_one_that_grows_bit_for_b
             position, steps = positions[:, -1:] + 1, []
             for step in range(12):  # past the 8 reserved positions: the layer grows as a DynamicLayer does
                 tokens = logits.argmax(-1)
-                if step == 4:  # rows leave the batch, as finished rows do
-                    keep = torch.tensor([0, 2, 5])
+                if step in (4, 10):  # rows leave the batch, as finished rows do: inside the room, then after it ran out
+                    keep = torch.tensor([0, 2, 5]) if step == 4 else torch.tensor([0, 2])
                     kv.batch_select_indices(keep)
                     step_mask, position, tokens = step_mask[keep], position[keep], tokens[keep]
                 step_mask = torch.cat([step_mask, step_mask.new_ones((step_mask.shape[0], 1))], dim=1)

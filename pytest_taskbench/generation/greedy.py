@@ -168,6 +168,9 @@ def _reserved_layer_class() -> type:
 
         def batch_select_indices(self, indices: Any) -> None:
             filled = _filled(self)
+            if filled > self.room_keys.shape[-2]:  # it grew past its room by concatenating: select as a DynamicLayer does
+                super().batch_select_indices(indices)
+                return
             self.room_keys, self.room_values = self.room_keys[indices], self.room_values[indices]
             self.keys, self.values = self.room_keys[..., :filled, :], self.room_values[..., :filled, :]
 
