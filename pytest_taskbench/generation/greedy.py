@@ -76,6 +76,16 @@ def cache_argument(model: Any) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def returned_cache(output: Any) -> Any:
+    """The KV cache a forward pass returned (``cache`` in recent transformers, ``past_key_values`` before)."""
+    return getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+
+
+def left_padded_positions(attention_mask: Any) -> Any:
+    """Each token's position counted along the attention mask, as ``generate`` numbers them under left padding."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 def greedy_generate(model: Any, input_ids: Any, attention_mask: Any, max_new_tokens: int, stop_check: StopCheck | None = None) -> list[list[int]] | None:
     """Each row's new tokens (up to and including its end-of-sequence token), or None when the model's cache cannot drop rows.
 
@@ -86,11 +96,11 @@ def greedy_generate(model: Any, input_ids: Any, attention_mask: Any, max_new_tok
 
     eos = eos_ids(model)
     cache_name = cache_argument(model)
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    positions = left_padded_positions(attention_mask)
     # Only the last position's logits: over a prompt, a large vocabulary's logits would dwarf the KV cache (generate does the same).
     last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, **last_only)
-    kv = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+    kv = returned_cache(output)
     if not isinstance(kv, DynamicCache):  # a sliding-window or state-space cache: rows cannot be dropped
         return None
     reserve(kv, max_new_tokens)

@@ -30,7 +30,6 @@ import gc
 import hashlib
 import importlib.metadata
 import importlib.util
-import inspect
 import json
 import os
 import platform
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_taskbench.generation.base import BaseBackend, GenerationParams, ModelLoadError, Prompt
-from pytest_taskbench.generation.greedy import changed_settings, greedy_generate, stop_strings_check
+from pytest_taskbench.generation.greedy import cache_argument, changed_settings, greedy_generate, left_padded_positions, returned_cache, stop_strings_check
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 FULL_HASH_LIMIT = 64 * 1024 * 1024  # files up to this size are hashed in full
@@ -411,14 +410,14 @@ class TransformersBackend(BaseBackend):
         ids, mask = encoded["input_ids"], encoded["attention_mask"]
         if self.is_encoder_decoder or not self._share_prefill or ids.shape[1] < 2:
             return None
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        positions = left_padded_positions(mask)
         output = self._model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True)
-        cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+        cache = returned_cache(output)
         if not isinstance(cache, DynamicCache):  # another kind of cache (sliding window, state space): no sharing
             self._share_prefill = False
             return None
         cache.batch_repeat_interleave(count)
-        name = "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
+        name = cache_argument(self._model)
         return {"input_ids": ids.repeat_interleave(count, dim=0), "attention_mask": mask.repeat_interleave(count, dim=0), name: cache}
 
     def close(self) -> None:
