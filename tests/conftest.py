@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,16 @@ from tests.helpers.suites import DEMO_SUITE, ECHO_MODEL, jsonl
 # nothing about the code under test.
 settings.register_profile("taskbench", deadline=None)
 settings.load_profile("taskbench")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist, a process a test starts (a docs example's run, a served model) would
+    # give torch every core, and beside the other workers its threads wait on each other at
+    # every operation: the transformers serve example took 122 s that way, 21 s with one thread.
+    # Each worker's children get the worker's share; a test that needs another count sets it.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 @pytest.fixture
