@@ -40,6 +40,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
@@ -48,7 +49,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,7 @@ class TrainingConfig:
     max_length: int = 160
     threads: int = 1
     seed: int = SEED
+    wild_share: float = 0.0
 
 
 # --------------------------------------------------------------------------- data
@@ -510,10 +512,27 @@ def _name(rng: random.Random) -> str:
     return _cap("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))))
 
 
+ONSETS = "b bl br c ch cl cr d dr f fl fr g gl gr h j k l m n p pl pr qu r s sc sh sl sm sn sp st str sw t th tr tw v w wh y z".split() + [""]
+NUCLEI = "a e i o u a e i o ea ee oo ai ou oa ie y".split()
+CODAS = ["", "", ""] + "b ck d ft g ll lt m mp n nd ng nk nt p r rd rk rn rt s sh ss st t tch x ze".split()
+SUFFIXES = ["", "", "", "", "s", "er", "ing", "ers", "le", "et", "y", "ment", "ion"]
+_wild = {"share": 0.0}  # set for the length of make_training_data / make_conversation_data
+
+
+def _wild_word(rng: random.Random) -> str:
+    """A made-up English-looking word from open letter patterns ('strimpets', 'cloaner'), not a closed list: only copying gets it right."""
+    word = "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) + rng.choice(CODAS) for _ in range(rng.choice([1, 1, 2, 2, 2, 3])))
+    return word + rng.choice(SUFFIXES)
+
+
+def _wild_roll(rng: random.Random) -> bool:
+    return bool(_wild["share"]) and rng.random() < _wild["share"]
+
+
 def _thing(rng: random.Random) -> str:
     """A noun phrase without article: 'quarterly report', 'invoice for Kalomi'."""
-    adjective = rng.choice(ADJECTIVES)
-    phrase = _join([adjective, rng.choice(NOUNS)])
+    adjective = _wild_word(rng) if _wild_roll(rng) else rng.choice(ADJECTIVES)
+    phrase = _join([adjective, _wild_word(rng) if _wild_roll(rng) else rng.choice(NOUNS)])
     roll = rng.random()
     if roll < 0.15:
         phrase += f" for {_name(rng)}"
@@ -524,7 +543,7 @@ def _thing(rng: random.Random) -> str:
 
 def _todo(rng: random.Random) -> str:
     """Something to do: 'renew the quarterly report', 'call Kalomi'."""
-    verb = rng.choice(VERBS)
+    verb = _wild_word(rng) if _wild_roll(rng) else rng.choice(VERBS)
     if verb in ("call", "email", "text", "visit") and rng.random() < 0.5:
         return f"{verb} {_name(rng)}" + (f" about the {_thing(rng)}" if rng.random() < 0.4 else "")
     thing = _thing(rng)
@@ -885,11 +904,26 @@ GENERATORS: tuple[tuple[Callable[[random.Random], Example], float], ...] = (
 )
 
 
-def make_training_data(seed: int = SEED, n: int = NUM_EXAMPLES) -> list[Example]:
+def make_training_data(seed: int = SEED, n: int = NUM_EXAMPLES, wild_share: float = 0.0) -> list[Example]:
     """The synthetic training set: ``n`` request -> JSON pairs, the same for the same seed.
 
     Built only from this module's templates and vocabulary; it never reads case files.
+    ``wild_share``: the chance that a task phrase's verb, adjective or noun is a made-up word.
     """
+    with _wild_words(wild_share):
+        return _make_training_data(seed, n)
+
+
+@contextlib.contextmanager
+def _wild_words(share: float) -> Iterator[None]:
+    before, _wild["share"] = _wild["share"], share
+    try:
+        yield
+    finally:
+        _wild["share"] = before
+
+
+def _make_training_data(seed: int, n: int) -> list[Example]:
     rng = random.Random(seed)
     makers = [maker for maker, _ in GENERATORS]
     weights = [weight for _, weight in GENERATORS]
@@ -1300,12 +1334,13 @@ CONVERSATION_GENERATORS: tuple[tuple[Callable[[random.Random], Conversation], fl
 )
 
 
-def make_conversation_data(seed: int = SEED, n: int = NUM_CONVERSATIONS) -> list[Conversation]:
+def make_conversation_data(seed: int = SEED, n: int = NUM_CONVERSATIONS, wild_share: float = 0.0) -> list[Conversation]:
     """Synthetic multi-turn conversations (2 to 4 requests), the same for the same seed; their own random stream (``seed`` + 2)."""
     rng = random.Random(seed + 2)
     makers = [maker for maker, _ in CONVERSATION_GENERATORS]
     weights = [weight for _, weight in CONVERSATION_GENERATORS]
-    return [rng.choices(makers, weights)[0](rng) for _ in range(n)]
+    with _wild_words(wild_share):
+        return [rng.choices(makers, weights)[0](rng) for _ in range(n)]
 
 
 # --------------------------------------------------------------------------- training
@@ -1435,8 +1470,8 @@ def train(out: Path, config: TrainingConfig, log: Callable[[str], None] = _log, 
     started = time.monotonic()
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-    examples: Sequence[Example | ToolExample] = make_tool_training_data(config.seed) if tools else make_training_data(config.seed)
-    conversations = [] if tools else make_conversation_data(config.seed)
+    examples: Sequence[Example | ToolExample] = make_tool_training_data(config.seed) if tools else make_training_data(config.seed, wild_share=config.wild_share)
+    conversations = [] if tools else make_conversation_data(config.seed, wild_share=config.wild_share)
     tokenizer = train_tokenizer([example.text() for example in [*examples, *conversations]], config.vocab_size, tools=tools)
     encoded = encode_examples(tokenizer, examples, config.max_length)
     encoded_conversations = encode_examples(tokenizer, conversations, CONVERSATION_MAX_LENGTH)
@@ -1504,6 +1539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help=f"training steps (default {TrainingConfig.steps}; with --tools {TOOL_STEPS})")
     parser.add_argument("--threads", type=int, default=TrainingConfig.threads)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--wild-share", type=float, default=TrainingConfig.wild_share, help="chance that a task phrase's word is made up")
     parser.add_argument("--dump-data", type=Path, help="write the training pairs as JSONL here and stop")
     parser.add_argument("--dump-tool-data", type=Path, help="write the tool-call training pairs as JSONL here and stop")
     args = parser.parse_args(argv)
@@ -1521,7 +1557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     max_length = TOOL_MAX_LENGTH if args.tools else TrainingConfig.max_length
     steps = args.steps or (TOOL_STEPS if args.tools else TrainingConfig.steps)
-    train(args.out, TrainingConfig(steps=steps, threads=args.threads, seed=args.seed, max_length=max_length), tools=args.tools)
+    config = TrainingConfig(steps=steps, threads=args.threads, seed=args.seed, max_length=max_length, wild_share=0.0 if args.tools else args.wild_share)
+    train(args.out, config, tools=args.tools)
     return 0
 
 

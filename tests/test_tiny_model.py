@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +63,27 @@ def test_training_answers_follow_the_suite_schema() -> None:
     examples = training_module().make_training_data(n=3000)
     assert [example.expected for example in examples if not validator.is_valid(example.expected)] == []
     assert {example.expected["action"] for example in examples} == {"create", "update", "complete", "delete", "list", "clarify"}
+
+
+@pytest.mark.slow  # builds training sets: seconds, and only the training script can change it
+def test_made_up_words_appear_only_when_asked_for_and_leave_the_other_streams_alone() -> None:
+    module = training_module()
+    known = {word.casefold() for word in [*module.VERBS, *module.ADJECTIVES, *module.NOUNS]}
+
+    def title_words(examples: list[Any]) -> set[str]:
+        return {word.casefold() for example in examples for word in str(example.expected.get("title", "")).split()}
+
+    plain, wild = module.make_training_data(5, 400), module.make_training_data(5, 400, wild_share=0.5)
+    assert module.make_training_data(5, 400, wild_share=0.0) == plain
+    made_up = title_words(wild) - title_words(plain) - known
+    assert len(made_up) > 100
+    assert module.make_training_data(5, 400) == plain  # the share is restored after the call
+
+    def words(conversations: list[Any]) -> set[str]:
+        return {word for conversation in conversations for word in re.findall(r"[a-z]+", conversation.text().casefold())}
+
+    plain_words = words(module.make_conversation_data(5, 50))
+    assert len(words(module.make_conversation_data(5, 50, wild_share=0.5)) - plain_words - known) > 20
 
 
 @pytest.mark.slow  # builds the whole training set: seconds, and only the training script can change it
