@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from pytest_taskbench.calls import ExpectedCall, Tool, calls_json, narrowed, rea
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
 from pytest_taskbench.results import Policy, parse_policy
-from pytest_taskbench.turns import CONVERSATION_KEYS, Conversation, is_conversation, read_conversation
+from pytest_taskbench.turns import CONVERSATION_KEYS, Conversation, TurnInvalid, is_conversation, read_conversation
 
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
@@ -123,6 +123,7 @@ class CaseFileContents:
 class RawCase:
     line: int
     data: Any
+    turn_lines: tuple[int, ...] = ()  # a YAML conversation case: the line of each of its turns
 
 
 def load_case_file(
@@ -235,14 +236,23 @@ def _parse_yaml(text: str, shown: str) -> Parsed:
         return {}, [], []
     if isinstance(data, list):
         assert isinstance(node, yaml.SequenceNode)
-        return {}, [RawCase(line_of(item_node.start_mark), item) for item, item_node in zip(data, node.value)], []
+        return {}, [_raw_yaml_case(item, item_node, line_of) for item, item_node in zip(data, node.value)], []
     if isinstance(data, dict) and "cases" in data:
         _check_document_keys(data, shown, line_of(node.start_mark))
         cases_node = next(value for key, value in node.value if key.value == "cases")
         if not isinstance(data["cases"], list):
             raise FileProblem(shown, line_of(cases_node.start_mark), "'cases' must be a list of cases")
-        return _defaults_of(data, shown), [RawCase(line_of(item_node.start_mark), item) for item, item_node in zip(data["cases"], cases_node.value)], []
+        return _defaults_of(data, shown), [_raw_yaml_case(item, item_node, line_of) for item, item_node in zip(data["cases"], cases_node.value)], []
     raise FileProblem(shown, line_of(node.start_mark), "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
+
+
+def _raw_yaml_case(item: Any, node: yaml.Node, line_of: Callable[[Any], int]) -> RawCase:
+    turn_lines: tuple[int, ...] = ()
+    if isinstance(node, yaml.MappingNode):
+        turns = next((value for key, value in node.value if key.value == "turns"), None)
+        if isinstance(turns, yaml.SequenceNode):
+            turn_lines = tuple(line_of(turn.start_mark) for turn in turns.value)
+    return RawCase(line_of(node.start_mark), item, turn_lines)
 
 
 def _check_document_keys(data: dict[str, Any], shown: str, line: int) -> None:
@@ -311,6 +321,9 @@ def _build_case(
 ) -> Case:
     try:
         return _case(raw, base, shown, categories, difficulties, tools)
+    except TurnInvalid as exc:  # the turn's own line where the file has one (YAML), else the case's
+        line = raw.turn_lines[exc.turn - 1] if exc.turn <= len(raw.turn_lines) else raw.line
+        raise CaseError(shown, line, str(exc), case_id=_usable_id(raw.data)) from None
     except validation.Invalid as exc:
         raise CaseError(shown, raw.line, str(exc), case_id=_usable_id(raw.data)) from None
 

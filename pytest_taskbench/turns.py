@@ -24,6 +24,14 @@ TURN_KEYS = ("user", "expected", "expected_calls")
 MAX_TURNS = 100
 
 
+class TurnInvalid(validation.Invalid):
+    """A problem inside one turn; ``turn`` (from 1) lets the case file name the turn's own line."""
+
+    def __init__(self, message: str, turn: int) -> None:
+        super().__init__(message)
+        self.turn = turn
+
+
 @dataclass(frozen=True)
 class Turn:
     """One user message of a conversation and what the model should answer to it (``has_expected`` False: nothing is scored)."""
@@ -69,7 +77,12 @@ def read_conversation(name: str, data: Mapping[str, Any], tools: Sequence[Tool] 
         raise validation.Invalid(f"{name}: 'turns' must be a non-empty list of turns, each {{user: TEXT}} with an optional expected or expected_calls")
     if len(raw_turns) > MAX_TURNS:
         raise validation.Invalid(f"{name}: {len(raw_turns)} turns; a conversation may have at most {MAX_TURNS}")
-    turns = tuple(_turn(f"{name}: turn {index}", raw, tools) for index, raw in enumerate(raw_turns, start=1))
+    turns = []
+    for index, raw in enumerate(raw_turns, start=1):
+        try:
+            turns.append(_turn(f"{name}: turn {index}", raw, tools))
+        except validation.Invalid as exc:
+            raise TurnInvalid(str(exc), index) from None
     environment = data.get("environment")
     if environment is not None:
         environment = validation.text(f"{name}: environment", environment).strip()
@@ -80,7 +93,7 @@ def read_conversation(name: str, data: Mapping[str, Any], tools: Sequence[Tool] 
     if expected_state is None and not any(turn.has_expected or turn.expected_calls is not None for turn in turns):
         raise validation.Invalid(f"{name}: nothing to score: give a turn an 'expected' (or 'expected_calls') or the case an 'expected_state'")
     return Conversation(
-        turns=turns,
+        turns=tuple(turns),
         environment=environment or None,
         initial_state=_state(f"{name}: initial_state", data.get("initial_state")),
         expected_state=expected_state,

@@ -156,6 +156,33 @@ def test_broken_conversation_cases_fail_their_own_item_naming_file_and_line(pyte
     run.stdout.fnmatch_lines([f"*talk.jsonl:2*{problem}*"])
 
 
+YAML_CONVERSATIONS = """\
+- id: fine
+  category: memory
+  difficulty: simple
+  turns:
+    - user: set a to 1
+      expected: {action: set, key: a}
+- id: third_turn_is_broken
+  category: memory
+  difficulty: simple
+  turns:
+    - user: set b to 1
+    - user: set c to 1
+    - expected: {action: delete, key: b}
+    - user: delete b
+      expected: {action: delete, key: b}
+"""
+
+
+def test_a_broken_turn_in_a_yaml_file_is_located_at_its_own_line(pytester: pytest.Pytester) -> None:
+    root = write(pytester, "")
+    (root / "talk.yaml").write_text(YAML_CONVERSATIONS)
+    run = pytester.runpytest(ORACLE)
+    run.assert_outcomes(passed=1, failed=1)
+    run.stdout.fnmatch_lines(["*talk.yaml:13: case 'third_turn_is_broken': turn 3 has no 'user'*"])
+
+
 def test_a_baseline_comparison_catches_a_checkpoint_that_started_deleting_things(pytester: pytest.Pytester) -> None:
     write(pytester)
     pytester.runpytest(ORACLE, "--taskbench-save-baseline=base.json").assert_outcomes(passed=3)
