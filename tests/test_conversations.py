@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,22 @@ def test_taskbench_merge_of_a_results_file_keeps_the_conversations_and_their_ver
     assert any("FAIL max_side_effects" in line for line in printed)
     assert field_differences(read_json(pytester.path / "single.json"), read_json(pytester.path / "again.json")) == []
     assert read_json(pytester.path / "again.json")["suites"]["kv"]["conversations"]["side_effects"] == {"deleted": 3}
+
+
+@pytest.mark.slow
+def test_taskbench_merge_in_a_fresh_process_needs_no_conftest_environment(pytester: pytest.Pytester) -> None:
+    # The environment "kv" exists only in the run's conftest.py; `taskbench merge` is a process of its own that never
+    # imports it, and must still merge the shards' conversations into the run's verdict.
+    write(pytester)
+    pytester.runpytest("--taskbench-model=model:deleter", "--taskbench-no-cache", "--taskbench-summary-json=single.json")
+    shards = []
+    for index in (1, 2):
+        pytester.runpytest("--taskbench-model=model:deleter", "--taskbench-no-cache", f"--taskbench-shard={index}/2", f"--taskbench-results=shard{index}.jsonl")
+        shards.append(f"shard{index}.jsonl")
+    merged = pytester.run(sys.executable, "-m", "pytest_taskbench.cli.main", "merge", *shards, "--taskbench-summary-json=merged.json")
+    assert merged.ret == 1, merged.stdout.str() + merged.stderr.str()
+    merged.stdout.fnmatch_lines(["*FAIL max_side_effects*"])
+    assert field_differences(read_json(pytester.path / "single.json"), read_json(pytester.path / "merged.json")) == []
 
 
 def test_with_a_chat_template_the_messages_are_user_assistant_tool_user() -> None:
