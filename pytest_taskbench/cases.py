@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from pytest_taskbench.calls import ExpectedCall, Tool, calls_json, narrowed, read_expected_calls
+from pytest_taskbench.discovery import CASE_FILE_SUFFIXES
 from pytest_taskbench.guards import validation
 from pytest_taskbench.guards.files import FileProblem, compose_yaml, decode, parse_json, raw_lines, read_bytes, read_text, value_problem
 from pytest_taskbench.results import Policy, parse_policy
-from pytest_taskbench.turns import CONVERSATION_KEYS, Conversation, TurnInvalid, is_conversation, read_conversation
+from pytest_taskbench.turns import CONVERSATION_KEYS, Conversation, TurnInvalid, is_conversation, read_conversation, turn_lines
 
 DIFFICULTIES: tuple[str, ...] = ("simple", "moderate", "complex", "adversarial")
 CHAT_ROLES = frozenset({"system", "user", "assistant"})
@@ -49,7 +50,6 @@ CASE_KEYS = frozenset(
 )
 MAX_REPEATS = 1000
 CASE_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # used with fullmatch: "$" would let a trailing newline in
-CASE_FILE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
 
 ScorerSpec = str | Mapping[str, Any]
 ToolsByCategory = Mapping[str, tuple[Tool, ...]]  # the tools each category's cases may call (the suite's ``tools:``, narrowed)
@@ -236,23 +236,18 @@ def _parse_yaml(text: str, shown: str) -> Parsed:
         return {}, [], []
     if isinstance(data, list):
         assert isinstance(node, yaml.SequenceNode)
-        return {}, [_raw_yaml_case(item, item_node, line_of) for item, item_node in zip(data, node.value)], []
+        return {}, [RawCase(line_of(item_node.start_mark), item, turn_lines(item_node, line_of)) for item, item_node in zip(data, node.value)], []
     if isinstance(data, dict) and "cases" in data:
         _check_document_keys(data, shown, line_of(node.start_mark))
         cases_node = next(value for key, value in node.value if key.value == "cases")
         if not isinstance(data["cases"], list):
             raise FileProblem(shown, line_of(cases_node.start_mark), "'cases' must be a list of cases")
-        return _defaults_of(data, shown), [_raw_yaml_case(item, item_node, line_of) for item, item_node in zip(data["cases"], cases_node.value)], []
+        return (
+            _defaults_of(data, shown),
+            [RawCase(line_of(item_node.start_mark), item, turn_lines(item_node, line_of)) for item, item_node in zip(data["cases"], cases_node.value)],
+            [],
+        )
     raise FileProblem(shown, line_of(node.start_mark), "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
-
-
-def _raw_yaml_case(item: Any, node: yaml.Node, line_of: Callable[[Any], int]) -> RawCase:
-    turn_lines: tuple[int, ...] = ()
-    if isinstance(node, yaml.MappingNode):
-        turns = next((value for key, value in node.value if key.value == "turns"), None)
-        if isinstance(turns, yaml.SequenceNode):
-            turn_lines = tuple(line_of(turn.start_mark) for turn in turns.value)
-    return RawCase(line_of(node.start_mark), item, turn_lines)
 
 
 def _check_document_keys(data: dict[str, Any], shown: str, line: int) -> None:
@@ -321,11 +316,9 @@ def _build_case(
 ) -> Case:
     try:
         return _case(raw, base, shown, categories, difficulties, tools)
-    except TurnInvalid as exc:  # the turn's own line where the file has one (YAML), else the case's
-        line = raw.turn_lines[exc.turn - 1] if exc.turn <= len(raw.turn_lines) else raw.line
+    except validation.Invalid as exc:  # a problem inside one turn: that turn's own line where the file has one (YAML)
+        line = raw.turn_lines[exc.turn - 1] if isinstance(exc, TurnInvalid) and exc.turn <= len(raw.turn_lines) else raw.line
         raise CaseError(shown, line, str(exc), case_id=_usable_id(raw.data)) from None
-    except validation.Invalid as exc:
-        raise CaseError(shown, raw.line, str(exc), case_id=_usable_id(raw.data)) from None
 
 
 def _usable_id(data: Any) -> str | None:
@@ -477,35 +470,3 @@ def _messages(name: str, value: Any) -> tuple[Mapping[str, str], ...]:
         role = validation.choice(f"{name}: message {position}: role", message["role"], sorted(CHAT_ROLES))
         messages.append({"role": role, "content": validation.text(f"{name}: message {position}: content", message["content"], empty=True)})
     return tuple(messages)
-
-
-def iter_case_files(root: Path, patterns: Sequence[str], exclude: Sequence[Path] = (), nested_suite: str | None = None) -> Iterator[Path]:
-    """Case files below a suite root, in sorted order (the same rule collection uses).
-
-    With ``nested_suite`` (the suite file's name), a folder below ``root`` that holds such a
-    file is another suite, and its files are not this one's.
-    """
-    excluded = {p.resolve() for p in exclude}
-    for candidate in sorted(root.rglob("*")):
-        if candidate.is_file() and is_case_file_name(candidate, root, patterns) and candidate.resolve() not in excluded:
-            if nested_suite is None or not _in_nested_suite(candidate, root, nested_suite):
-                yield candidate
-
-
-def _in_nested_suite(path: Path, root: Path, suite_file: str) -> bool:
-    directory = path.parent
-    while directory != root and root in directory.parents:
-        if (directory / suite_file).is_file():
-            return True
-        directory = directory.parent
-    return False
-
-
-def is_case_file_name(path: Path, root: Path, patterns: Sequence[str]) -> bool:
-    """True when ``path`` (below ``root``) has a case-file suffix, matches a pattern, and no part starts with '.' or '_'."""
-    relative = path.relative_to(root)
-    if any(part.startswith((".", "_")) for part in relative.parts):
-        return False
-    if path.suffix.lower() not in CASE_FILE_SUFFIXES:
-        return False
-    return any(relative.match(pattern) or path.match(pattern) for pattern in patterns)

@@ -18,7 +18,7 @@ import pytest
 
 from pytest_taskbench import hookspecs
 from pytest_taskbench.baseline import BaselineError
-from pytest_taskbench.cases import CASE_FILE_SUFFIXES
+from pytest_taskbench.discovery import CASE_FILE_SUFFIXES
 from pytest_taskbench.generation import ModelLoadError, check_model_spec, model_kind
 from pytest_taskbench.generation.cache import clear_cache
 from pytest_taskbench.generation.runtime import threads_per_process

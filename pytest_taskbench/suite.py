@@ -19,7 +19,8 @@ import yaml
 
 from pytest_taskbench import defaults
 from pytest_taskbench.calls import Tool, load_tools_file, located_tools, narrowed
-from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, is_case_file_name, iter_case_files, load_case_file, scorer_spec
+from pytest_taskbench.cases import DIFFICULTIES, Case, CaseFileContents, ScorerSpec, load_case_file, scorer_spec
+from pytest_taskbench.discovery import is_case_file_name, iter_case_files
 from pytest_taskbench.environments.conversation import ConversationSetup, checked_conversations, parse_conversation_setup
 from pytest_taskbench.generation.base import GenerationParams, Prompt
 from pytest_taskbench.generation.judges import JudgeModel, parse_judge

@@ -11,9 +11,11 @@ Running a conversation is ``conversations.py``; its world is ``environments/``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from pytest_taskbench.calls import ExpectedCall, Tool, read_expected_calls
 from pytest_taskbench.guards import validation
@@ -99,6 +101,15 @@ def read_conversation(name: str, data: Mapping[str, Any], tools: Sequence[Tool] 
         expected_state=expected_state,
         policy=policy,
     )
+
+
+def turn_lines(node: yaml.Node, line_of: Callable[[Any], int]) -> tuple[int, ...]:
+    """The line each turn of a YAML case starts on (empty when the case has no list of turns)."""
+    if isinstance(node, yaml.MappingNode):
+        turns = next((value for key, value in node.value if key.value == "turns"), None)
+        if isinstance(turns, yaml.SequenceNode):
+            return tuple(line_of(turn.start_mark) for turn in turns.value)
+    return ()
 
 
 def _turn(where: str, raw: Any, tools: Sequence[Tool] | None) -> Turn:

@@ -19,6 +19,7 @@ PACKAGE = ROOT / "pytest_taskbench"
 LAYERS: list[tuple[str, ...]] = [
     ("defaults", "formatting", "guards", "version"),  # foundations: named defaults, number formats, reading and showing untrusted input
     (
+        "discovery",
         "cases",
         "results",
         "calls",
@@ -26,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
         "shards",
         "turns",
         "generation.base",
-    ),  # the data: a case, a case's result, tool calls, a conversation's turns, a prompt and a generation
+    ),  # the data: case files and a case, a case's result, tool calls, a conversation's turns, a prompt and a generation
     (
         "scoring",
         "generation",
@@ -168,6 +169,7 @@ def test_no_module_is_longer_than_the_limit(module: str) -> None:
     assert lines <= MAX_MODULE_LINES, f"{MODULES[module].relative_to(ROOT)} has {lines} lines; split it by concern"
 
 
+@pytest.mark.slow  # a Python process of its own: about a second
 def test_importing_the_package_loads_no_heavy_modules() -> None:
     code = "import sys, pytest_taskbench, pytest_taskbench.plugin; print(sorted(m for m in ('torch', 'transformers', 'scipy') if m in sys.modules))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
