@@ -152,6 +152,7 @@ def check_located(contents: Any, data: bytes) -> None:
         assert 1 <= case.line <= lines
 
 
+@pytest.mark.slow  # a fuzzer: hundreds of mutated files, about a second
 @FUZZ
 @given(cases=shipped_cases(), edits=st.lists(st.tuples(st.integers(0, 5), byte_edits), max_size=3), mutations=st.data())
 def test_jsonl_mutations_cost_only_the_lines_they_touch(
@@ -174,6 +175,7 @@ def test_jsonl_mutations_cost_only_the_lines_they_touch(
             assert row["id"] in kept_ids, f"line {index + 1} was not touched but its case was lost"
 
 
+@pytest.mark.slow  # a fuzzer: hundreds of mutated files, about a second
 @FUZZ
 @given(
     cases=shipped_cases(), edits=byte_edits, specials=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(YAML_SPECIALS)), max_size=3), flow=st.booleans()
@@ -205,6 +207,7 @@ def test_json_document_mutations_never_raise_and_are_located(
     check_located(contents, data)
 
 
+@pytest.mark.slow  # a fuzzer: hundreds of mutated files, about a second
 @settings(max_examples=max(5, EXAMPLES // 15), suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], deadline=None)
 @given(cases=shipped_cases(), edits=byte_edits, kind=st.sampled_from(["jsonl", "yaml", "json"]))
 def test_a_fuzzed_file_beside_good_ones_fails_only_its_own_items(

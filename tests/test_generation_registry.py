@@ -100,6 +100,7 @@ def test_a_backend_without_identity_runs_but_is_never_cached(pytester: pytest.Py
     result.stdout.fnmatch_lines([f"generation: 5 outputs ({second_run})*"])
 
 
+@pytest.mark.slow  # a Python process of its own: about a second
 def test_an_unknown_name_is_one_usage_error_listing_the_backends(pytester: pytest.Pytester, demo_suite: Path) -> None:
     pytester.makeconftest(ECHO_CONFTEST.format(identity=""))
     result = pytester.runpytest_subprocess("cases", "--taskbench-model=ecko:loud", "-p", "no:cacheprovider")
@@ -114,6 +115,7 @@ def test_an_unknown_name_is_one_usage_error_listing_the_backends(pytester: pytes
     assert "PASSED" not in result.stdout.str() and "FAILED" not in result.stdout.str()
 
 
+@pytest.mark.slow  # a Python process of its own: about a second
 def test_a_name_registered_by_two_conftests_is_an_error_naming_both(pytester: pytest.Pytester, demo_suite: Path) -> None:
     pytester.makeconftest(ECHO_CONFTEST.format(identity=""))
     (demo_suite / "conftest.py").write_text("from pytest_taskbench import backend\n\n\n@backend('echo')\ndef other_echo(args, options):\n    return None\n")

@@ -131,6 +131,7 @@ def conversation_cases() -> list[dict[str, Any]]:
     return cases
 
 
+@pytest.mark.slow  # a Python process of its own: about a second
 def test_a_checkpoint_without_torch_is_one_usage_error_saying_what_to_install(no_torch: NoTorch) -> None:
     result = no_torch.pytest("--taskbench-model=models/task-api-tiny")
     assert result.returncode == pytest.ExitCode.USAGE_ERROR

@@ -49,6 +49,7 @@ def test_the_committed_cases_are_what_the_script_writes() -> None:
         assert (SUITE / name).read_text(encoding="utf-8") == text, f"cases/conversations/{name} is stale: run python scripts/task_api_conversations.py"
 
 
+@pytest.mark.slow  # plays all 210 shipped conversations through task_api: about a second, and only the case script changes them
 def test_every_expected_state_is_what_the_expected_actions_reach() -> None:
     """The oracle at the level of the environment: playing each case's expected turns leaves exactly its expected state."""
     wrong = {}

@@ -219,6 +219,7 @@ def test_the_score_lies_in_0_1_and_scoring_never_raises(
     json.dumps(score.details, default=str)
 
 
+@pytest.mark.slow  # 120 hypothesis examples of whole call lists: about a second; the score-range property stays in the fast loop
 @EXAMPLES
 @given(expected=expected_calls, calls=given_calls, seed=st.randoms(), function_weight=function_weights)
 def test_unordered_scores_do_not_depend_on_the_order_of_the_calls(
@@ -232,6 +233,7 @@ def test_unordered_scores_do_not_depend_on_the_order_of_the_calls(
     assert score_calls(shuffled_expected, ParsedCalls(tuple(shuffled_calls)), TOOLS, rules).value == pytest.approx(first)
 
 
+@pytest.mark.slow  # 120 hypothesis examples of whole call lists: about a second; the score-range property stays in the fast loop
 @EXAMPLES
 @given(expected=expected_calls.filter(bool), calls=given_calls.filter(bool), data=st.data(), ordered=st.booleans(), function_weight=function_weights)
 def test_fixing_an_argument_never_lowers_the_score(
