@@ -236,18 +236,16 @@ def _parse_yaml(text: str, shown: str) -> Parsed:
         return {}, [], []
     if isinstance(data, list):
         assert isinstance(node, yaml.SequenceNode)
-        return {}, [RawCase(line_of(item_node.start_mark), item, turn_lines(item_node, line_of)) for item, item_node in zip(data, node.value)], []
-    if isinstance(data, dict) and "cases" in data:
+        defaults, items, item_nodes = {}, data, node.value
+    elif isinstance(data, dict) and "cases" in data:
         _check_document_keys(data, shown, line_of(node.start_mark))
         cases_node = next(value for key, value in node.value if key.value == "cases")
         if not isinstance(data["cases"], list):
             raise FileProblem(shown, line_of(cases_node.start_mark), "'cases' must be a list of cases")
-        return (
-            _defaults_of(data, shown),
-            [RawCase(line_of(item_node.start_mark), item, turn_lines(item_node, line_of)) for item, item_node in zip(data["cases"], cases_node.value)],
-            [],
-        )
-    raise FileProblem(shown, line_of(node.start_mark), "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
+        defaults, items, item_nodes = _defaults_of(data, shown), data["cases"], cases_node.value
+    else:
+        raise FileProblem(shown, line_of(node.start_mark), "a YAML case file holds a list of cases or a mapping with 'cases:' (and optional 'defaults:')")
+    return defaults, [RawCase(line_of(item_node.start_mark), item, turn_lines(item_node, line_of)) for item, item_node in zip(items, item_nodes)], []
 
 
 def _check_document_keys(data: dict[str, Any], shown: str, line: int) -> None:

@@ -66,7 +66,7 @@ def test_training_answers_follow_the_suite_schema() -> None:
 
 
 @pytest.mark.slow  # builds training sets: seconds, and only the training script can change it
-def test_made_up_words_appear_only_when_asked_for_and_leave_the_other_streams_alone() -> None:
+def test_made_up_words_appear_only_when_asked_for_and_only_during_that_call() -> None:
     module = training_module()
     known = {word.casefold() for word in [*module.VERBS, *module.ADJECTIVES, *module.NOUNS]}
 

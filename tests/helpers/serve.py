@@ -42,8 +42,7 @@ class Server:
             "--device",
             "cpu",
         ]
-        # One torch thread unless the caller says otherwise: beside a parallel test run, two threads wait on each other.
-        env = {"OMP_NUM_THREADS": "1", **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # under xdist, tests/conftest.py has set the worker's share of threads
         self.process = subprocess.Popen(command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
